@@ -1,0 +1,182 @@
+//! The device configuration (`/etc/osb/device.toml`): trust, grants, limits.
+//!
+//! Development mode is a setting here (or `--development` / `OSB_DEVELOPMENT=1`
+//! at run time): one image serves both, no rebuild.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::plugin::host_api::device::{DeviceEndpoint, DeviceTable};
+use crate::plugin::{CallLimits, HostSettings, PluginName, PluginSettings, PublicKey, TrustPolicy};
+
+pub const DEFAULT_PATH: &str = "/etc/osb/device.toml";
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceConfig {
+    #[serde(default)]
+    pub development: bool,
+    #[serde(default = "default_plugin_dir")]
+    pub plugin_dir: PathBuf,
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+    #[serde(default)]
+    pub trusted_keys: Vec<PublicKey>,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub devices: BTreeMap<String, DeviceEndpoint>,
+    #[serde(default)]
+    pub plugins: BTreeMap<PluginName, PluginSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    pub call_timeout_ms: u64,
+    pub memory_mb: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        let d = CallLimits::default();
+        Limits {
+            call_timeout_ms: d.timeout.as_millis() as u64,
+            memory_mb: d.memory_bytes >> 20,
+        }
+    }
+}
+
+fn default_plugin_dir() -> PathBuf {
+    "/var/lib/osb/plugins".into()
+}
+
+fn default_state_dir() -> PathBuf {
+    "/var/lib/osb".into()
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("device config '{}' is invalid: {reason}", path.display())]
+pub struct ConfigError {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+impl Default for DeviceConfig {
+    fn default() -> Self {
+        DeviceConfig {
+            development: false,
+            plugin_dir: default_plugin_dir(),
+            state_dir: default_state_dir(),
+            trusted_keys: Vec::new(),
+            limits: Limits::default(),
+            devices: BTreeMap::new(),
+            plugins: BTreeMap::new(),
+        }
+    }
+}
+
+impl DeviceConfig {
+    pub fn parse(text: &str, path: &Path) -> Result<DeviceConfig, ConfigError> {
+        let err = |reason: String| ConfigError {
+            path: path.to_owned(),
+            reason,
+        };
+        let config: DeviceConfig = toml::from_str(text).map_err(|e| err(e.to_string()))?;
+        for (name, p) in &config.plugins {
+            p.grants
+                .validate()
+                .map_err(|r| err(format!("plugins.{name}.grants: {r}")))?;
+        }
+        Ok(config)
+    }
+
+    /// Reads `path`; a missing file at the default path means defaults
+    /// (production mode, nothing trusted, nothing granted).
+    pub fn load(path: Option<&Path>) -> Result<DeviceConfig, ConfigError> {
+        let (path, explicit) = match path {
+            Some(p) => (p.to_owned(), true),
+            None => (PathBuf::from(DEFAULT_PATH), false),
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => DeviceConfig::parse(&text, &path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+                Ok(DeviceConfig::default())
+            }
+            Err(e) => Err(ConfigError {
+                path,
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    pub fn host_settings(&self) -> HostSettings {
+        HostSettings {
+            trust: TrustPolicy {
+                trusted_keys: self.trusted_keys.clone(),
+                development: self.development,
+            },
+            plugins: self.plugins.clone(),
+            limits: CallLimits {
+                timeout: Duration::from_millis(self.limits.call_timeout_ms),
+                memory_bytes: self.limits.memory_mb << 20,
+            },
+            state_dir: Some(self.state_dir.clone()),
+            devices: DeviceTable(self.devices.clone()),
+            ..HostSettings::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_device_config() {
+        let text = r#"
+development = true
+trusted_keys = ["ed25519:3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c"]
+[limits]
+call_timeout_ms = 250
+memory_mb = 16
+[devices]
+tpm0 = { socket = "/run/swtpm.sock" }
+[plugins.time-fake-hwclock]
+grants = { fs = [{ host = "/var/lib/osb/hwclock", guest = "/data", mode = "rw" }] }
+config = { path = "/data/clock" }
+"#;
+        let c = DeviceConfig::parse(text, Path::new("device.toml")).unwrap();
+        let s = c.host_settings();
+        assert!(s.trust.development);
+        assert_eq!(s.limits.timeout, Duration::from_millis(250));
+        assert_eq!(s.limits.memory_bytes, 16 << 20);
+        let name = PluginName::new("time-fake-hwclock").unwrap();
+        assert_eq!(s.plugins[&name].config["path"], "/data/clock");
+    }
+
+    #[test]
+    fn errors_name_the_file_and_field() {
+        let bad = [
+            ("trusted_keys = [\"rsa:00\"]", "ed25519"),
+            (
+                "[plugins.x]\ngrants = { fs = [{ host = \"rel\", guest = \"/d\", mode = \"rw\" }] }",
+                "plugins.x.grants",
+            ),
+            ("[plugins.Bad]\n", "Bad"),
+            ("colour = 1", "colour"),
+        ];
+        for (text, expect) in bad {
+            let e = DeviceConfig::parse(text, Path::new("/etc/osb/device.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("/etc/osb/device.toml") && e.contains(expect),
+                "{e}"
+            );
+        }
+    }
+}

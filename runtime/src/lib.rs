@@ -1,0 +1,8 @@
+//! OSB: an on-device runtime that builds an operating system out of blocks
+//! (containers) and plugins (WebAssembly components).
+//!
+//! See `ARCHITECTURE.md` at the repository root for the map.
+
+pub mod cli;
+pub mod config;
+pub mod plugin;

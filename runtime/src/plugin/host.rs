@@ -1,0 +1,415 @@
+//! The plugin host: loads packages, keeps the current version of each
+//! plugin, routes calls, and swaps versions atomically.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use wasmtime::Engine;
+use wasmtime::component::{Component, Linker};
+
+use super::cache::{CacheOutcome, CompileCache};
+use super::call;
+use super::engine::{self, EpochTicker, PoolLimits};
+use super::grants::{self, EffectiveGrants};
+use super::host_api::device::{DeviceProvider, DeviceTable};
+use super::host_api::http::{HttpTransport, UreqTransport};
+use super::host_api::kv::KvStore;
+use super::host_api::{self, HostServices, PluginContext, StoreState};
+use super::loaded::{CallError, CallLimits, Exports, LoadParts, LoadedPlugin};
+use super::manifest::{Capabilities, PluginKind, PluginName};
+use super::package::{Package, PackageError, Provenance, TrustPolicy};
+use super::quarantine::QuarantinePolicy;
+use super::wit::latest::{PluginError, TimeSample, Timestamp};
+
+/// What the device config says about one plugin.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginSettings {
+    /// What the device grants; intersected with what the manifest requests.
+    #[serde(default)]
+    pub grants: Capabilities,
+    /// Overrides of the manifest's `[config]` defaults.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+    pub call_timeout_ms: Option<u64>,
+    pub memory_mb: Option<usize>,
+}
+
+/// How the host runs, from the device config.
+#[derive(Debug, Clone, Default)]
+pub struct HostSettings {
+    pub trust: TrustPolicy,
+    pub plugins: BTreeMap<PluginName, PluginSettings>,
+    pub limits: CallLimits,
+    pub pool: PoolLimits,
+    /// Where the compile cache and the plugins' key-value store live.
+    /// `None`: no cache and no `kv` capability (one-off CLI calls).
+    pub state_dir: Option<PathBuf>,
+    pub quarantine: QuarantinePolicy,
+    pub devices: DeviceTable,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("cannot set up the WebAssembly engine: {0}")]
+    Engine(String),
+    #[error("cannot open the state directory '{}': {reason}", path.display())]
+    State { path: PathBuf, reason: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Package(#[from] PackageError),
+    #[error("'{}' is not a valid component: {reason}", path.display())]
+    Compile { path: PathBuf, reason: String },
+    #[error("'{}' does not fit the {kind} world of api {api}: {reason}", path.display())]
+    Link {
+        path: PathBuf,
+        kind: PluginKind,
+        api: String,
+        reason: String,
+    },
+    #[error("'{}' failed its self-check: {reason}", path.display())]
+    SelfCheck { path: PathBuf, reason: String },
+}
+
+/// What a successful load did.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadReport {
+    pub name: PluginName,
+    pub version: semver::Version,
+    pub previous: Option<semver::Version>,
+    pub cache: CacheOutcome,
+    pub signed_by: Option<String>,
+    pub elapsed_ms: f64,
+}
+
+/// What `osb plugin inspect` and `status` show of a loaded plugin.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginInfo {
+    pub name: PluginName,
+    pub version: semver::Version,
+    pub kind: PluginKind,
+    pub api: String,
+    pub description: String,
+    pub requested: Capabilities,
+    pub granted: EffectiveGrants,
+    pub exports: Vec<&'static str>,
+    pub signed_by: Option<String>,
+    pub component_sha256: String,
+}
+
+pub struct PluginHost {
+    engine: Engine,
+    linker: Linker<StoreState>,
+    ticker: EpochTicker,
+    cache: Option<CompileCache>,
+    settings: HostSettings,
+    services: Arc<HostServices>,
+    plugins: RwLock<BTreeMap<PluginName, Arc<LoadedPlugin>>>,
+}
+
+impl PluginHost {
+    /// A host reaching the real network and devices.
+    pub fn new(settings: HostSettings) -> Result<PluginHost, HostError> {
+        let devices = Arc::new(settings.devices.clone());
+        PluginHost::with_transports(settings, Arc::new(UreqTransport), devices)
+    }
+
+    /// A host whose HTTP and device transports are given: the SDK harness
+    /// passes canned answers and scripted devices here.
+    pub fn with_transports(
+        settings: HostSettings,
+        http: Arc<dyn HttpTransport>,
+        devices: Arc<dyn DeviceProvider>,
+    ) -> Result<PluginHost, HostError> {
+        let engine =
+            engine::new_engine(&settings.pool).map_err(|e| HostError::Engine(format!("{e:#}")))?;
+        let linker = host_api::linker(&engine).map_err(|e| HostError::Engine(format!("{e:#}")))?;
+        let ticker = EpochTicker::start(&engine).map_err(|e| HostError::Engine(e.to_string()))?;
+        let (cache, kv) = match &settings.state_dir {
+            None => (None, None),
+            Some(dir) => {
+                let state_err = |reason: String| HostError::State {
+                    path: dir.clone(),
+                    reason,
+                };
+                let cache = CompileCache::open(&dir.join("cache"), &engine)
+                    .map_err(|e| state_err(e.to_string()))?;
+                let kv = KvStore::open(&dir.join("plugin-kv.redb"))
+                    .map_err(|e| state_err(e.to_string()))?;
+                (Some(cache), Some(kv))
+            }
+        };
+        if settings.trust.development {
+            tracing::warn!(
+                "DEVELOPMENT MODE: unsigned plugins are accepted; never run a production device like this"
+            );
+        }
+        Ok(PluginHost {
+            engine,
+            linker,
+            ticker,
+            cache,
+            services: Arc::new(HostServices { kv, http, devices }),
+            settings,
+            plugins: RwLock::new(BTreeMap::new()),
+        })
+    }
+
+    pub fn settings(&self) -> &HostSettings {
+        &self.settings
+    }
+
+    /// Verifies, compiles, links and self-checks the package in `dir`, then
+    /// makes it the plugin's current version. On any failure nothing
+    /// changes: a version already running keeps serving.
+    pub fn load(&self, dir: &Path) -> Result<LoadReport, LoadError> {
+        let started = Instant::now();
+        let package = Package::read(dir)?;
+        let span = tracing::info_span!("plugin_load", plugin = %package.manifest.name, version = %package.manifest.version);
+        let _enter = span.enter();
+        let (plugin, cache) = self.prepare(package)?;
+        let signed_by = match &plugin.provenance {
+            Provenance::Signed(k) => Some(k.to_string()),
+            Provenance::Unsigned { .. } => None,
+        };
+        let previous = self.swap_in(plugin.clone());
+        let report = LoadReport {
+            name: plugin.name().clone(),
+            version: plugin.manifest.version.clone(),
+            previous,
+            cache,
+            signed_by,
+            elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+        };
+        tracing::info!(cache = ?report.cache, previous = ?report.previous.as_ref().map(ToString::to_string), elapsed_ms = report.elapsed_ms, "plugin loaded");
+        Ok(report)
+    }
+
+    /// Everything of a load except making it current.
+    fn prepare(&self, package: Package) -> Result<(Arc<LoadedPlugin>, CacheOutcome), LoadError> {
+        let provenance = package.check_trust(&self.settings.trust)?;
+        if let Provenance::Unsigned { reason } = &provenance {
+            tracing::warn!(reason = %reason, "DEVELOPMENT MODE: running a package without a valid signature");
+        }
+        let component_path = package.component_path();
+        let compile_err = |e: wasmtime::Error| LoadError::Compile {
+            path: component_path.clone(),
+            reason: format!("{e:#}"),
+        };
+        let (component, cache) = match &self.cache {
+            Some(cache) => cache
+                .load_or_compile(&self.engine, &package.digest, &package.component)
+                .map_err(compile_err)?,
+            None => (
+                Component::new(&self.engine, &package.component).map_err(compile_err)?,
+                CacheOutcome::Disabled,
+            ),
+        };
+        let manifest = package.manifest;
+        let settings = self
+            .settings
+            .plugins
+            .get(&manifest.name)
+            .cloned()
+            .unwrap_or_default();
+        let effective = EffectiveGrants::decide(&manifest.capabilities, &settings.grants);
+        grants::log_denials(&manifest.name, &effective);
+        let mut config = manifest.config.clone();
+        config.extend(settings.config.clone());
+        let limits = CallLimits {
+            timeout: settings
+                .call_timeout_ms
+                .map(Duration::from_millis)
+                .unwrap_or(self.settings.limits.timeout),
+            memory_bytes: settings
+                .memory_mb
+                .map(|mb| mb << 20)
+                .unwrap_or(self.settings.limits.memory_bytes)
+                .min(self.settings.pool.max_memory_bytes),
+        };
+        let ctx = Arc::new(PluginContext {
+            name: manifest.name.clone(),
+            grants: effective,
+            config,
+            services: self.services.clone(),
+        });
+        let (kind, api) = (manifest.kind, manifest.api.to_string());
+        let parts = LoadParts {
+            manifest,
+            digest: package.digest,
+            provenance,
+            ctx,
+            limits,
+            quarantine: self.settings.quarantine,
+        };
+        let plugin =
+            LoadedPlugin::link(&self.engine, &self.linker, &component, parts).map_err(|e| {
+                LoadError::Link {
+                    path: component_path.clone(),
+                    kind,
+                    api,
+                    reason: format!("{e:#}"),
+                }
+            })?;
+        let checked = plugin
+            .call(&self.ticker, call::self_check)
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| format!("{:?}: {}", e.code, e.message)));
+        if let Err(reason) = checked {
+            return Err(LoadError::SelfCheck {
+                path: component_path,
+                reason,
+            });
+        }
+        Ok((Arc::new(plugin), cache))
+    }
+
+    fn swap_in(&self, plugin: Arc<LoadedPlugin>) -> Option<semver::Version> {
+        let mut plugins = self.plugins.write().unwrap_or_else(|p| p.into_inner());
+        plugins
+            .insert(plugin.name().clone(), plugin)
+            .map(|old| old.manifest.version.clone())
+    }
+
+    /// Removes a plugin; calls in flight finish on it.
+    pub fn unload(&self, name: &PluginName) -> bool {
+        let mut plugins = self.plugins.write().unwrap_or_else(|p| p.into_inner());
+        plugins.remove(name).is_some()
+    }
+
+    /// Loads every package directory under `dir`, returning each outcome.
+    pub fn load_all(&self, dir: &Path) -> Vec<(PathBuf, Result<LoadReport, LoadError>)> {
+        let mut out = Vec::new();
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            tracing::warn!(dir = %dir.display(), "plugin directory cannot be read");
+            return out;
+        };
+        let mut dirs: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.join(super::package::MANIFEST_FILE).is_file())
+            .collect();
+        dirs.sort();
+        for d in dirs {
+            let r = self.load(&d);
+            if let Err(e) = &r {
+                tracing::error!(error = %e, "plugin refused");
+            }
+            out.push((d, r));
+        }
+        out
+    }
+
+    pub fn get(&self, name: &PluginName) -> Option<Arc<LoadedPlugin>> {
+        let plugins = self.plugins.read().unwrap_or_else(|p| p.into_inner());
+        plugins.get(name).cloned()
+    }
+
+    fn current(&self, name: &PluginName) -> Result<Arc<LoadedPlugin>, CallError> {
+        self.get(name)
+            .ok_or_else(|| CallError::NotLoaded(name.to_string()))
+    }
+
+    pub fn names(&self) -> Vec<PluginName> {
+        let plugins = self.plugins.read().unwrap_or_else(|p| p.into_inner());
+        plugins.keys().cloned().collect()
+    }
+
+    pub fn info(&self, name: &PluginName) -> Option<PluginInfo> {
+        self.get(name).map(|p| info_of(&p))
+    }
+
+    /// Calls `function` with JSON arguments; see [`call::call_json`].
+    pub fn call_json(
+        &self,
+        name: &PluginName,
+        function: &str,
+        args: &serde_json::Value,
+    ) -> Result<serde_json::Value, CallError> {
+        let plugin = self.current(name)?;
+        let _span = tracing::debug_span!("plugin_call", plugin = %name, function).entered();
+        call::call_json(&plugin, &self.ticker, function, args)
+    }
+
+    /// `time-source.sample` on a time-source plugin.
+    pub fn sample(&self, name: &PluginName) -> Result<Result<TimeSample, PluginError>, CallError> {
+        self.time_source_call(name, "sample", |store, ts| ts.call_sample(store))
+    }
+
+    /// `time-source.observe` on a time-source plugin.
+    pub fn observe(
+        &self,
+        name: &PluginName,
+        now: Timestamp,
+    ) -> Result<Result<(), PluginError>, CallError> {
+        self.time_source_call(name, "observe", |store, ts| ts.call_observe(store, now))
+    }
+
+    fn time_source_call<R>(
+        &self,
+        name: &PluginName,
+        function: &str,
+        f: impl FnOnce(
+            &mut wasmtime::Store<StoreState>,
+            &super::wit::latest::time_source::exports::osb::plugin::time_source::Guest,
+        ) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
+        let plugin = self.current(name)?;
+        if plugin.kind() != PluginKind::TimeSource {
+            return Err(CallError::NoSuchFunction {
+                plugin: name.to_string(),
+                kind: plugin.kind(),
+                function: function.to_owned(),
+                available: plugin.kind().functions().join(", "),
+            });
+        }
+        plugin.call(&self.ticker, |store, exports| match exports {
+            Exports::TimeSource(t) => f(store, t.osb_plugin_time_source()),
+            // Checked above: a time-source plugin has time-source exports.
+            _ => Err(wasmtime::Error::msg("not a time-source instance")),
+        })
+    }
+
+    /// A fresh instance of a loaded plugin, dropped at once; for the
+    /// instantiation benchmark.
+    pub fn instantiate_fresh(&self, name: &PluginName) -> Result<(), CallError> {
+        let plugin = self.current(name)?;
+        self.ticker.enter_call();
+        plugin.instantiate().map(drop)
+    }
+}
+
+pub fn info_of(p: &LoadedPlugin) -> PluginInfo {
+    PluginInfo {
+        name: p.name().clone(),
+        version: p.manifest.version.clone(),
+        kind: p.kind(),
+        api: p.manifest.api.to_string(),
+        description: p.manifest.description.clone(),
+        requested: p.manifest.capabilities.clone(),
+        granted: p.ctx.grants.clone(),
+        exports: p.kind().functions().to_vec(),
+        signed_by: match &p.provenance {
+            Provenance::Signed(k) => Some(k.to_string()),
+            Provenance::Unsigned { .. } => None,
+        },
+        component_sha256: p.digest.component_hex(),
+    }
+}
+
+/// The export names of a component, for `osb plugin inspect`.
+pub fn component_exports(bytes: &[u8]) -> wasmtime::Result<Vec<String>> {
+    let engine = engine::new_engine(&PoolLimits::default())?;
+    let component = Component::new(&engine, bytes)?;
+    Ok(component
+        .component_type()
+        .exports(&engine)
+        .map(|(name, _)| name.to_owned())
+        .collect())
+}

@@ -1,0 +1,274 @@
+//! `plugin.toml`: what a plugin says it is and what it asks for.
+//!
+//! Parsing is strict (`deny_unknown_fields`): a misspelt capability must not
+//! silently become "no capability", and every error names the field.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::api::ApiVersion;
+use super::grants::{FsMode, NetProtocol};
+
+/// A plugin's name: `[a-z0-9-]`, 1 to 64 characters, not starting or ending
+/// with `-`. It names the component file (`<name>.wasm`), its log events and
+/// its private key-value namespace, so it must be safe in all three.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct PluginName(String);
+
+impl PluginName {
+    pub fn new(name: &str) -> Result<Self, String> {
+        let ok_chars = name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if name.is_empty() || name.len() > 64 {
+            return Err(format!("'{name}' must be 1 to 64 characters"));
+        }
+        if !ok_chars || name.starts_with('-') || name.ends_with('-') {
+            return Err(format!(
+                "'{name}' may hold only a-z, 0-9 and '-', and not start or end with '-'"
+            ));
+        }
+        Ok(PluginName(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PluginName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for PluginName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        PluginName::new(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// What a plugin is for; it selects the WIT world the component must export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PluginKind {
+    TimeSource,
+    HardwareAdapter,
+    ContractPolicy,
+    MigrationStep,
+}
+
+impl PluginKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PluginKind::TimeSource => "time-source",
+            PluginKind::HardwareAdapter => "hardware-adapter",
+            PluginKind::ContractPolicy => "contract-policy",
+            PluginKind::MigrationStep => "migration-step",
+        }
+    }
+
+    /// The functions a plugin of this kind exports, as `osb plugin call` names them.
+    pub fn functions(self) -> &'static [&'static str] {
+        match self {
+            PluginKind::TimeSource => &["self-check", "sample", "observe"],
+            PluginKind::HardwareAdapter => &[
+                "self-check",
+                "device-contract",
+                "sensors",
+                "read-sensor",
+                "controls",
+                "set-control",
+            ],
+            PluginKind::ContractPolicy => &["self-check", "evaluate"],
+            PluginKind::MigrationStep => &["self-check", "check", "apply", "rollback"],
+        }
+    }
+}
+
+impl fmt::Display for PluginKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The parsed `plugin.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub name: PluginName,
+    pub version: semver::Version,
+    pub kind: PluginKind,
+    /// The `osb:plugin` WIT version the component targets.
+    pub api: ApiVersion,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub capabilities: Capabilities,
+    /// Defaults for the plugin's configuration; the device config overrides them.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+}
+
+/// Capabilities, as requested by a manifest or granted by the device config.
+/// Everything absent is denied.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capabilities {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fs: Vec<FsCapability>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub net: Vec<NetCapability>,
+    /// URL prefixes, e.g. `https://time.example.com/`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http: Vec<String>,
+    /// Device names, resolved by the device config's `[devices]` table.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub device: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub kv: bool,
+}
+
+/// A host directory seen by the guest at `guest`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FsCapability {
+    pub host: PathBuf,
+    pub guest: String,
+    pub mode: FsMode,
+}
+
+/// One socket address a plugin may talk to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetCapability {
+    pub addr: std::net::SocketAddr,
+    pub protocol: NetProtocol,
+}
+
+impl Manifest {
+    /// Parses and validates `plugin.toml` text. The error text names the field.
+    pub fn parse(text: &str) -> Result<Manifest, String> {
+        let manifest: Manifest = toml::from_str(text).map_err(|e| e.to_string())?;
+        manifest.capabilities.validate()?;
+        Ok(manifest)
+    }
+}
+
+impl Capabilities {
+    /// Checks what serde cannot: absolute paths, URL shapes.
+    pub fn validate(&self) -> Result<(), String> {
+        for (i, fs) in self.fs.iter().enumerate() {
+            if !fs.host.is_absolute() {
+                return Err(format!(
+                    "capabilities.fs[{i}].host: '{}' must be an absolute path",
+                    fs.host.display()
+                ));
+            }
+            if !fs.guest.starts_with('/') || fs.guest.split('/').any(|c| c == "..") {
+                return Err(format!(
+                    "capabilities.fs[{i}].guest: '{}' must be absolute and hold no '..'",
+                    fs.guest
+                ));
+            }
+        }
+        for (i, prefix) in self.http.iter().enumerate() {
+            let scheme_ok = prefix.starts_with("https://") || prefix.starts_with("http://");
+            let host_part = prefix.split("://").nth(1).unwrap_or("");
+            if !scheme_ok || host_part.is_empty() || !host_part.contains('/') {
+                return Err(format!(
+                    "capabilities.http[{i}]: '{prefix}' must be an http(s) URL prefix with a path, \
+                     such as 'https://host/' (a bare host would also match 'https://host.evil/')"
+                ));
+            }
+        }
+        for (i, name) in self.device.iter().enumerate() {
+            if PluginName::new(name).is_err() {
+                return Err(format!(
+                    "capabilities.device[{i}]: '{name}' is not a device name ([a-z0-9-])"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "time-fake-hwclock"
+version = "0.1.0"
+kind = "time-source"
+api = "0.1.0"
+
+[capabilities]
+fs = [{ host = "/var/lib/osb/hwclock", guest = "/data", mode = "rw" }]
+net = [{ addr = "127.0.0.1:123", protocol = "udp" }]
+http = ["https://time.example.com/"]
+kv = true
+
+[config]
+path = "/data/fake-hwclock"
+"#;
+
+    fn check_err(text: &str, expect: &str) {
+        let err = Manifest::parse(text).expect_err("manifest should be refused");
+        assert!(
+            err.contains(expect),
+            "error {err:?} does not mention {expect:?}"
+        );
+    }
+
+    #[test]
+    fn parses_a_full_manifest() {
+        let m = Manifest::parse(GOOD).unwrap();
+        assert_eq!(m.name.as_str(), "time-fake-hwclock");
+        assert_eq!(m.kind, PluginKind::TimeSource);
+        assert_eq!(m.capabilities.fs[0].mode, FsMode::ReadWrite);
+        assert!(m.capabilities.kv);
+        assert_eq!(m.config["path"], "/data/fake-hwclock");
+    }
+
+    #[test]
+    fn refuses_bad_manifests_naming_the_field() {
+        let base = "version = \"0.1.0\"\nkind = \"time-source\"\napi = \"0.1.0\"\n";
+        check_err(&format!("name = \"Bad_Name\"\n{base}"), "name");
+        check_err(&format!("name = \"a\"\n{base}colour = 1\n"), "colour");
+        check_err(
+            "name = \"a\"\nversion = \"one\"\nkind = \"time-source\"\napi = \"0.1.0\"\n",
+            "version",
+        );
+        check_err(
+            "name = \"a\"\nversion = \"0.1.0\"\nkind = \"toaster\"\napi = \"0.1.0\"\n",
+            "kind",
+        );
+        check_err(
+            &format!(
+                "name = \"a\"\n{base}[capabilities]\nfs = [{{ host = \"rel\", guest = \"/d\", mode = \"ro\" }}]\n"
+            ),
+            "capabilities.fs[0].host",
+        );
+        check_err(
+            &format!(
+                "name = \"a\"\n{base}[capabilities]\nfs = [{{ host = \"/x\", guest = \"/d/../..\", mode = \"ro\" }}]\n"
+            ),
+            "capabilities.fs[0].guest",
+        );
+        check_err(
+            &format!("name = \"a\"\n{base}[capabilities]\nhttp = [\"https://example.com\"]\n"),
+            "capabilities.http[0]",
+        );
+        check_err(
+            &format!("name = \"a\"\n{base}[capabilities]\nnetwork = true\n"),
+            "network",
+        );
+        check_err("name = \"a\"\n", "version");
+    }
+}

@@ -1,0 +1,32 @@
+//! The WebAssembly plugin host.
+//!
+//! Architecture invariant: only this module (and below) knows wasmtime.
+//! The rest of the runtime sees [`PluginHost`], names, manifests and
+//! JSON or typed call results.
+
+pub mod api;
+pub mod cache;
+pub mod call;
+pub mod engine;
+pub mod grants;
+pub mod host;
+pub mod host_api;
+pub mod loaded;
+pub mod manifest;
+pub mod package;
+pub mod quarantine;
+pub mod trust;
+pub mod watcher;
+pub mod wit;
+
+pub use cache::CacheOutcome;
+pub use grants::{EffectiveGrants, FsMode, NetProtocol};
+pub use host::{
+    HostError, HostSettings, LoadError, LoadReport, PluginHost, PluginInfo, PluginSettings,
+};
+pub use loaded::{CallError, CallLimits};
+pub use manifest::{Capabilities, Manifest, PluginKind, PluginName};
+pub use package::{Package, PackageError, Provenance, TrustPolicy};
+pub use quarantine::QuarantinePolicy;
+pub use trust::{PublicKey, SecretKey};
+pub use watcher::PluginWatcher;

@@ -1,0 +1,141 @@
+//! A plugin package on disk: `plugin.toml`, `<name>.wasm`, `<name>.wasm.sig`.
+//!
+//! Loading reads the three files once into memory, so what is verified is
+//! exactly what is compiled, whatever happens to the files afterwards.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::manifest::Manifest;
+use super::trust::{self, PackageDigest, PublicKey, TrustError};
+
+pub const MANIFEST_FILE: &str = "plugin.toml";
+
+/// A package read from disk, not yet trusted.
+#[derive(Debug, Clone)]
+pub struct Package {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+    pub component: Vec<u8>,
+    pub signature: Option<String>,
+    pub digest: PackageDigest,
+}
+
+/// Who vouches for a package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Provenance {
+    Signed(PublicKey),
+    /// Development mode accepted it without a valid signature.
+    Unsigned {
+        reason: String,
+    },
+}
+
+/// How packages are trusted, from the device config.
+#[derive(Debug, Clone, Default)]
+pub struct TrustPolicy {
+    pub trusted_keys: Vec<PublicKey>,
+    /// Accept unsigned or badly signed packages (loudly). Never in production.
+    pub development: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PackageError {
+    #[error("cannot read '{}': {source}", path.display())]
+    Read { path: PathBuf, source: io::Error },
+    #[error("'{}' is invalid: {reason}", path.display())]
+    Manifest { path: PathBuf, reason: String },
+    #[error("'{}' is refused: {reason}", path.display())]
+    Api { path: PathBuf, reason: String },
+    #[error("'{}' is missing: unsigned packages are refused outside development mode", path.display())]
+    Unsigned { path: PathBuf },
+    #[error("'{}' is refused: {source}", path.display())]
+    Signature { path: PathBuf, source: TrustError },
+}
+
+impl Package {
+    /// Reads a package directory. Fails on a missing or malformed manifest,
+    /// a missing component, or an API version this host cannot serve.
+    pub fn read(dir: &Path) -> Result<Package, PackageError> {
+        let manifest_path = dir.join(MANIFEST_FILE);
+        let manifest_text = read(&manifest_path)?;
+        let manifest_text =
+            String::from_utf8(manifest_text).map_err(|_| PackageError::Manifest {
+                path: manifest_path.clone(),
+                reason: "not UTF-8 text".into(),
+            })?;
+        let manifest =
+            Manifest::parse(&manifest_text).map_err(|reason| PackageError::Manifest {
+                path: manifest_path.clone(),
+                reason,
+            })?;
+        manifest
+            .api
+            .check_supported()
+            .map_err(|reason| PackageError::Api {
+                path: manifest_path.clone(),
+                reason,
+            })?;
+        let component_path = dir.join(component_file(&manifest));
+        let component = read(&component_path)?;
+        let sig_path = signature_path(dir, &manifest);
+        let signature = match std::fs::read_to_string(&sig_path) {
+            Ok(text) => Some(text),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(source) => {
+                return Err(PackageError::Read {
+                    path: sig_path,
+                    source,
+                });
+            }
+        };
+        let digest = PackageDigest::of(manifest_text.as_bytes(), &component);
+        Ok(Package {
+            dir: dir.to_owned(),
+            manifest,
+            component,
+            signature,
+            digest,
+        })
+    }
+
+    pub fn component_path(&self) -> PathBuf {
+        self.dir.join(component_file(&self.manifest))
+    }
+
+    pub fn signature_path(&self) -> PathBuf {
+        signature_path(&self.dir, &self.manifest)
+    }
+
+    /// Decides whether the package may run under `policy`.
+    pub fn check_trust(&self, policy: &TrustPolicy) -> Result<Provenance, PackageError> {
+        let path = self.signature_path();
+        let outcome = match &self.signature {
+            None => Err(PackageError::Unsigned { path }),
+            Some(text) => trust::verify(text, &self.digest, &policy.trusted_keys)
+                .map(Provenance::Signed)
+                .map_err(|source| PackageError::Signature { path, source }),
+        };
+        match outcome {
+            Err(e) if policy.development => Ok(Provenance::Unsigned {
+                reason: e.to_string(),
+            }),
+            other => other,
+        }
+    }
+}
+
+pub fn component_file(manifest: &Manifest) -> String {
+    format!("{}.wasm", manifest.name)
+}
+
+fn signature_path(dir: &Path, manifest: &Manifest) -> PathBuf {
+    dir.join(format!("{}.wasm.sig", manifest.name))
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, PackageError> {
+    std::fs::read(path).map_err(|source| PackageError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}

@@ -1,0 +1,85 @@
+//! Hot swap: watch the plugin directory and load what changes.
+//!
+//! A change is loaded with [`PluginHost::load`], which verifies, compiles,
+//! instantiates and self-checks the new version beside the old one and only
+//! then swaps it in. A package caught half-written simply fails
+//! verification; the write's last event triggers another, complete load.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use notify::RecursiveMode;
+use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
+
+use super::host::PluginHost;
+use super::manifest::PluginName;
+use super::package::MANIFEST_FILE;
+
+/// How long the watcher waits for a burst of writes to settle.
+pub const DEBOUNCE: Duration = Duration::from_millis(50);
+
+pub struct PluginWatcher {
+    _debouncer: Debouncer<notify::RecommendedWatcher, RecommendedCache>,
+}
+
+impl PluginWatcher {
+    /// Watches `dir` (one package per sub-directory). Loads nothing by
+    /// itself at start: call [`PluginHost::load_all`] first.
+    pub fn start(host: Arc<PluginHost>, dir: &Path) -> notify::Result<PluginWatcher> {
+        let root = dir.to_owned();
+        let known: Mutex<BTreeMap<PathBuf, PluginName>> = Mutex::new(
+            host.names()
+                .into_iter()
+                .filter_map(|n| Some((root.join(n.as_str()), n)))
+                .collect(),
+        );
+        let handler = move |result: DebounceEventResult| {
+            let events = match result {
+                Ok(events) => events,
+                Err(errors) => {
+                    for e in errors {
+                        tracing::warn!(error = %e, "plugin directory watch error");
+                    }
+                    return;
+                }
+            };
+            let packages: BTreeSet<PathBuf> = events
+                .iter()
+                .flat_map(|e| e.paths.iter())
+                .filter_map(|p| package_dir(&root, p))
+                .collect();
+            let mut known = known.lock().unwrap_or_else(|p| p.into_inner());
+            for pkg in packages {
+                if pkg.join(MANIFEST_FILE).is_file() {
+                    match host.load(&pkg) {
+                        Ok(report) => {
+                            known.insert(pkg, report.name);
+                        }
+                        Err(e) => {
+                            tracing::error!(package = %pkg.display(), error = %e, "new plugin version refused; the running version keeps serving")
+                        }
+                    }
+                } else if !pkg.exists()
+                    && let Some(name) = known.remove(&pkg)
+                {
+                    host.unload(&name);
+                    tracing::info!(plugin = %name, "plugin package removed; plugin unloaded");
+                }
+            }
+        };
+        let mut debouncer = new_debouncer(DEBOUNCE, None, handler)?;
+        debouncer.watch(dir, RecursiveMode::Recursive)?;
+        Ok(PluginWatcher {
+            _debouncer: debouncer,
+        })
+    }
+}
+
+/// The package directory (first level under `root`) a changed path is in.
+fn package_dir(root: &Path, changed: &Path) -> Option<PathBuf> {
+    let rel = changed.strip_prefix(root).ok()?;
+    let first = rel.components().next()?;
+    Some(root.join(first))
+}

@@ -1,0 +1,92 @@
+//! Builds every plugin crate for wasm32-wasip2 and lays each out as an
+//! unsigned package (`plugin.toml` + `<name>.wasm`), so `cargo test` needs no
+//! manual step. Like wasmtime's test-programs, this runs a nested cargo with
+//! its own target directory (the outer build holds the main one's lock).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// (package, crate directory relative to the workspace root)
+const PLUGINS: &[(&str, &str)] = &[
+    ("time-fake-hwclock", "plugins/time-fake-hwclock"),
+    ("osb-test-probe", "tests/plugins/probe"),
+    ("osb-test-hostile", "tests/plugins/hostile"),
+];
+
+fn main() {
+    let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());
+    let root = manifest_dir.join("../..").canonicalize().unwrap();
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").unwrap());
+    let target_dir = root.join("target").join("wasm-plugins");
+    for watched in [
+        "sdk/src",
+        "sdk/wit",
+        "sdk/Cargo.toml",
+        "Cargo.toml",
+        "Cargo.lock",
+    ] {
+        println!("cargo:rerun-if-changed={}", root.join(watched).display());
+    }
+    let packages = out.join("packages");
+    for (package, dir) in PLUGINS {
+        let crate_dir = root.join(dir);
+        for watched in ["src", "Cargo.toml", "plugin.toml"] {
+            println!(
+                "cargo:rerun-if-changed={}",
+                crate_dir.join(watched).display()
+            );
+        }
+        // One cargo call per plugin: each selects one WIT world of the SDK.
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(&root)
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "-p",
+                package,
+            ])
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("RUSTFLAGS")
+            .env_remove("RUSTC_WORKSPACE_WRAPPER")
+            .env_remove("RUSTC_WRAPPER")
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_BUILD_TARGET")
+            .env_remove("CARGO_MAKEFLAGS")
+            .status()
+            .expect("cannot run cargo to build the plugins");
+        assert!(
+            status.success(),
+            "building plugin {package} for wasm32-wasip2 failed"
+        );
+        let wasm = target_dir
+            .join("wasm32-wasip2/release")
+            .join(format!("{}.wasm", package.replace('-', "_")));
+        let manifest = std::fs::read_to_string(crate_dir.join("plugin.toml")).unwrap();
+        let name = plugin_name(&manifest);
+        let dest = packages.join(&name);
+        std::fs::create_dir_all(&dest).unwrap();
+        std::fs::write(dest.join("plugin.toml"), &manifest).unwrap();
+        std::fs::copy(&wasm, dest.join(format!("{name}.wasm"))).unwrap();
+        let _ = std::fs::remove_file(dest.join(format!("{name}.wasm.sig")));
+    }
+    println!("cargo:rustc-env=OSB_TEST_PACKAGES={}", packages.display());
+}
+
+/// The `name = "..."` line of a plugin.toml (the runtime does the real parsing).
+fn plugin_name(manifest: &str) -> String {
+    manifest
+        .lines()
+        .find_map(|l| {
+            let rest = l
+                .trim()
+                .strip_prefix("name")?
+                .trim_start()
+                .strip_prefix('=')?;
+            Some(rest.trim().trim_matches('"').to_owned())
+        })
+        .expect("plugin.toml without a name")
+}

@@ -1,0 +1,201 @@
+//! Plugin host micro-benchmarks, side by side in one run (see BENCHMARKS.md).
+//!
+//! - `call/*`: a native trait-object call building a constant `TimeSample`
+//!   against the same answer from the `osb-test-probe` plugin through
+//!   `PluginHost::sample`, without and with one host call.
+//! - `instantiate/fresh_pooling`: a fresh store + instance from the
+//!   `InstancePre` with the pooling allocator, dropped at once.
+//! - `load/*`: a new `PluginHost` plus `load` of the signed probe with an
+//!   empty compile cache against a warm one, and the parts of that apart.
+//!
+//! Run: `cargo bench -p osb-tests --bench plugin_host -- --warm-up-time 1 --measurement-time 3`
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, SamplingMode, criterion_group, criterion_main};
+use osb_runtime::plugin::wit::latest::{PluginError, TimeInterval, TimeSample, Timestamp};
+use osb_runtime::plugin::{CacheOutcome, HostSettings, PluginHost, PluginName};
+use osb_tests::{Fixture, name, plugin_settings};
+
+const PROBE: &str = "osb-test-probe";
+
+/// The native baseline: what a time source compiled into the runtime would
+/// look like, called through a trait object as the host calls plugins.
+trait TimeSourceLike {
+    fn sample(&mut self) -> Result<TimeSample, PluginError>;
+}
+
+/// Answers what the probe answers in `const` mode.
+struct NativeConst;
+
+impl TimeSourceLike for NativeConst {
+    #[inline(never)]
+    fn sample(&mut self) -> Result<TimeSample, PluginError> {
+        let instant = Timestamp {
+            seconds: black_box(1_700_000_000),
+            nanoseconds: black_box(0),
+        };
+        Ok(TimeSample {
+            interval: TimeInterval {
+                earliest: Some(instant),
+                latest: Some(instant),
+            },
+            detail: String::new(),
+        })
+    }
+}
+
+/// A host running the signed probe with the given `mode`; the instance is
+/// warmed (the first `sample` reads `mode` from the host).
+fn probe_host(fx: &Fixture, mode: &str, sub: &str) -> (PluginHost, PluginName) {
+    let pkg = fx.signed(PROBE, sub);
+    let mut settings = fx.settings();
+    settings.plugins.insert(
+        name(PROBE),
+        plugin_settings("", &[("mode", mode), ("tag", "bench")]),
+    );
+    let host = PluginHost::new(settings).expect("host");
+    host.load(&pkg).expect("load probe");
+    let probe = name(PROBE);
+    let first = host.sample(&probe).expect("call").expect("sample");
+    let expected = if mode == "host-call" { "bench" } else { "" };
+    assert_eq!(
+        first.detail, expected,
+        "probe in mode {mode} answered an unexpected detail"
+    );
+    (host, probe)
+}
+
+fn calls(c: &mut Criterion) {
+    let fx = Fixture::new();
+    let (trivial_host, probe) = probe_host(&fx, "const", "const");
+    let (host_call_host, _) = probe_host(&fx, "host-call", "host-call");
+
+    let mut group = c.benchmark_group("call");
+    let mut native: Box<dyn TimeSourceLike> = Box::new(NativeConst);
+    group.bench_function("native_trait", |b| {
+        b.iter(|| black_box(black_box(&mut native).sample()))
+    });
+    group.bench_function("plugin_trivial", |b| {
+        b.iter(|| black_box(trivial_host.sample(black_box(&probe))))
+    });
+    group.bench_function("plugin_one_host_call", |b| {
+        b.iter(|| black_box(host_call_host.sample(black_box(&probe))))
+    });
+    group.finish();
+}
+
+fn instantiate(c: &mut Criterion) {
+    let fx = Fixture::new();
+    let (host, probe) = probe_host(&fx, "const", "plugins");
+    let mut group = c.benchmark_group("instantiate");
+    group.bench_function("fresh_pooling", |b| {
+        b.iter(|| {
+            host.instantiate_fresh(black_box(&probe))
+                .expect("instantiate")
+        })
+    });
+    group.finish();
+}
+
+/// Settings with a compile cache in `state`.
+fn cached(fx: &Fixture, state: &Path) -> HostSettings {
+    HostSettings {
+        state_dir: Some(state.to_owned()),
+        ..fx.settings()
+    }
+}
+
+fn load(c: &mut Criterion) {
+    let fx = Fixture::new();
+    let pkg: PathBuf = fx.signed(PROBE, "plugins");
+    let warm_state = fx.path().join("warm-state");
+    let first = PluginHost::new(cached(&fx, &warm_state))
+        .expect("host")
+        .load(&pkg)
+        .expect("load");
+    assert_eq!(first.cache, CacheOutcome::Miss);
+
+    let mut group = c.benchmark_group("load");
+    // Each iteration takes milliseconds to a second: few, flat samples.
+    group.sampling_mode(SamplingMode::Flat).sample_size(10);
+
+    // The fixed part of both: engine + pool, key-value store, epoch ticker.
+    group.bench_function("host_new", |b| {
+        b.iter_batched(
+            || cached(&fx, &warm_state),
+            |settings| PluginHost::new(settings).expect("host"),
+            BatchSize::PerIteration,
+        )
+    });
+    // New host + load, compile cache empty (a fresh state dir each time).
+    group.bench_function("compile", |b| {
+        b.iter_batched(
+            || tempfile::tempdir_in(fx.path()).expect("state dir"),
+            |state| {
+                let host = PluginHost::new(cached(&fx, state.path())).expect("host");
+                let report = host.load(&pkg).expect("load");
+                assert_eq!(report.cache, CacheOutcome::Miss);
+                (host, state)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    // New host + load, compile cache warm.
+    group.bench_function("cache_hit", |b| {
+        b.iter_batched(
+            || cached(&fx, &warm_state),
+            |settings| {
+                let host = PluginHost::new(settings).expect("host");
+                let report = host.load(&pkg).expect("load");
+                assert_eq!(report.cache, CacheOutcome::Hit);
+                host
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    // `load` alone, host made beforehand: empty cache.
+    group.bench_function("compile_load_only", |b| {
+        b.iter_batched(
+            || {
+                let state = tempfile::tempdir_in(fx.path()).expect("state dir");
+                let host = PluginHost::new(cached(&fx, state.path())).expect("host");
+                (host, state)
+            },
+            |(host, state)| {
+                let report = host.load(&pkg).expect("load");
+                assert_eq!(report.cache, CacheOutcome::Miss);
+                (host, state)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    // `load` alone into a running host, cache warm: what a restart of one
+    // plugin (or a hot swap of an unchanged component) costs.
+    let host = PluginHost::new(cached(&fx, &warm_state)).expect("host");
+    group.bench_function("cache_hit_load_only", |b| {
+        b.iter(|| {
+            let report = host.load(&pkg).expect("load");
+            assert_eq!(report.cache, CacheOutcome::Hit);
+            report
+        })
+    });
+    group.finish();
+}
+
+fn config() -> Criterion {
+    // Modest defaults for a small, shared machine; the command line overrides.
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args()
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = calls, instantiate, load
+}
+criterion_main!(benches);

@@ -1,0 +1,109 @@
+//! `osb-test-hostile`: a migration step whose `apply` misbehaves in the way
+//! config `mode` asks, so tests can check that the host contains it. Not
+//! for devices.
+//!
+//! | `mode`          | `apply` does                                              |
+//! |-----------------|-----------------------------------------------------------|
+//! | `ok`            | returns `Ok`                                              |
+//! | `loop`          | spins forever (the deadline must stop it)                 |
+//! | `grow`          | allocates and touches 1 MiB chunks forever (memory cap)   |
+//! | `trap`          | panics, which traps (`panic = "abort"`)                   |
+//! | `open-parent`   | opens `/data/../escape`                                   |
+//! | `open-absolute` | opens `/etc/passwd`                                       |
+//! | `open-symlink`  | opens `/data/link` (the test points it outside `/data`)   |
+//! | `connect`       | opens a TCP connection to config `addr`                   |
+//!
+//! The `open-*` and `connect` modes return `Ok` if the operation succeeds,
+//! which is the sandbox failing; otherwise an error whose message carries the
+//! I/O error's text and kind, e.g. `open-absolute: failed to open
+//! '/etc/passwd': ... (kind: PermissionDenied)`. `check` always answers
+//! `needed` and `rollback` always succeeds.
+
+use std::fs::File;
+use std::hint::black_box;
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+
+use osb_sdk::{CheckOutcome, ErrorCode, Migration, MigrationStep, PluginError, Result};
+
+#[derive(Default)]
+struct Hostile;
+
+impl MigrationStep for Hostile {
+    fn check(&mut self, _: &Migration) -> Result<CheckOutcome> {
+        Ok(CheckOutcome::Needed)
+    }
+
+    fn apply(&mut self, _: &Migration) -> Result<()> {
+        let mode = osb_sdk::config::get("mode").unwrap_or_default();
+        match mode.as_str() {
+            "ok" => Ok(()),
+            "loop" => spin(),
+            "grow" => grow(),
+            "trap" => panic!("hostile plugin: trap requested"),
+            "open-parent" => open(&mode, "/data/../escape"),
+            "open-absolute" => open(&mode, "/etc/passwd"),
+            "open-symlink" => open(&mode, "/data/link"),
+            "connect" => connect(&mode),
+            other => Err(PluginError::invalid_input(format!(
+                "invalid config 'mode' = {other:?}"
+            ))),
+        }
+    }
+
+    fn rollback(&mut self, _: &Migration) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Never returns. `black_box` keeps the optimiser from proving the loop
+/// does nothing; the host's epoch deadline is what must end it.
+fn spin() -> ! {
+    let mut count = 0u64;
+    loop {
+        count = black_box(count.wrapping_add(1));
+    }
+}
+
+/// Never returns normally: grows memory until the host's cap makes an
+/// allocation fail, which aborts (traps).
+fn grow() -> ! {
+    const CHUNK: usize = 1 << 20;
+    const PAGE: usize = 4096;
+    let mut chunks: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let mut chunk = vec![0u8; CHUNK];
+        // Write every page so the memory is really used, not just reserved.
+        for byte in chunk.iter_mut().step_by(PAGE) {
+            *byte = 1;
+        }
+        chunks.push(black_box(chunk));
+    }
+}
+
+fn open(mode: &str, path: &str) -> Result<()> {
+    File::open(path)
+        .map(drop)
+        .map_err(|error| io_error(mode, &format!("failed to open '{path}'"), &error))
+}
+
+fn connect(mode: &str) -> Result<()> {
+    let addr = osb_sdk::config::get("addr").unwrap_or_default();
+    let addr: SocketAddr = addr.parse().map_err(|error| {
+        PluginError::invalid_input(format!("invalid config 'addr' = {addr:?}: {error}"))
+    })?;
+    TcpStream::connect(addr)
+        .map(drop)
+        .map_err(|error| io_error(mode, &format!("failed to connect to {addr}"), &error))
+}
+
+/// Keeps the I/O error's own text and kind in the message: tests match on
+/// words like "denied" or "not permitted".
+fn io_error(mode: &str, what: &str, error: &io::Error) -> PluginError {
+    PluginError::new(
+        ErrorCode::from(error.kind()),
+        format!("{mode}: {what}: {error} (kind: {:?})", error.kind()),
+    )
+}
+
+osb_sdk::export_plugin!(MigrationStep for Hostile);

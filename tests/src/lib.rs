@@ -1,0 +1,94 @@
+//! Fixtures shared by the end-to-end tests and the benchmarks.
+
+use std::path::{Path, PathBuf};
+
+use osb_runtime::plugin::{
+    HostSettings, Package, PluginName, PluginSettings, SecretKey, TrustPolicy,
+};
+
+pub use osb_test_artifacts::{copy_package, package};
+
+/// A signing key the fixture's hosts trust.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub key: SecretKey,
+}
+
+impl Fixture {
+    pub fn new() -> Fixture {
+        Fixture {
+            dir: tempfile::tempdir().expect("temp dir"),
+            key: SecretKey::generate().expect("key"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Production settings trusting only this fixture's key.
+    pub fn settings(&self) -> HostSettings {
+        HostSettings {
+            trust: TrustPolicy {
+                trusted_keys: vec![self.key.public()],
+                development: false,
+            },
+            ..HostSettings::default()
+        }
+    }
+
+    /// A signed copy of a built package under `<fixture>/<sub>/<name>`.
+    pub fn signed(&self, name: &str, sub: &str) -> PathBuf {
+        let dir = copy_package(name, &self.path().join(sub));
+        sign(&dir, &self.key);
+        dir
+    }
+}
+
+impl Default for Fixture {
+    fn default() -> Self {
+        Fixture::new()
+    }
+}
+
+/// Writes `<name>.wasm.sig` for the package in `dir`.
+pub fn sign(dir: &Path, key: &SecretKey) {
+    let package = Package::read(dir).expect("readable package");
+    std::fs::write(package.signature_path(), key.sign(&package.digest)).expect("write signature");
+}
+
+pub fn name(s: &str) -> PluginName {
+    PluginName::new(s).expect("valid plugin name")
+}
+
+/// Device settings for one plugin: grants as TOML, config pairs.
+pub fn plugin_settings(grants_toml: &str, config: &[(&str, &str)]) -> PluginSettings {
+    PluginSettings {
+        grants: toml_grants(grants_toml),
+        config: config
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..PluginSettings::default()
+    }
+}
+
+/// Parses grants with the same parser the device config uses.
+fn toml_grants(text: &str) -> osb_runtime::plugin::Capabilities {
+    let wrapped = format!("[plugins.x.grants]\n{text}");
+    let config = osb_runtime::config::DeviceConfig::parse(&wrapped, Path::new("test.toml"))
+        .expect("valid grants");
+    config
+        .plugins
+        .into_values()
+        .next()
+        .map(|p| p.grants)
+        .unwrap_or_default()
+}
+
+/// Rewrites a package's manifest with `edit` (and drops its signature).
+pub fn edit_manifest(dir: &Path, edit: impl FnOnce(String) -> String) {
+    let path = dir.join("plugin.toml");
+    let text = std::fs::read_to_string(&path).expect("manifest");
+    std::fs::write(&path, edit(text)).expect("write manifest");
+}

@@ -1,0 +1,205 @@
+//! Hostile plugins: each misbehaviour is contained, and other plugins keep
+//! answering.
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use osb_runtime::plugin::{CallError, CallLimits, PluginHost};
+use osb_tests::{Fixture, name, plugin_settings};
+use serde_json::{Value, json};
+
+const MIGRATION: &str = r#"{"from_version": "1.0.0", "to_version": "2.0.0"}"#;
+
+/// A host with the hostile plugin in `mode` (plus extra config) and the probe.
+fn host_with(fx: &Fixture, mode: &str, grants: &str, extra: &[(&str, &str)]) -> PluginHost {
+    let mut settings = fx.settings();
+    let mut config = vec![("mode", mode)];
+    config.extend_from_slice(extra);
+    settings
+        .plugins
+        .insert(name("osb-test-hostile"), plugin_settings(grants, &config));
+    settings.limits = CallLimits {
+        timeout: Duration::from_millis(200),
+        memory_bytes: 16 << 20,
+    };
+    let host = PluginHost::new(settings).unwrap();
+    host.load(&fx.signed("osb-test-hostile", "plugins"))
+        .unwrap();
+    host.load(&fx.signed("osb-test-probe", "plugins")).unwrap();
+    host
+}
+
+fn apply(host: &PluginHost) -> Result<Value, CallError> {
+    let args: Value = serde_json::from_str(MIGRATION).unwrap();
+    host.call_json(&name("osb-test-hostile"), "apply", &args)
+}
+
+fn probe_answers(host: &PluginHost) {
+    let sample = host.sample(&name("osb-test-probe")).expect("probe call");
+    assert!(sample.is_ok(), "probe should still answer: {sample:?}");
+}
+
+/// The plugin's own error message, from `{"error": {...}}`.
+fn plugin_error(v: &Value) -> String {
+    v.get("error")
+        .unwrap_or_else(|| panic!("expected a plugin error, got {v}"))
+        .to_string()
+}
+
+#[test]
+fn an_infinite_loop_is_stopped_at_the_deadline() {
+    let fx = Fixture::new();
+    let host = host_with(&fx, "loop", "", &[]);
+    let started = Instant::now();
+    let err = apply(&host).unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        matches!(
+            err,
+            CallError::Deadline {
+                timeout_ms: 200,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(2), "deadline took {took:?}");
+    // The instance was discarded; the next call starts fresh and is stopped again.
+    assert!(matches!(
+        apply(&host).unwrap_err(),
+        CallError::Deadline { .. }
+    ));
+    probe_answers(&host);
+}
+
+#[test]
+fn growing_memory_is_stopped_at_the_cap() {
+    let fx = Fixture::new();
+    let host = host_with(&fx, "grow", "", &[]);
+    let err = apply(&host).unwrap_err();
+    assert!(
+        matches!(err, CallError::MemoryCap { limit, .. } if limit == 16 << 20),
+        "{err}"
+    );
+    probe_answers(&host);
+}
+
+#[test]
+fn a_plugin_that_keeps_trapping_is_quarantined_and_others_keep_answering() {
+    let fx = Fixture::new();
+    let host = host_with(&fx, "trap", "", &[]);
+    for _ in 0..3 {
+        let err = apply(&host).unwrap_err();
+        assert!(matches!(err, CallError::Trap { .. }), "{err}");
+        probe_answers(&host);
+    }
+    let err = apply(&host).unwrap_err();
+    assert!(matches!(err, CallError::Quarantined { .. }), "{err}");
+    assert!(err.to_string().contains("osb-test-hostile"), "{err}");
+    probe_answers(&host);
+}
+
+#[test]
+fn file_access_outside_the_preopen_is_refused() {
+    let fx = Fixture::new();
+    let data = fx.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(fx.path().join("escape"), "secret").unwrap();
+    std::os::unix::fs::symlink(fx.path().join("escape"), data.join("link")).unwrap();
+    // The manifest asks for /tmp/osb-hostile; grant a parent of a dir we control
+    // by rewriting the request to our temp dir.
+    let pkg = fx.signed("osb-test-hostile", "plugins");
+    osb_tests::edit_manifest(&pkg, |t| {
+        t.replace("/tmp/osb-hostile", data.to_str().unwrap())
+    });
+    osb_tests::sign(&pkg, &fx.key);
+    let grants = format!(
+        "fs = [{{ host = \"{}\", guest = \"/ignored\", mode = \"rw\" }}]",
+        data.display()
+    );
+    // `..` and a symlink out of the preopen are refused by cap-std; an
+    // absolute path outside every preopen does not even exist for the guest.
+    for (mode, kind) in [
+        ("open-parent", "PermissionDenied"),
+        ("open-symlink", "PermissionDenied"),
+        ("open-absolute", "NotFound"),
+    ] {
+        let mut settings = fx.settings();
+        settings.plugins.insert(
+            name("osb-test-hostile"),
+            plugin_settings(&grants, &[("mode", mode)]),
+        );
+        let host = PluginHost::new(settings).unwrap();
+        host.load(&pkg).unwrap();
+        let out = apply(&host).unwrap();
+        let message = plugin_error(&out);
+        assert!(message.contains(mode), "{mode}: {message}");
+        assert!(
+            message.contains(&format!("kind: {kind}")),
+            "{mode}: expected {kind}, got {message}"
+        );
+        assert!(!message.contains("secret"));
+    }
+}
+
+#[test]
+fn a_socket_that_was_not_granted_is_refused() {
+    let fx = Fixture::new();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let pkg = fx.signed("osb-test-hostile", "plugins");
+    osb_tests::edit_manifest(&pkg, |t| t.replace("127.0.0.1:9", &addr));
+    osb_tests::sign(&pkg, &fx.key);
+
+    // Requested by the manifest, not granted by the device: refused.
+    let mut settings = fx.settings();
+    settings.plugins.insert(
+        name("osb-test-hostile"),
+        plugin_settings("", &[("mode", "connect"), ("addr", &addr)]),
+    );
+    let host = PluginHost::new(settings).unwrap();
+    host.load(&pkg).unwrap();
+    let refused = apply(&host).unwrap();
+    assert!(plugin_error(&refused).contains("connect"), "{refused}");
+
+    // Granted, but for another port: refused.
+    let mut settings = fx.settings();
+    let other = format!("net = [{{ addr = \"127.0.0.1:1\", protocol = \"tcp\" }}]");
+    settings.plugins.insert(
+        name("osb-test-hostile"),
+        plugin_settings(&other, &[("mode", "connect"), ("addr", &addr)]),
+    );
+    let host = PluginHost::new(settings).unwrap();
+    host.load(&pkg).unwrap();
+    assert!(apply(&host).unwrap().get("error").is_some());
+
+    // Requested and granted: the same call connects.
+    let mut settings = fx.settings();
+    let grant = format!("net = [{{ addr = \"{addr}\", protocol = \"tcp\" }}]");
+    settings.plugins.insert(
+        name("osb-test-hostile"),
+        plugin_settings(&grant, &[("mode", "connect"), ("addr", &addr)]),
+    );
+    let host = PluginHost::new(settings).unwrap();
+    host.load(&pkg).unwrap();
+    assert_eq!(apply(&host).unwrap(), json!({ "ok": null }));
+}
+
+#[test]
+fn calling_a_function_of_another_kind_is_a_clear_error() {
+    let fx = Fixture::new();
+    let host = host_with(&fx, "ok", "", &[]);
+    let err = host
+        .call_json(&name("osb-test-hostile"), "sample", &Value::Null)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("migration-step") && err.to_string().contains("apply"),
+        "{err}"
+    );
+    let err = host
+        .call_json(&name("osb-test-hostile"), "apply", &json!({"from": 1}))
+        .unwrap_err();
+    assert!(matches!(err, CallError::BadArguments { .. }), "{err}");
+    // A caller's mistakes never quarantine the plugin.
+    assert_eq!(apply(&host).unwrap(), json!({ "ok": null }));
+}
