@@ -115,10 +115,6 @@ fn keygen_sign_verify_inspect_and_call_a_real_plugin() {
     .unwrap();
     assert!(out.get("error").is_some(), "{out}");
 
-    let cfg = format!(
-        "trusted_keys = [\"{public}\"]\n[plugins.time-fake-hwclock.grants]\nfs = [{{ host = \"/var/lib/osb\", guest = \"/\", mode = \"rw\" }}]\n"
-    );
-    std::fs::write(&config, cfg).unwrap();
     let unsigned = osb_test_artifacts::copy_package("osb-test-probe", tmp.path());
     let err = fails(&[
         "--config",

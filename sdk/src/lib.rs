@@ -71,6 +71,9 @@ pub mod log;
 #[doc(hidden)]
 pub mod __private;
 
+#[cfg(all(feature = "harness", not(target_arch = "wasm32")))]
+pub mod harness;
+
 pub use contract_policy::{ContractPolicy, Decision, Release};
 pub use hardware_adapter::{ControlInfo, HardwareAdapter, SensorInfo};
 pub use migration_step::{CheckOutcome, Migration, MigrationStep};
@@ -103,7 +106,8 @@ pub const API_VERSION: &str = "0.1.0";
 ///
 /// The component then exports `osb:plugin/lifecycle` and the kind's
 /// interface, nothing else. A component holds exactly one plugin: a second
-/// `export_plugin!` fails to link.
+/// `export_plugin!` in the same crate fails to compile ("symbol ... is
+/// already defined").
 #[macro_export]
 macro_rules! export_plugin {
     (TimeSource for $plugin:ty) => {

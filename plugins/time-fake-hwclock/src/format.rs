@@ -31,14 +31,20 @@ pub fn parse(contents: &[u8]) -> Result<i64, FormatError> {
     if contents.len() > MAX_LEN {
         return Err(FormatError::TooLong);
     }
-    let Some(line) = contents.strip_suffix(b"\n") else {
-        return Err(FormatError::MissingNewline);
+    let (line, terminated) = match contents.strip_suffix(b"\n") {
+        Some(line) => (line, true),
+        None => (contents, false),
     };
     let found = || String::from_utf8_lossy(line).into_owned();
     // Digits only: `i64::from_str` would also take a sign, and a negative
     // or signed value is not something this plugin writes.
     if line.is_empty() || !line.iter().all(u8::is_ascii_digit) {
         return Err(FormatError::NotSeconds { found: found() });
+    }
+    // Digits without the newline are a prefix of what was written, so a
+    // wrong number: only a whole line is trusted.
+    if !terminated {
+        return Err(FormatError::MissingNewline);
     }
     // All ASCII digits, so valid UTF-8; only overflow can fail the parse.
     std::str::from_utf8(line)
@@ -83,6 +89,7 @@ mod tests {
         check(b"", Err(FormatError::Empty));
         check(b"1700000000", Err(FormatError::MissingNewline));
         check(b"17000", Err(FormatError::MissingNewline));
+        check(b"garbage", not("garbage"));
         check(b"\n", not(""));
         check(b"-5\n", not("-5"));
         check(b"+5\n", not("+5"));

@@ -31,10 +31,7 @@ pub fn classify(saved: Option<i64>, observed: i64) -> Observed {
 /// The Unix seconds saved in `path`.
 pub fn read(path: &Path) -> Result<i64> {
     let file = File::open(path).map_err(|error| match error.kind() {
-        io::ErrorKind::NotFound => PluginError::unavailable(format!(
-            "no saved time: '{}' does not exist",
-            path.display()
-        )),
+        io::ErrorKind::NotFound => not_found(path),
         _ => PluginError::io(format_args!("failed to open '{}'", path.display()), &error),
     })?;
     let mut contents = Vec::with_capacity(format::MAX_LEN + 1);
@@ -47,6 +44,21 @@ pub fn read(path: &Path) -> Result<i64> {
     format::parse(&contents).map_err(|error| {
         PluginError::invalid_input(format!("'{}' is not a saved time: {error}", path.display()))
     })
+}
+
+/// Says which is missing, the file or its directory: without an `fs` grant
+/// for it, the directory does not exist as far as the plugin can see.
+fn not_found(path: &Path) -> PluginError {
+    match path.parent() {
+        Some(dir) if !dir.exists() => PluginError::unavailable(format!(
+            "no saved time: directory '{}' does not exist (is there an fs grant for it?)",
+            dir.display()
+        )),
+        _ => PluginError::unavailable(format!(
+            "no saved time: '{}' does not exist",
+            path.display()
+        )),
+    }
 }
 
 /// Saves `seconds` to `path` so that a crash at any point leaves either the

@@ -101,6 +101,7 @@ pub struct PluginInfo {
     pub exports: Vec<&'static str>,
     pub signed_by: Option<String>,
     pub component_sha256: String,
+    pub dir: PathBuf,
 }
 
 pub struct PluginHost {
@@ -242,6 +243,7 @@ impl PluginHost {
         let (kind, api) = (manifest.kind, manifest.api.to_string());
         let parts = LoadParts {
             manifest,
+            dir: package.dir,
             digest: package.digest,
             provenance,
             ctx,
@@ -319,6 +321,15 @@ impl PluginHost {
     pub fn names(&self) -> Vec<PluginName> {
         let plugins = self.plugins.read().unwrap_or_else(|p| p.into_inner());
         plugins.keys().cloned().collect()
+    }
+
+    /// Each loaded plugin's package directory.
+    pub fn package_dirs(&self) -> BTreeMap<PathBuf, PluginName> {
+        let plugins = self.plugins.read().unwrap_or_else(|p| p.into_inner());
+        plugins
+            .values()
+            .map(|p| (p.dir.clone(), p.name().clone()))
+            .collect()
     }
 
     pub fn info(&self, name: &PluginName) -> Option<PluginInfo> {
@@ -400,6 +411,7 @@ pub fn info_of(p: &LoadedPlugin) -> PluginInfo {
             Provenance::Unsigned { .. } => None,
         },
         component_sha256: p.digest.component_hex(),
+        dir: p.dir.clone(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! One verified, compiled plugin version: its `InstancePre`, its live
 //! instance, and the call path with deadline, memory cap and quarantine.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -96,6 +97,8 @@ struct Live {
 
 pub struct LoadedPlugin {
     pub manifest: Manifest,
+    /// The package directory it was loaded from.
+    pub dir: PathBuf,
     pub digest: PackageDigest,
     pub provenance: Provenance,
     pub ctx: Arc<PluginContext>,
@@ -111,6 +114,7 @@ pub struct LoadedPlugin {
 /// Everything needed to build a [`LoadedPlugin`].
 pub struct LoadParts {
     pub manifest: Manifest,
+    pub dir: PathBuf,
     pub digest: PackageDigest,
     pub provenance: Provenance,
     pub ctx: Arc<PluginContext>,
@@ -144,6 +148,7 @@ impl LoadedPlugin {
         };
         Ok(LoadedPlugin {
             manifest: parts.manifest,
+            dir: parts.dir,
             digest: parts.digest,
             provenance: parts.provenance,
             ctx: parts.ctx,

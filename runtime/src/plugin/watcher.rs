@@ -29,12 +29,7 @@ impl PluginWatcher {
     /// itself at start: call [`PluginHost::load_all`] first.
     pub fn start(host: Arc<PluginHost>, dir: &Path) -> notify::Result<PluginWatcher> {
         let root = dir.to_owned();
-        let known: Mutex<BTreeMap<PathBuf, PluginName>> = Mutex::new(
-            host.names()
-                .into_iter()
-                .filter_map(|n| Some((root.join(n.as_str()), n)))
-                .collect(),
-        );
+        let known: Mutex<BTreeMap<PathBuf, PluginName>> = Mutex::new(host.package_dirs());
         let handler = move |result: DebounceEventResult| {
             let events = match result {
                 Ok(events) => events,

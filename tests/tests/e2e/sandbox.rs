@@ -151,38 +151,28 @@ fn a_socket_that_was_not_granted_is_refused() {
     osb_tests::edit_manifest(&pkg, |t| t.replace("127.0.0.1:9", &addr));
     osb_tests::sign(&pkg, &fx.key);
 
+    let host = |grants: &str| {
+        let mut settings = fx.settings();
+        let config = [("mode", "connect"), ("addr", addr.as_str())];
+        settings
+            .plugins
+            .insert(name("osb-test-hostile"), plugin_settings(grants, &config));
+        let host = PluginHost::new(settings).unwrap();
+        host.load(&pkg).unwrap();
+        host
+    };
+
     // Requested by the manifest, not granted by the device: refused.
-    let mut settings = fx.settings();
-    settings.plugins.insert(
-        name("osb-test-hostile"),
-        plugin_settings("", &[("mode", "connect"), ("addr", &addr)]),
-    );
-    let host = PluginHost::new(settings).unwrap();
-    host.load(&pkg).unwrap();
-    let refused = apply(&host).unwrap();
+    let refused = apply(&host("")).unwrap();
     assert!(plugin_error(&refused).contains("connect"), "{refused}");
 
     // Granted, but for another port: refused.
-    let mut settings = fx.settings();
-    let other = format!("net = [{{ addr = \"127.0.0.1:1\", protocol = \"tcp\" }}]");
-    settings.plugins.insert(
-        name("osb-test-hostile"),
-        plugin_settings(&other, &[("mode", "connect"), ("addr", &addr)]),
-    );
-    let host = PluginHost::new(settings).unwrap();
-    host.load(&pkg).unwrap();
-    assert!(apply(&host).unwrap().get("error").is_some());
+    let other = "net = [{ addr = \"127.0.0.1:1\", protocol = \"tcp\" }]";
+    assert!(apply(&host(other)).unwrap().get("error").is_some());
 
     // Requested and granted: the same call connects.
-    let mut settings = fx.settings();
     let grant = format!("net = [{{ addr = \"{addr}\", protocol = \"tcp\" }}]");
-    settings.plugins.insert(
-        name("osb-test-hostile"),
-        plugin_settings(&grant, &[("mode", "connect"), ("addr", &addr)]),
-    );
-    let host = PluginHost::new(settings).unwrap();
-    host.load(&pkg).unwrap();
-    assert_eq!(apply(&host).unwrap(), json!({ "ok": null }));
+    assert_eq!(apply(&host(&grant)).unwrap(), json!({ "ok": null }));
 }
 
 #[test]
@@ -202,4 +192,104 @@ fn calling_a_function_of_another_kind_is_a_clear_error() {
     assert!(matches!(err, CallError::BadArguments { .. }), "{err}");
     // A caller's mistakes never quarantine the plugin.
     assert_eq!(apply(&host).unwrap(), json!({ "ok": null }));
+}
+
+/// Serves every connection one canned HTTP answer: `/allowed/redirect`
+/// redirects outside the grant, anything else is 200.
+fn http_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let base = format!("http://{addr}");
+    std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader, Write};
+        for stream in listener.incoming().take(16) {
+            let Ok(mut stream) = stream else { return };
+            let mut line = String::new();
+            let _ = BufReader::new(&stream).read_line(&mut line);
+            let answer = if line.contains("/allowed/redirect") {
+                format!(
+                    "HTTP/1.1 302 Found\r\nLocation: http://{addr}/secret\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                )
+            } else {
+                "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".to_owned()
+            };
+            let _ = stream.write_all(answer.as_bytes());
+        }
+    });
+    base
+}
+
+#[test]
+fn http_only_within_the_granted_prefix_and_redirects_are_not_followed() {
+    let fx = Fixture::new();
+    let base = http_server();
+    let pkg = fx.signed("osb-test-hostile", "plugins");
+    osb_tests::edit_manifest(&pkg, |t| t.replace("http://127.0.0.1:9", &base));
+    osb_tests::sign(&pkg, &fx.key);
+    let call = |grant: &str, url: &str| {
+        let mut settings = fx.settings();
+        let grants = format!("http = [\"{grant}\"]");
+        settings.plugins.insert(
+            name("osb-test-hostile"),
+            plugin_settings(&grants, &[("mode", "http"), ("url", url)]),
+        );
+        let host = PluginHost::new(settings).unwrap();
+        host.load(&pkg).unwrap();
+        apply(&host).unwrap()
+    };
+    let allowed = format!("{base}/allowed/");
+    assert_eq!(
+        call(&allowed, &format!("{base}/allowed/time")),
+        json!({ "ok": null })
+    );
+    let outside = call(&allowed, &format!("{base}/secret"));
+    assert!(plugin_error(&outside).contains("Denied"), "{outside}");
+    let tricky = call(&allowed, &format!("{base}/allowedx"));
+    assert!(plugin_error(&tricky).contains("Denied"), "{tricky}");
+    // The redirect's 302 comes back to the plugin; the host does not follow it.
+    let redirected = call(&allowed, &format!("{base}/allowed/redirect"));
+    assert!(
+        plugin_error(&redirected).contains("status 302"),
+        "{redirected}"
+    );
+    // The device granting nothing means nothing, whatever the manifest asks.
+    let ungranted = call(
+        "https://elsewhere.example/",
+        &format!("{base}/allowed/time"),
+    );
+    assert!(plugin_error(&ungranted).contains("Denied"), "{ungranted}");
+}
+
+#[test]
+fn kv_is_private_persistent_and_needs_a_grant() {
+    let fx = Fixture::new();
+    let pkg = fx.signed("osb-test-hostile", "plugins");
+    let host = |grants: &str, config: &[(&str, &str)]| {
+        let mut settings = fx.settings();
+        settings.state_dir = Some(fx.path().join("state"));
+        let mut all = vec![("mode", "kv")];
+        all.extend_from_slice(config);
+        settings
+            .plugins
+            .insert(name("osb-test-hostile"), plugin_settings(grants, &all));
+        let host = PluginHost::new(settings).unwrap();
+        host.load(&pkg).unwrap();
+        host
+    };
+    let denied = apply(&host("", &[("value", "a")])).unwrap();
+    assert!(plugin_error(&denied).contains("Denied"), "{denied}");
+    assert_eq!(
+        apply(&host("kv = true", &[("value", "first")])).unwrap(),
+        json!({ "ok": null })
+    );
+    // A restart (new host, same state dir) finds the value.
+    let again = host("kv = true", &[("value", "second"), ("expect", "first")]);
+    assert_eq!(apply(&again).unwrap(), json!({ "ok": null }));
+    drop(again);
+    let wrong = apply(&host(
+        "kv = true",
+        &[("value", "third"), ("expect", "first")],
+    ))
+    .unwrap();
+    assert!(plugin_error(&wrong).contains("expected"), "{wrong}");
 }

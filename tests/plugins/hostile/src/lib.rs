@@ -12,6 +12,8 @@
 //! | `open-absolute` | opens `/etc/passwd`                                       |
 //! | `open-symlink`  | opens `/data/link` (the test points it outside `/data`)   |
 //! | `connect`       | opens a TCP connection to config `addr`                   |
+//! | `http`          | GETs config `url` through the host; `Ok` only on a 2xx    |
+//! | `kv`            | checks key `k` holds config `expect` (if set), stores `value` |
 //!
 //! The `open-*` and `connect` modes return `Ok` if the operation succeeds,
 //! which is the sandbox failing; otherwise an error whose message carries the
@@ -45,6 +47,8 @@ impl MigrationStep for Hostile {
             "open-absolute" => open(&mode, "/etc/passwd"),
             "open-symlink" => open(&mode, "/data/link"),
             "connect" => connect(&mode),
+            "http" => http(),
+            "kv" => kv(),
             other => Err(PluginError::invalid_input(format!(
                 "invalid config 'mode' = {other:?}"
             ))),
@@ -95,6 +99,41 @@ fn connect(mode: &str) -> Result<()> {
     TcpStream::connect(addr)
         .map(drop)
         .map_err(|error| io_error(mode, &format!("failed to connect to {addr}"), &error))
+}
+
+fn http() -> Result<()> {
+    let url = osb_sdk::config::get("url").unwrap_or_default();
+    let response = osb_sdk::http::send(&osb_sdk::http::Request::get(&url))
+        .map_err(|e| PluginError::new(ErrorCode::Unavailable, format!("http: {e:?}")))?;
+    if response.is_success() {
+        Ok(())
+    } else {
+        Err(PluginError::unavailable(format!(
+            "http: status {}",
+            response.status
+        )))
+    }
+}
+
+fn kv() -> Result<()> {
+    let value = osb_sdk::config::get("value").unwrap_or_default();
+    let kv_err = |e: osb_sdk::kv::KvError| {
+        PluginError::new(ErrorCode::PermissionDenied, format!("kv: {e:?}"))
+    };
+    let before = osb_sdk::kv::get("k").map_err(kv_err)?;
+    osb_sdk::kv::set("k", value.as_bytes()).map_err(kv_err)?;
+    let after = osb_sdk::kv::get("k").map_err(kv_err)?;
+    if after.as_deref() != Some(value.as_bytes()) {
+        return Err(PluginError::internal("kv: value not read back"));
+    }
+    // With config `expect`, the value found first must be that one: a test
+    // sees persistence across restarts this way.
+    match osb_sdk::config::get("expect") {
+        Some(expect) if before.as_deref() != Some(expect.as_bytes()) => Err(PluginError::internal(
+            format!("kv: previous value {before:?}, expected {expect:?}"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Keeps the I/O error's own text and kind in the message: tests match on

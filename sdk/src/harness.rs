@@ -1,0 +1,298 @@
+//! Host-side test harness: `cargo test` a plugin against a fake device.
+//!
+//! The harness builds the calling crate for `wasm32-wasip2`, packages it
+//! with its own `plugin.toml`, and runs it under the real OSB plugin host
+//! (the same sandbox, deadlines and grants as on a device). Each `fs`
+//! request gets a fresh temporary directory, HTTP answers come from a table
+//! and devices follow a script, so the test controls everything the plugin
+//! can see.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), String> {
+//! use osb_sdk::harness::Harness;
+//! let plugin = Harness::for_crate(env!("CARGO_MANIFEST_DIR"), env!("CARGO_PKG_NAME"))
+//!     .config("path", "/data/clock")
+//!     .start()?;
+//! let saved = plugin.call("observe", serde_json::json!({"seconds": 1_700_000_000, "nanoseconds": 0}))?;
+//! assert_eq!(saved["ok"], serde_json::Value::Null);
+//! let clock_dir = plugin.fs_dir("/data").expect("the manifest asks for /data");
+//! assert!(clock_dir.join("clock").exists());
+//! # Ok(()) }
+//! ```
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use osb_runtime::plugin::host_api::device::{DeviceProvider, DeviceTransport};
+use osb_runtime::plugin::host_api::http::HttpTransport;
+use osb_runtime::plugin::wit::latest::host::osb::plugin::http::{HttpError, Request, Response};
+use osb_runtime::plugin::{
+    HostSettings, Manifest, PluginHost, PluginName, PluginSettings, TrustPolicy,
+};
+
+/// A plugin under test, before it starts.
+pub struct Harness {
+    source: Source,
+    config: BTreeMap<String, String>,
+    http: Vec<(String, u16, Vec<(String, String)>, Vec<u8>)>,
+    devices: BTreeMap<String, Vec<(Vec<u8>, Vec<u8>)>>,
+    timeout: Option<Duration>,
+}
+
+enum Source {
+    Crate { dir: PathBuf, package: String },
+    Package(PathBuf),
+}
+
+/// A running plugin under test.
+pub struct Running {
+    host: PluginHost,
+    name: PluginName,
+    fs: BTreeMap<String, PathBuf>,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    /// The plugin crate at `manifest_dir` (pass `env!("CARGO_MANIFEST_DIR")`
+    /// and `env!("CARGO_PKG_NAME")`), built for wasm32-wasip2 on first use.
+    pub fn for_crate(manifest_dir: &str, package: &str) -> Harness {
+        Harness::new(Source::Crate {
+            dir: manifest_dir.into(),
+            package: package.to_owned(),
+        })
+    }
+
+    /// An already built package directory (`plugin.toml` + `<name>.wasm`).
+    pub fn for_package(dir: &Path) -> Harness {
+        Harness::new(Source::Package(dir.to_owned()))
+    }
+
+    fn new(source: Source) -> Harness {
+        Harness {
+            source,
+            config: BTreeMap::new(),
+            http: Vec::new(),
+            devices: BTreeMap::new(),
+            timeout: None,
+        }
+    }
+
+    /// Sets a config key, as the device config would.
+    pub fn config(mut self, key: &str, value: &str) -> Harness {
+        self.config.insert(key.to_owned(), value.to_owned());
+        self
+    }
+
+    /// Answers requests whose URL starts with `url_prefix` with this
+    /// status, headers and body (first matching prefix wins).
+    pub fn http_answer(
+        mut self,
+        url_prefix: &str,
+        status: u16,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Harness {
+        let headers = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.http
+            .push((url_prefix.to_owned(), status, headers, body.to_vec()));
+        self
+    }
+
+    /// A device that expects these commands in order and gives these responses.
+    pub fn device(mut self, name: &str, script: &[(&[u8], &[u8])]) -> Harness {
+        let script = script
+            .iter()
+            .map(|(c, r)| (c.to_vec(), r.to_vec()))
+            .collect();
+        self.devices.insert(name.to_owned(), script);
+        self
+    }
+
+    /// The call deadline (default: the runtime's, one second).
+    pub fn timeout(mut self, timeout: Duration) -> Harness {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Builds (if needed), packages and loads the plugin, granting all it
+    /// requests: `fs` as fresh temporary directories, the rest as asked.
+    pub fn start(self) -> Result<Running, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let (manifest_path, wasm) = match &self.source {
+            Source::Package(p) => {
+                let m = p.join("plugin.toml");
+                let text =
+                    std::fs::read_to_string(&m).map_err(|e| format!("{}: {e}", m.display()))?;
+                let manifest =
+                    Manifest::parse(&text).map_err(|e| format!("{}: {e}", m.display()))?;
+                (m, p.join(format!("{}.wasm", manifest.name)))
+            }
+            Source::Crate { dir, package } => (dir.join("plugin.toml"), build_crate(dir, package)?),
+        };
+        let text = std::fs::read_to_string(&manifest_path)
+            .map_err(|e| format!("{}: {e}", manifest_path.display()))?;
+        let mut manifest =
+            Manifest::parse(&text).map_err(|e| format!("{}: {e}", manifest_path.display()))?;
+
+        let mut fs = BTreeMap::new();
+        for (i, req) in manifest.capabilities.fs.iter_mut().enumerate() {
+            let host = dir.path().join(format!("fs{i}"));
+            std::fs::create_dir_all(&host).map_err(|e| e.to_string())?;
+            req.host = host.clone();
+            fs.insert(req.guest.clone(), host);
+        }
+        let pkg = dir.path().join("package");
+        std::fs::create_dir_all(&pkg).map_err(|e| e.to_string())?;
+        let manifest_text = toml::to_string(&manifest).map_err(|e| e.to_string())?;
+        std::fs::write(pkg.join("plugin.toml"), manifest_text).map_err(|e| e.to_string())?;
+        std::fs::copy(&wasm, pkg.join(format!("{}.wasm", manifest.name)))
+            .map_err(|e| format!("{}: {e}", wasm.display()))?;
+
+        let settings = PluginSettings {
+            grants: manifest.capabilities.clone(),
+            config: self.config.clone(),
+            call_timeout_ms: self.timeout.map(|t| t.as_millis() as u64),
+            memory_mb: None,
+        };
+        let host_settings = HostSettings {
+            trust: TrustPolicy {
+                trusted_keys: Vec::new(),
+                development: true,
+            },
+            plugins: [(manifest.name.clone(), settings)].into(),
+            state_dir: Some(dir.path().join("state")),
+            ..HostSettings::default()
+        };
+        let host = PluginHost::with_transports(
+            host_settings,
+            Arc::new(CannedHttp(self.http)),
+            Arc::new(ScriptedDevices(Mutex::new(self.devices))),
+        )
+        .map_err(|e| e.to_string())?;
+        host.load(&pkg).map_err(|e| e.to_string())?;
+        Ok(Running {
+            host,
+            name: manifest.name,
+            fs,
+            _dir: dir,
+        })
+    }
+}
+
+impl Running {
+    /// Calls an export by name with JSON arguments, as `osb plugin call`
+    /// does: `{"ok": ...}` or `{"error": {"code", "message"}}`. A trap,
+    /// deadline or memory cap is the `Err`.
+    pub fn call(
+        &self,
+        function: &str,
+        args: serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        self.host
+            .call_json(&self.name, function, &args)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The host directory behind a guest path the manifest asked for.
+    pub fn fs_dir(&self, guest: &str) -> Option<&Path> {
+        self.fs.get(guest).map(PathBuf::as_path)
+    }
+}
+
+/// Builds the crate once per test process into its own target directory
+/// (the outer `cargo test` may still hold the main one).
+fn build_crate(dir: &Path, package: &str) -> Result<PathBuf, String> {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let target = harness_target_dir(dir);
+            let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .current_dir(dir)
+                .args([
+                    "build",
+                    "--release",
+                    "--target",
+                    "wasm32-wasip2",
+                    "-p",
+                    package,
+                ])
+                .arg("--target-dir")
+                .arg(&target)
+                .env_remove("CARGO_ENCODED_RUSTFLAGS")
+                .env_remove("RUSTFLAGS")
+                .env_remove("CARGO_TARGET_DIR")
+                .status()
+                .map_err(|e| format!("cannot run cargo: {e}"))?;
+            if !status.success() {
+                return Err(format!("building {package} for wasm32-wasip2 failed"));
+            }
+            Ok(target
+                .join("wasm32-wasip2/release")
+                .join(format!("{}.wasm", package.replace('-', "_"))))
+        })
+        .clone()
+}
+
+/// `<target>/osb-harness`, found from the test binary's own path
+/// (`<target>/debug/deps/<test>`), or beside the crate.
+fn harness_target_dir(crate_dir: &Path) -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.ancestors().nth(3).map(Path::to_owned))
+        .unwrap_or_else(|| crate_dir.join("target"))
+        .join("osb-harness")
+}
+
+struct CannedHttp(Vec<(String, u16, Vec<(String, String)>, Vec<u8>)>);
+
+impl HttpTransport for CannedHttp {
+    fn send(&self, request: &Request) -> Result<Response, HttpError> {
+        let now = osb_runtime::plugin::host_api::http::timestamp(std::time::SystemTime::now());
+        self.0
+            .iter()
+            .find(|(prefix, ..)| request.url.starts_with(prefix.as_str()))
+            .map(|(_, status, headers, body)| Response {
+                status: *status,
+                headers: headers.clone(),
+                body: body.clone(),
+                sent_at: now,
+                received_at: now,
+            })
+            .ok_or_else(|| HttpError::Transport(format!("no canned answer for {}", request.url)))
+    }
+}
+
+struct ScriptedDevices(Mutex<BTreeMap<String, Vec<(Vec<u8>, Vec<u8>)>>>);
+
+impl DeviceProvider for ScriptedDevices {
+    fn open(&self, name: &str) -> Result<Box<dyn DeviceTransport>, String> {
+        let scripts = self
+            .0
+            .lock()
+            .map_err(|_| "device script lock poisoned".to_owned())?;
+        let script = scripts
+            .get(name)
+            .ok_or_else(|| format!("no scripted device '{name}'"))?;
+        Ok(Box::new(Scripted(script.iter().cloned().collect())))
+    }
+}
+
+struct Scripted(VecDeque<(Vec<u8>, Vec<u8>)>);
+
+impl DeviceTransport for Scripted {
+    fn transact(&mut self, command: &[u8], _timeout: Duration) -> Result<Vec<u8>, String> {
+        match self.0.pop_front() {
+            Some((expected, response)) if expected == command => Ok(response),
+            Some((expected, _)) => Err(format!(
+                "scripted device expected {expected:02x?}, got {command:02x?}"
+            )),
+            None => Err("scripted device has no more responses".into()),
+        }
+    }
+}
