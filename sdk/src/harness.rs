@@ -33,12 +33,24 @@ use osb_runtime::plugin::{
     HostSettings, Manifest, PluginHost, PluginName, PluginSettings, TrustPolicy,
 };
 
+/// One canned HTTP answer, for URLs starting with `prefix`.
+#[derive(Clone)]
+struct CannedAnswer {
+    prefix: String,
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+/// Expected commands and their responses, in order.
+type DeviceScript = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// A plugin under test, before it starts.
 pub struct Harness {
     source: Source,
     config: BTreeMap<String, String>,
-    http: Vec<(String, u16, Vec<(String, String)>, Vec<u8>)>,
-    devices: BTreeMap<String, Vec<(Vec<u8>, Vec<u8>)>>,
+    http: Vec<CannedAnswer>,
+    devices: BTreeMap<String, DeviceScript>,
     timeout: Option<Duration>,
 }
 
@@ -99,8 +111,12 @@ impl Harness {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        self.http
-            .push((url_prefix.to_owned(), status, headers, body.to_vec()));
+        self.http.push(CannedAnswer {
+            prefix: url_prefix.to_owned(),
+            status,
+            headers,
+            body: body.to_vec(),
+        });
         self
     }
 
@@ -249,18 +265,18 @@ fn harness_target_dir(crate_dir: &Path) -> PathBuf {
         .join("osb-harness")
 }
 
-struct CannedHttp(Vec<(String, u16, Vec<(String, String)>, Vec<u8>)>);
+struct CannedHttp(Vec<CannedAnswer>);
 
 impl HttpTransport for CannedHttp {
     fn send(&self, request: &Request) -> Result<Response, HttpError> {
         let now = osb_runtime::plugin::host_api::http::timestamp(std::time::SystemTime::now());
         self.0
             .iter()
-            .find(|(prefix, ..)| request.url.starts_with(prefix.as_str()))
-            .map(|(_, status, headers, body)| Response {
-                status: *status,
-                headers: headers.clone(),
-                body: body.clone(),
+            .find(|a| request.url.starts_with(a.prefix.as_str()))
+            .map(|a| Response {
+                status: a.status,
+                headers: a.headers.clone(),
+                body: a.body.clone(),
                 sent_at: now,
                 received_at: now,
             })
@@ -268,7 +284,7 @@ impl HttpTransport for CannedHttp {
     }
 }
 
-struct ScriptedDevices(Mutex<BTreeMap<String, Vec<(Vec<u8>, Vec<u8>)>>>);
+struct ScriptedDevices(Mutex<BTreeMap<String, DeviceScript>>);
 
 impl DeviceProvider for ScriptedDevices {
     fn open(&self, name: &str) -> Result<Box<dyn DeviceTransport>, String> {

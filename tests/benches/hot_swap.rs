@@ -31,6 +31,8 @@ const LIMIT: Duration = Duration::from_secs(10);
 const SETTLE: Duration = Duration::from_millis(150);
 /// How often the measuring thread asks for the tag.
 const POLL: Duration = Duration::from_micros(500);
+/// How long to watch for reloads nobody asked for, before the swaps.
+const IDLE_WINDOW: Duration = Duration::from_secs(2);
 
 /// Writes version `version` of the probe, answering `tag`, into `dest` file
 /// by file (temporary name, then rename; the signature last). Returns the
@@ -61,6 +63,25 @@ fn publish(fx: &Fixture, dest: &Path, version: &str, tag: &str) -> Instant {
     last
 }
 
+/// How many times the current version of the probe was replaced during
+/// `window`, polling every millisecond (a lower bound). Nothing is written to
+/// the plugin directory meanwhile, so any replacement is a spurious reload.
+fn count_reloads(host: &PluginHost, window: Duration) -> usize {
+    let probe = name(PROBE);
+    let started = Instant::now();
+    let mut current = host.get(&probe).expect("probe loaded");
+    let mut reloads = 0;
+    while started.elapsed() < window {
+        std::thread::sleep(Duration::from_millis(1));
+        let now = host.get(&probe).expect("probe loaded");
+        if !Arc::ptr_eq(&current, &now) {
+            reloads += 1;
+            current = now;
+        }
+    }
+    reloads
+}
+
 fn tag_of(host: &PluginHost) -> Option<String> {
     match host.sample(&name(PROBE)) {
         Ok(Ok(sample)) => Some(sample.detail),
@@ -75,6 +96,8 @@ struct Round {
     calls: u64,
     failures: u64,
     first_load: CacheOutcome,
+    /// Versions swapped in during `IDLE_WINDOW` with no package written.
+    idle_reloads: usize,
 }
 
 fn round(label: &'static str, with_cache: bool, swaps: usize) -> Round {
@@ -98,6 +121,8 @@ fn round(label: &'static str, with_cache: bool, swaps: usize) -> Round {
     let first_load = host.load(&pkg_dir).expect("load v1").cache;
     assert_eq!(tag_of(&host).as_deref(), Some("v1"));
     let watcher = PluginWatcher::start(host.clone(), &plugins).expect("watcher");
+    std::thread::sleep(Duration::from_millis(500));
+    let idle_reloads = count_reloads(&host, IDLE_WINDOW);
 
     let stop = Arc::new(AtomicBool::new(false));
     let failures = Arc::new(AtomicU64::new(0));
@@ -149,6 +174,7 @@ fn round(label: &'static str, with_cache: bool, swaps: usize) -> Round {
         calls: calls.load(Ordering::Relaxed),
         failures: failures.load(Ordering::Relaxed),
         first_load,
+        idle_reloads,
     }
 }
 
@@ -209,6 +235,10 @@ fn main() {
         if r.timeouts > 0 {
             println!("  {} swap(s) never answered within {LIMIT:?}", r.timeouts);
         }
+        println!(
+            "  idle before the swaps: version replaced {} times in {:?} with no package written",
+            r.idle_reloads, IDLE_WINDOW
+        );
         let all: Vec<String> = r
             .latencies
             .iter()

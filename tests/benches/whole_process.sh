@@ -78,6 +78,7 @@ status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 # lets it idle, then prints memory and idle CPU.
 measure_daemon() {
     local label=$1 state=$2 log=$WORK/daemon-$1.log
+    : >"$log"
     RUST_LOG=info "$OSB" --development --log-json daemon --plugin-dir "$PLUGINS" --state-dir "$state" 2>"$log" &
     DAEMON_PID=$!
     local started=$SECONDS
@@ -86,9 +87,10 @@ measure_daemon() {
         ((SECONDS - started < 120)) || { echo "daemon did not come up" >&2; cat "$log" >&2; exit 1; }
         sleep 0.1
     done
+    # Outcome of the start-up load (lines before "plugin host running").
     local loaded failed
-    loaded=$(grep -c "plugin loaded" "$log" || true)
-    failed=$(grep -c "plugin refused" "$log" || true)
+    loaded=$(sed '/plugin host running/q' "$log" | grep -c "plugin loaded" || true)
+    failed=$(sed '/plugin host running/q' "$log" | grep -c "plugin refused" || true)
     sleep "$SETTLE_SECS"
     local rss hwm anon file threads
     rss=$(status_kb "$DAEMON_PID" VmRSS)
@@ -97,14 +99,20 @@ measure_daemon() {
     file=$(status_kb "$DAEMON_PID" RssFile)
     threads=$(status_kb "$DAEMON_PID" Threads)
     local t0 c0 t1 c1
+    local l0 l1
     t0=$(cpu_ticks "$DAEMON_PID")
     c0=$(ctx_switches "$DAEMON_PID")
+    l0=$(grep -c "plugin loaded" "$log" || true)
     sleep "$IDLE_SECS"
     t1=$(cpu_ticks "$DAEMON_PID")
     c1=$(ctx_switches "$DAEMON_PID")
+    l1=$(grep -c "plugin loaded" "$log" || true)
     echo
-    echo "== daemon, $label: $loaded plugins loaded, $failed refused"
-    grep -o '"cache":"[A-Za-z]*"' "$log" | sort | uniq -c | sed 's/^ */   /'
+    echo "== daemon, $label: start-up loaded $loaded plugins, refused $failed"
+    sed '/plugin host running/q' "$log" | grep -o '"cache":"[A-Za-z]*"' | sort | uniq -c | sed 's/^ */   start-up load /'
+    # Nothing is written to the plugin directory after start-up: any load
+    # logged from here on is the watcher reacting to something else.
+    echo "loads logged while idle (no package changed): $((l1 - l0)) in $IDLE_SECS s; $l1 since start"
     echo "VmRSS ${rss} kB ($(awk -v k="$rss" 'BEGIN {printf "%.1f MiB", k / 1024}')), VmHWM ${hwm} kB, RssAnon ${anon} kB, RssFile ${file} kB, threads ${threads}"
     awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v s="$IDLE_SECS" -v cs=$((c1 - c0)) 'BEGIN {
         printf "idle over %d s: %d ticks CPU (%.3f s, %.2f%% of one core), %d context switches (%.0f/s)\n",

@@ -4,5 +4,6 @@
 mod bad_packages;
 mod cache;
 mod fake_hwclock;
+mod harness;
 mod hot_swap;
 mod sandbox;

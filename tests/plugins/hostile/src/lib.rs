@@ -13,6 +13,7 @@
 //! | `open-symlink`  | opens `/data/link` (the test points it outside `/data`)   |
 //! | `connect`       | opens a TCP connection to config `addr`                   |
 //! | `http`          | GETs config `url` through the host; `Ok` only on a 2xx    |
+//! | `device`        | sends config `command` to device `device`; `Ok` if the answer is config `expect` |
 //! | `kv`            | checks key `k` holds config `expect` (if set), stores `value` |
 //!
 //! The `open-*` and `connect` modes return `Ok` if the operation succeeds,
@@ -49,6 +50,7 @@ impl MigrationStep for Hostile {
             "connect" => connect(&mode),
             "http" => http(),
             "kv" => kv(),
+            "device" => device(),
             other => Err(PluginError::invalid_input(format!(
                 "invalid config 'mode' = {other:?}"
             ))),
@@ -111,6 +113,25 @@ fn http() -> Result<()> {
         Err(PluginError::unavailable(format!(
             "http: status {}",
             response.status
+        )))
+    }
+}
+
+fn device() -> Result<()> {
+    let get = |key: &str| osb_sdk::config::get(key).unwrap_or_default();
+    let dev_err = |e: osb_sdk::device::DeviceError| {
+        PluginError::new(ErrorCode::Unavailable, format!("device: {e:?}"))
+    };
+    let channel = osb_sdk::device::open(&get("device")).map_err(dev_err)?;
+    let answer = channel
+        .transact(get("command").as_bytes(), 1000)
+        .map_err(dev_err)?;
+    if answer == get("expect").as_bytes() {
+        Ok(())
+    } else {
+        Err(PluginError::invalid_input(format!(
+            "device: answered {:?}",
+            String::from_utf8_lossy(&answer)
         )))
     }
 }
