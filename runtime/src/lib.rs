@@ -3,6 +3,7 @@
 //!
 //! See `ARCHITECTURE.md` at the repository root for the map.
 
+pub mod block;
 pub mod cli;
 pub mod config;
 pub mod plugin;

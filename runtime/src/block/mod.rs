@@ -1,0 +1,43 @@
+//! Blocks: the containers a device's OS is built from.
+//!
+//! This part holds the pure foundation, with no engine in sight:
+//!
+//! - [`target`]: the target state (typed, versioned JSON) and its parsing;
+//!   [`validate`] checks what the types cannot say; [`schema`] generates its
+//!   JSON Schema. The value types it is made of have a module each:
+//!   [`name`], [`image`], [`mount`], [`port`], [`duration`].
+//! - [`compose`]: importing the compose subset balena users write.
+//! - [`current`]: what the engine has, as the planner sees it; [`labels`]:
+//!   the `io.osb.*` labels and engine names that tie the two together.
+//! - [`plan`](mod@plan): the pure planner, `plan(current, target, conditions)`.
+//!
+//! The format is documented in `docs/target-state.md`.
+//!
+//! **Architecture invariant:** nothing here does IO or knows the engine. The
+//! engine client (the only importer of bollard) and the executor turn steps
+//! into engine calls and engine state back into a [`CurrentState`].
+
+pub mod compose;
+pub mod current;
+pub mod duration;
+pub mod image;
+pub mod labels;
+pub mod mount;
+pub mod name;
+pub mod plan;
+pub mod port;
+pub mod schema;
+pub mod target;
+mod unique;
+pub mod validate;
+
+pub use compose::{ComposeError, ComposeImport, ComposeWarning};
+pub use current::{Container, ContainerStatus, CurrentState, Health};
+pub use duration::HumanDuration;
+pub use image::ImageRef;
+pub use mount::VolumeMount;
+pub use name::{AppName, BlockId, BlockName, NetworkName, PluginRef, VolumeName};
+pub use plan::{Conditions, Step, TimeStatus, WaitReason, plan};
+pub use port::PortMapping;
+pub use target::{App, Block, TargetError, TargetState};
+pub use validate::ReleaseError;

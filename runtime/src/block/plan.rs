@@ -1,0 +1,831 @@
+//! The planner: a pure function from (current, target, conditions) to the
+//! next batch of steps.
+//!
+//! The executor runs a batch (its steps are independent and may run
+//! concurrently), folds the results back into the current state, and plans
+//! again, until a plan comes back empty: then the device has converged. A
+//! batch holding only [`Step::Wait`]s means nothing can move until a
+//! condition changes (a dependency turns healthy, the clock syncs, a block
+//! lets go of its update lock); the executor waits for engine events or
+//! condition changes before planning again.
+//!
+//! Each step says, in its documentation, when it is planned (condition),
+//! what it changes in [`CurrentState`] (effect), and what the executor does
+//! (action). Planning from a current state that already matches the target
+//! returns no step at all.
+//!
+//! **Architecture invariant:** the planner does no IO and reads no clock;
+//! everything it knows arrives in its three arguments.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use super::current::{Container, ContainerId, ContainerStatus, CurrentState, Health, ImageId};
+use super::duration::HumanDuration;
+use super::image::ImageRef;
+use super::labels::BlockLabels;
+use super::name::{AppName, BlockId, BlockName, NetworkName, VolumeName};
+use super::target::{
+    App, Block, ConfigHash, DependsCondition, NetworkConfig, RestartPolicy, TargetState,
+    TimeRequirement, UpdateStrategy, VolumeConfig,
+};
+
+/// What the planner is told besides the two states.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Conditions {
+    /// What the time service says of the clock.
+    pub time: TimeStatus,
+    /// Blocks whose own process holds its update lock: they are in the middle
+    /// of something that must not be cut short, so the runtime does not stop
+    /// them until they let go.
+    pub locked_by_blocks: BTreeSet<BlockId>,
+}
+
+/// The clock, as the time service reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TimeStatus {
+    /// Nothing trustworthy yet.
+    #[default]
+    Unsynced,
+    /// Known to within minutes.
+    Coarse,
+    /// Synchronised.
+    Synced,
+}
+
+impl TimeStatus {
+    /// Whether the clock is good enough for `requirement`.
+    pub fn satisfies(self, requirement: TimeRequirement) -> bool {
+        match requirement {
+            TimeRequirement::Coarse => self >= TimeStatus::Coarse,
+            TimeRequirement::Synced => self >= TimeStatus::Synced,
+        }
+    }
+
+    /// The state as the time service names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimeStatus::Unsynced => "unsynced",
+            TimeStatus::Coarse => "coarse",
+            TimeStatus::Synced => "synced",
+        }
+    }
+}
+
+/// A container a step acts on, with what its labels say it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerRef {
+    /// The engine's id.
+    pub id: ContainerId,
+    /// Its block and release; `None` for a stray with unreadable labels.
+    pub owner: Option<BlockLabels>,
+}
+
+impl fmt::Display for ContainerRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.owner {
+            Some(o) => write!(f, "{}/{}@{}", o.app, o.block, o.release),
+            None => write!(f, "container {}", self.id),
+        }
+    }
+}
+
+/// One thing to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Pull an image.
+    ///
+    /// - **Condition:** a target block without a current container needs
+    ///   `image`, no fetched image satisfies it, and the block's update
+    ///   strategy has reached its download: at once for download-then-kill
+    ///   and hand-over, once the old container is gone for
+    ///   kill-then-download.
+    /// - **Effect:** an image satisfying `image` is in `images`.
+    /// - **Action:** pull `image` and record it as fetched by the runtime.
+    FetchImage {
+        /// The reference to pull.
+        image: ImageRef,
+    },
+    /// Create a named volume.
+    ///
+    /// - **Condition:** a target app declares the volume and the engine has
+    ///   no volume labelled with that app and name.
+    /// - **Effect:** the volume is in `volumes`.
+    /// - **Action:** create [`super::labels::volume_name`] with `config` and
+    ///   [`super::labels::volume_labels`].
+    CreateVolume {
+        /// The app.
+        app: AppName,
+        /// The volume's name within the app.
+        volume: VolumeName,
+        /// Its driver settings.
+        config: VolumeConfig,
+    },
+    /// Remove a named volume, and its data.
+    ///
+    /// - **Condition:** no target app declares it, no target block mounts
+    ///   it, and no container mounts it.
+    /// - **Effect:** the volume is gone from `volumes`.
+    /// - **Action:** remove the engine volume `name`.
+    RemoveVolume {
+        /// The app.
+        app: AppName,
+        /// The volume's name within the app.
+        volume: VolumeName,
+        /// The engine name.
+        name: String,
+    },
+    /// Create a network.
+    ///
+    /// - **Condition:** a target app declares the network, or one of its
+    ///   blocks joins it (`default`), and the engine has none labelled so.
+    /// - **Effect:** the network is in `networks`.
+    /// - **Action:** create [`super::labels::network_name`] with `config` and
+    ///   [`super::labels::network_labels`].
+    CreateNetwork {
+        /// The app.
+        app: AppName,
+        /// The network's name within the app.
+        network: NetworkName,
+        /// Its driver settings.
+        config: NetworkConfig,
+    },
+    /// Remove a network.
+    ///
+    /// - **Condition:** no target app declares or uses it and no container
+    ///   is attached to it.
+    /// - **Effect:** the network is gone from `networks`.
+    /// - **Action:** remove the engine network `name`.
+    RemoveNetwork {
+        /// The app.
+        app: AppName,
+        /// The network's name within the app.
+        network: NetworkName,
+        /// The engine name.
+        name: String,
+    },
+    /// Create a block's container.
+    ///
+    /// - **Condition:** the block has no container with its config hash, its
+    ///   image is present, the volumes it mounts and the networks it joins
+    ///   exist, and (except under hand-over) its old containers are gone.
+    /// - **Effect:** a `Created` container labelled with `labels` is in
+    ///   `containers`.
+    /// - **Action:** create container [`BlockLabels::container_name`] from
+    ///   `spec`, labelled [`BlockLabels::to_labels`], mounting the app's
+    ///   volumes by engine name, attached to the app's networks with the
+    ///   block's name as alias.
+    CreateContainer {
+        /// The block, its release and config hash: the container's labels.
+        labels: BlockLabels,
+        /// The block's definition.
+        spec: Box<Block>,
+    },
+    /// Start a block's container.
+    ///
+    /// - **Condition:** the block's current container is `Created` (or
+    ///   `Exited` with restart policy `always` or `unless-stopped`), its
+    ///   dependencies have reached their conditions, the clock meets its time
+    ///   requirement, and (except under hand-over) no old container of it
+    ///   still runs.
+    /// - **Effect:** the container is `Running`.
+    /// - **Action:** start it.
+    StartContainer {
+        /// The container.
+        container: ContainerRef,
+    },
+    /// Stop a container.
+    ///
+    /// - **Condition:** the container is live and is old (its config hash is
+    ///   not its target block's), or its block left the target, or it is a
+    ///   stray; for a block's container, the runtime holds the block's update
+    ///   lock; under download-then-kill the new image is present, under
+    ///   hand-over the new container is up.
+    /// - **Effect:** the container is `Exited`.
+    /// - **Action:** under hand-over, give the old container up to
+    ///   `hand_over` to hand its work to the new one; then stop it.
+    StopContainer {
+        /// The container.
+        container: ContainerRef,
+        /// The hand-over time, under the hand-over strategy.
+        hand_over: Option<HumanDuration>,
+    },
+    /// Remove a container.
+    ///
+    /// - **Condition:** the container is not live and is old, dead, of a
+    ///   block that left the target, or a stray.
+    /// - **Effect:** the container is gone from `containers`.
+    /// - **Action:** remove it (its named volumes stay).
+    RemoveContainer {
+        /// The container.
+        container: ContainerRef,
+    },
+    /// Remove an image the runtime fetched.
+    ///
+    /// - **Condition:** no target block's image is this one, and no container
+    ///   was created from it.
+    /// - **Effect:** the image is gone from `images`.
+    /// - **Action:** remove it from the engine.
+    RemoveImage {
+        /// The engine's id.
+        image: ImageId,
+        /// Its references, for messages.
+        references: Vec<ImageRef>,
+    },
+    /// Take a block's update lock.
+    ///
+    /// - **Condition:** a live container of the block is to be stopped, the
+    ///   runtime does not hold the lock, and the block does not hold it.
+    /// - **Effect:** the block is in `locks`.
+    /// - **Action:** take the lock, so the block cannot start something that
+    ///   must not be cut short while it is being stopped.
+    TakeLock {
+        /// The block.
+        block: BlockId,
+    },
+    /// Release a block's update lock.
+    ///
+    /// - **Condition:** the runtime holds the lock and the block has no old
+    ///   container left.
+    /// - **Effect:** the block is gone from `locks`.
+    /// - **Action:** release the lock.
+    ReleaseLock {
+        /// The block.
+        block: BlockId,
+    },
+    /// Nothing to do for a block until a condition changes.
+    ///
+    /// - **Condition:** the block's next step is held back: see
+    ///   [`WaitReason`].
+    /// - **Effect:** none.
+    /// - **Action:** none; `osb status` shows the reason.
+    Wait {
+        /// The block.
+        block: BlockId,
+        /// Why.
+        reason: WaitReason,
+    },
+}
+
+/// Why a block is held back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WaitReason {
+    /// A dependency has not reached its condition.
+    Dependency {
+        /// The dependency.
+        block: BlockName,
+        /// What it must reach.
+        condition: DependsCondition,
+    },
+    /// A dependency that had to complete exited with an error.
+    DependencyFailed {
+        /// The dependency.
+        block: BlockName,
+        /// Its exit code.
+        code: i64,
+    },
+    /// A dependency that had to be healthy runs without a healthcheck.
+    DependencyWithoutHealthcheck {
+        /// The dependency.
+        block: BlockName,
+    },
+    /// The clock is not good enough yet.
+    Time {
+        /// What the block needs.
+        required: TimeRequirement,
+        /// What the clock is.
+        now: TimeStatus,
+    },
+    /// The block holds its update lock, so it is not stopped.
+    LockHeld,
+    /// Under hand-over: the new container is not up (running, and healthy if
+    /// it has a healthcheck), so the old one keeps running.
+    NewContainerNotUp,
+}
+
+impl fmt::Display for WaitReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WaitReason::Dependency { block, condition } => {
+                write!(f, "{block} not {}", condition.as_str())
+            }
+            WaitReason::DependencyFailed { block, code } => {
+                write!(f, "{block} exited with code {code}")
+            }
+            WaitReason::DependencyWithoutHealthcheck { block } => {
+                write!(f, "{block} has no healthcheck")
+            }
+            WaitReason::Time { required, now } => {
+                write!(
+                    f,
+                    "needs {} time, clock is {}",
+                    required.as_str(),
+                    now.as_str()
+                )
+            }
+            WaitReason::LockHeld => f.write_str("update lock held by the block"),
+            WaitReason::NewContainerNotUp => f.write_str("new container not up yet"),
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    /// One readable line: `fetch localhost:5000/web:2`, `stop main/web@1.0.0`,
+    /// `wait main/web: db not healthy`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::FetchImage { image } => write!(f, "fetch {image}"),
+            Step::CreateVolume { app, volume, .. } => write!(f, "create volume {app}/{volume}"),
+            Step::RemoveVolume { app, volume, .. } => write!(f, "remove volume {app}/{volume}"),
+            Step::CreateNetwork { app, network, .. } => write!(f, "create network {app}/{network}"),
+            Step::RemoveNetwork { app, network, .. } => write!(f, "remove network {app}/{network}"),
+            Step::CreateContainer { labels, .. } => {
+                write!(
+                    f,
+                    "create {}/{}@{}",
+                    labels.app, labels.block, labels.release
+                )
+            }
+            Step::StartContainer { container } => write!(f, "start {container}"),
+            Step::StopContainer {
+                container,
+                hand_over: None,
+            } => write!(f, "stop {container}"),
+            Step::StopContainer {
+                container,
+                hand_over: Some(after),
+            } => write!(f, "stop {container} (hand over, up to {after})"),
+            Step::RemoveContainer { container } => write!(f, "remove {container}"),
+            Step::RemoveImage { image, references } => match references.first() {
+                Some(reference) => write!(f, "remove image {reference}"),
+                None => write!(f, "remove image {image}"),
+            },
+            Step::TakeLock { block } => write!(f, "lock {block}"),
+            Step::ReleaseLock { block } => write!(f, "unlock {block}"),
+            Step::Wait { block, reason } => write!(f, "wait {block}: {reason}"),
+        }
+    }
+}
+
+/// The next batch of steps that brings `current` towards `target`. Empty
+/// when they match.
+pub fn plan(current: &CurrentState, target: &TargetState, conditions: &Conditions) -> Vec<Step> {
+    let mut planner = Planner {
+        current,
+        target,
+        conditions,
+        steps: Vec::new(),
+        fetching: BTreeSet::new(),
+        locking: BTreeSet::new(),
+        busy: BTreeSet::new(),
+    };
+    planner.create_volumes_and_networks();
+    for (app_name, app) in &target.apps {
+        for (block_name, block) in &app.release.blocks {
+            planner.block(&BlockId::new(app_name, block_name), app, block);
+        }
+    }
+    planner.containers_out_of_target();
+    planner.release_locks();
+    planner.remove_volumes_and_networks();
+    planner.remove_images();
+    planner.steps
+}
+
+struct Planner<'a> {
+    current: &'a CurrentState,
+    target: &'a TargetState,
+    conditions: &'a Conditions,
+    steps: Vec<Step>,
+    /// Images already in a `FetchImage` of this batch.
+    fetching: BTreeSet<ImageRef>,
+    /// Blocks already given a `TakeLock` or a lock `Wait` in this batch.
+    locking: BTreeSet<BlockId>,
+    /// Blocks with containers still to stop or remove: their lock stays.
+    busy: BTreeSet<BlockId>,
+}
+
+impl<'a> Planner<'a> {
+    fn create_volumes_and_networks(&mut self) {
+        for (app_name, app) in &self.target.apps {
+            for (volume, config) in &app.volumes {
+                let exists = self
+                    .current
+                    .volumes
+                    .iter()
+                    .any(|v| v.app == *app_name && v.volume == *volume);
+                if !exists {
+                    self.steps.push(Step::CreateVolume {
+                        app: app_name.clone(),
+                        volume: volume.clone(),
+                        config: config.clone(),
+                    });
+                }
+            }
+            for network in app_networks(app) {
+                let exists = self
+                    .current
+                    .networks
+                    .iter()
+                    .any(|n| n.app == *app_name && n.network == network);
+                if !exists {
+                    let config = app.networks.get(&network).cloned().unwrap_or_default();
+                    self.steps.push(Step::CreateNetwork {
+                        app: app_name.clone(),
+                        network,
+                        config,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Plans one target block: retire old containers as its update strategy
+    /// says, then fetch, create and start the new one.
+    fn block(&mut self, id: &BlockId, app: &App, block: &Block) {
+        let hash = block.config_hash();
+        let (current, old) = self.containers_of(id, &hash);
+        if !old.is_empty() {
+            self.busy.insert(id.clone());
+        }
+        let old_live = old.iter().any(|c| c.status.is_live());
+        let image_ready = self.image_present(&block.image);
+
+        // Old containers that are not running can go at once: removing them
+        // interrupts nothing.
+        for c in old.iter().filter(|c| !c.status.is_live()) {
+            self.remove(c);
+        }
+        if old_live {
+            let (stop_now, hand_over) = match block.update_strategy {
+                UpdateStrategy::DownloadThenKill => (image_ready || current.is_some(), None),
+                UpdateStrategy::KillThenDownload => (true, None),
+                UpdateStrategy::HandOver { timeout } => {
+                    let up = current.is_some_and(|c| is_up(c.status));
+                    // The new container runs but is not healthy yet: say so,
+                    // since no other step shows the update is under way.
+                    if !up && current.is_some_and(|c| c.status.is_live()) {
+                        self.wait(id, WaitReason::NewContainerNotUp);
+                    }
+                    (up, Some(timeout))
+                }
+            };
+            if stop_now {
+                for c in old.iter().filter(|c| c.status.is_live()) {
+                    self.stop(Some(id), c, hand_over);
+                }
+            }
+        }
+
+        let hand_over = matches!(block.update_strategy, UpdateStrategy::HandOver { .. });
+        match current {
+            None => {
+                // Kill-then-download fetches only once the old container is
+                // gone, so its image can be removed first: the strategy is
+                // for devices without room for both.
+                let kill_first = matches!(block.update_strategy, UpdateStrategy::KillThenDownload);
+                let may_fetch = !kill_first || old.is_empty();
+                if !image_ready {
+                    if may_fetch {
+                        self.fetch(&block.image);
+                    }
+                } else if (hand_over || old.is_empty())
+                    && self.prerequisites_exist(&id.app, app, block)
+                {
+                    self.steps.push(Step::CreateContainer {
+                        labels: BlockLabels {
+                            app: id.app.clone(),
+                            block: id.block.clone(),
+                            release: app.release.version.clone(),
+                            config_hash: hash,
+                        },
+                        spec: Box::new(block.clone()),
+                    });
+                }
+            }
+            Some(c) => {
+                let restartable = matches!(
+                    block.restart,
+                    RestartPolicy::Always | RestartPolicy::UnlessStopped
+                );
+                let wants_start = match c.status {
+                    ContainerStatus::Created => true,
+                    ContainerStatus::Exited { .. } => restartable,
+                    _ => false,
+                };
+                if wants_start && (hand_over || !old_live) {
+                    self.start(id, app, block, c);
+                }
+            }
+        }
+    }
+
+    /// The block's container built from `hash` (the best one, if there are
+    /// several), and all its others: old ones, dead ones, extra ones.
+    fn containers_of(
+        &self,
+        id: &BlockId,
+        hash: &ConfigHash,
+    ) -> (Option<&'a Container>, Vec<&'a Container>) {
+        let rank = |status: ContainerStatus| match status {
+            ContainerStatus::Running { .. } => 0,
+            ContainerStatus::Restarting => 1,
+            ContainerStatus::Paused => 2,
+            ContainerStatus::Exited { .. } => 3,
+            ContainerStatus::Created => 4,
+            ContainerStatus::Dead => 5,
+        };
+        let mut current: Option<&'a Container> = None;
+        let mut old = Vec::new();
+        for c in self
+            .current
+            .containers
+            .iter()
+            .filter(|c| c.block_id().as_ref() == Some(id))
+        {
+            let matches = c.owner.as_ref().is_some_and(|o| o.config_hash == *hash)
+                && c.status != ContainerStatus::Dead;
+            if !matches {
+                old.push(c);
+                continue;
+            }
+            match current {
+                Some(best) if rank(best.status) <= rank(c.status) => old.push(c),
+                Some(best) => {
+                    old.push(best);
+                    current = Some(c);
+                }
+                None => current = Some(c),
+            }
+        }
+        (current, old)
+    }
+
+    fn image_present(&self, image: &ImageRef) -> bool {
+        self.current
+            .images
+            .iter()
+            .any(|i| i.references.iter().any(|r| image.is_satisfied_by(r)))
+    }
+
+    fn prerequisites_exist(&self, app_name: &AppName, app: &App, block: &Block) -> bool {
+        let volumes = block
+            .volumes
+            .iter()
+            .filter_map(|m| m.volume())
+            .all(|volume| {
+                app.volumes.contains_key(volume)
+                    && self
+                        .current
+                        .volumes
+                        .iter()
+                        .any(|v| v.app == *app_name && v.volume == *volume)
+            });
+        let networks = block.effective_networks().iter().all(|network| {
+            self.current
+                .networks
+                .iter()
+                .any(|n| n.app == *app_name && n.network == *network)
+        });
+        volumes && networks
+    }
+
+    fn fetch(&mut self, image: &ImageRef) {
+        if self.fetching.insert(image.clone()) {
+            self.steps.push(Step::FetchImage {
+                image: image.clone(),
+            });
+        }
+    }
+
+    fn start(&mut self, id: &BlockId, app: &App, block: &Block, container: &Container) {
+        if let Some(reason) = self.dependency_gate(id, app, block) {
+            self.wait(id, reason);
+            return;
+        }
+        if let Some(required) = block.time
+            && !self.conditions.time.satisfies(required)
+        {
+            self.wait(
+                id,
+                WaitReason::Time {
+                    required,
+                    now: self.conditions.time,
+                },
+            );
+            return;
+        }
+        self.steps.push(Step::StartContainer {
+            container: container_ref(container),
+        });
+    }
+
+    /// The first dependency (by name) that has not reached its condition.
+    fn dependency_gate(&self, id: &BlockId, app: &App, block: &Block) -> Option<WaitReason> {
+        for (name, condition) in &block.depends_on {
+            let not_yet = WaitReason::Dependency {
+                block: name.clone(),
+                condition: *condition,
+            };
+            let Some(dependency) = app.release.blocks.get(name) else {
+                return Some(not_yet);
+            };
+            let (current, _) =
+                self.containers_of(&BlockId::new(&id.app, name), &dependency.config_hash());
+            let Some(current) = current else {
+                return Some(not_yet);
+            };
+            let reason = match (condition, current.status) {
+                (DependsCondition::Started, status) if status != ContainerStatus::Created => None,
+                (
+                    DependsCondition::Healthy,
+                    ContainerStatus::Running {
+                        health: Health::Healthy,
+                    },
+                ) => None,
+                (
+                    DependsCondition::Healthy,
+                    ContainerStatus::Running {
+                        health: Health::NoCheck,
+                    },
+                ) => Some(WaitReason::DependencyWithoutHealthcheck {
+                    block: name.clone(),
+                }),
+                (DependsCondition::Completed, ContainerStatus::Exited { code: 0 }) => None,
+                (DependsCondition::Completed, ContainerStatus::Exited { code }) => {
+                    Some(WaitReason::DependencyFailed {
+                        block: name.clone(),
+                        code,
+                    })
+                }
+                _ => Some(not_yet),
+            };
+            if reason.is_some() {
+                return reason;
+            }
+        }
+        None
+    }
+
+    /// Stops a live container; a block's container only under its lock.
+    fn stop(
+        &mut self,
+        id: Option<&BlockId>,
+        container: &Container,
+        hand_over: Option<HumanDuration>,
+    ) {
+        if let Some(id) = id
+            && !self.current.locks.contains(id)
+        {
+            if self.locking.insert(id.clone()) {
+                if self.conditions.locked_by_blocks.contains(id) {
+                    self.wait(id, WaitReason::LockHeld);
+                } else {
+                    self.steps.push(Step::TakeLock { block: id.clone() });
+                }
+            }
+            return;
+        }
+        self.steps.push(Step::StopContainer {
+            container: container_ref(container),
+            hand_over,
+        });
+    }
+
+    fn remove(&mut self, container: &Container) {
+        self.steps.push(Step::RemoveContainer {
+            container: container_ref(container),
+        });
+    }
+
+    fn wait(&mut self, id: &BlockId, reason: WaitReason) {
+        self.steps.push(Step::Wait {
+            block: id.clone(),
+            reason,
+        });
+    }
+
+    /// Containers of blocks no longer in the target, and strays.
+    fn containers_out_of_target(&mut self) {
+        for c in &self.current.containers {
+            let id = c.block_id();
+            if let Some(id) = &id
+                && self.target_block(id).is_some()
+            {
+                continue;
+            }
+            if let Some(id) = &id {
+                self.busy.insert(id.clone());
+            }
+            if c.status.is_live() {
+                self.stop(id.as_ref(), c, None);
+            } else {
+                self.remove(c);
+            }
+        }
+    }
+
+    fn release_locks(&mut self) {
+        for id in &self.current.locks {
+            if !self.busy.contains(id) {
+                self.steps.push(Step::ReleaseLock { block: id.clone() });
+            }
+        }
+    }
+
+    fn remove_volumes_and_networks(&mut self) {
+        for v in &self.current.volumes {
+            let app = self.target.apps.get(&v.app);
+            let wanted = app.is_some_and(|app| {
+                app.volumes.contains_key(&v.volume)
+                    || app
+                        .release
+                        .blocks
+                        .values()
+                        .any(|b| b.volumes.iter().any(|m| m.volume() == Some(&v.volume)))
+            });
+            let mounted = self
+                .current
+                .containers
+                .iter()
+                .any(|c| c.volumes.contains(&v.name));
+            if !wanted && !mounted {
+                self.steps.push(Step::RemoveVolume {
+                    app: v.app.clone(),
+                    volume: v.volume.clone(),
+                    name: v.name.clone(),
+                });
+            }
+        }
+        for n in &self.current.networks {
+            let wanted = self
+                .target
+                .apps
+                .get(&n.app)
+                .is_some_and(|app| app_networks(app).contains(&n.network));
+            let attached = self
+                .current
+                .containers
+                .iter()
+                .any(|c| c.networks.contains(&n.name));
+            if !wanted && !attached {
+                self.steps.push(Step::RemoveNetwork {
+                    app: n.app.clone(),
+                    network: n.network.clone(),
+                    name: n.name.clone(),
+                });
+            }
+        }
+    }
+
+    fn remove_images(&mut self) {
+        for image in &self.current.images {
+            let wanted = self
+                .target
+                .apps
+                .values()
+                .flat_map(|a| a.release.blocks.values())
+                .any(|b| image.references.iter().any(|r| b.image.is_satisfied_by(r)));
+            let used = self.current.containers.iter().any(|c| c.image == image.id);
+            if !wanted && !used {
+                self.steps.push(Step::RemoveImage {
+                    image: image.id.clone(),
+                    references: image.references.clone(),
+                });
+            }
+        }
+    }
+
+    fn target_block(&self, id: &BlockId) -> Option<&'a Block> {
+        self.target.apps.get(&id.app)?.release.blocks.get(&id.block)
+    }
+}
+
+/// Running, and healthy if it has a healthcheck.
+fn is_up(status: ContainerStatus) -> bool {
+    matches!(
+        status,
+        ContainerStatus::Running {
+            health: Health::Healthy | Health::NoCheck
+        }
+    )
+}
+
+/// The networks an app needs: those it declares and those its blocks join.
+fn app_networks(app: &App) -> BTreeSet<NetworkName> {
+    let mut networks: BTreeSet<NetworkName> = app.networks.keys().cloned().collect();
+    for block in app.release.blocks.values() {
+        networks.extend(block.effective_networks());
+    }
+    networks
+}
+
+fn container_ref(container: &Container) -> ContainerRef {
+    ContainerRef {
+        id: container.id.clone(),
+        owner: container.owner.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

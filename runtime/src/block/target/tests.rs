@@ -1,0 +1,518 @@
+use super::*;
+
+/// Parses `input`; expects `ok`, or the error's text. An expectation ending
+/// in `...` matches a prefix (serde's messages end with long lists of
+/// expected fields and a line and column).
+fn check(input: &str, expect: &str) {
+    let got = match TargetState::from_json(input) {
+        Ok(_) => "ok".to_owned(),
+        Err(e) => e.to_string(),
+    };
+    match expect.strip_suffix("...") {
+        Some(prefix) => assert!(
+            got.starts_with(prefix),
+            "input {input}\n got: {got}\nwant: {expect}"
+        ),
+        None => assert_eq!(got, expect, "input {input}"),
+    }
+}
+
+/// A target whose app `main` has the volume `data`, the network `backend`
+/// and the blocks in `blocks` (the inside of a JSON object).
+fn app(blocks: &str) -> String {
+    format!(
+        r#"{{"version": 1, "apps": {{"main": {{"class": "app",
+            "release": {{"version": "1.0.0", "blocks": {{{blocks}}}}},
+            "volumes": {{"data": {{}}}}, "networks": {{"backend": {{}}}}}}}}}}"#
+    )
+}
+
+/// `app` with one block `web` made of `image` plus the fields in `rest`.
+fn web(rest: &str) -> String {
+    let sep = if rest.is_empty() { "" } else { ", " };
+    app(&format!(
+        r#""web": {{"image": "localhost:5000/web:1"{sep}{rest}}}"#
+    ))
+}
+
+/// The full example of `docs/target-state.md`: the tests parse and plan
+/// against what the documentation shows.
+pub(crate) fn realistic() -> &'static str {
+    const DOC: &str = include_str!("../../../../docs/target-state.md");
+    let example = DOC
+        .split_once("## Full example")
+        .and_then(|(_, rest)| rest.split_once("```json\n"))
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .map(|(json, _)| json);
+    example.unwrap_or_else(|| panic!("docs/target-state.md lost its full example"))
+}
+
+#[test]
+fn parses_a_realistic_multi_app_target() {
+    let state = TargetState::from_json(realistic()).unwrap_or_else(|e| panic!("{e}"));
+    let apps: Vec<_> = state.apps.keys().map(|a| a.as_str()).collect();
+    assert_eq!(apps, ["main", "os"]);
+    let main = &state.apps["main"];
+    assert_eq!(main.class, AppClass::App);
+    assert_eq!(main.release.version.to_string(), "2.3.0-rc.1");
+    assert_eq!(main.release.status, ReleaseStatus::Draft);
+    let web = &main.release.blocks["web"];
+    assert_eq!(
+        web.update_strategy,
+        UpdateStrategy::HandOver {
+            timeout: HumanDuration::new(std::time::Duration::from_secs(60))
+        }
+    );
+    assert_eq!(web.depends_on.len(), 2);
+    assert_eq!(web.restart, RestartPolicy::Always);
+    assert_eq!(web.time, Some(TimeRequirement::Synced));
+    assert_eq!(web.ports[1].to_string(), "127.0.0.1:5353:5353/udp");
+    assert_eq!(main.release.blocks["migrate"].restart, RestartPolicy::No);
+    assert_eq!(state.apps["os"].release.status, ReleaseStatus::Final);
+    assert_eq!(state.apps["os"].release.blocks["chrony"].requires.len(), 1);
+
+    // What is written reads back the same.
+    let again = TargetState::from_json(&state.to_json()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(again, state);
+}
+
+#[test]
+fn minimal_target() {
+    check(r#"{"version": 1, "apps": {}}"#, "ok");
+    check(&web(""), "ok");
+}
+
+#[test]
+fn syntax_errors() {
+    check("", "EOF while parsing a value at line 1 column 0");
+    check("{", "EOF while parsing an object at line 1 column 1");
+    check(
+        r#"{"version": 1, "apps": {}} x"#,
+        "trailing characters at line 1 column 28",
+    );
+    check(
+        &web(r#""environment": {"A": 1}"#),
+        "apps.main.release.blocks.web.environment.A: invalid type: integer `1`, expected a string...",
+    );
+}
+
+#[test]
+fn versions() {
+    check(
+        r#"{"apps": {}}"#,
+        "missing field `version` at line 1 column 12",
+    );
+    check(
+        r#"{"version": 2, "apps": {}, "new_thing": true}"#,
+        "unsupported target state version 2 (this runtime reads version 1)",
+    );
+    check(
+        r#"{"version": 0, "apps": {}}"#,
+        "unsupported target state version 0 (this runtime reads version 1)",
+    );
+    check(
+        r#"{"version": "1", "apps": {}}"#,
+        "version: invalid type: string \"1\", expected u64...",
+    );
+}
+
+#[test]
+fn unknown_fields() {
+    check(
+        r#"{"version": 1, "apps": {}, "extra": 1}"#,
+        "extra: unknown field `extra`, expected `version` or `apps`...",
+    );
+    check(
+        &web(r#""imagee": "x""#),
+        "apps.main.release.blocks.web.imagee: unknown field `imagee`, expected one of...",
+    );
+    check(
+        &web(r#""healthcheck": {"test": "none", "every": "1s"}"#),
+        "apps.main.release.blocks.web.healthcheck.every: unknown field `every`...",
+    );
+    check(
+        &web(r#""ports": [{"target": 80, "mode": "host"}]"#),
+        "apps.main.release.blocks.web.ports[0].mode: unknown field `mode`...",
+    );
+    check(
+        &web(
+            r#""volumes": [{"type": "volume", "source": "data", "target": "/d", "nocopy": true}]"#,
+        ),
+        "apps.main.release.blocks.web.volumes[0]: unknown field `nocopy`...",
+    );
+    check(
+        &web(r#""update_strategy": {"hand-over": {"timeout": "1m", "grace": "1s"}}"#),
+        "apps.main.release.blocks.web.update_strategy.hand-over.grace: unknown field `grace`, expected `timeout`...",
+    );
+}
+
+#[test]
+fn missing_and_bad_values() {
+    check(
+        &app(r#""web": {}"#),
+        "apps.main.release.blocks.web: missing field `image`...",
+    );
+    check(
+        &web(r#""restart": "sometimes""#),
+        "apps.main.release.blocks.web.restart: unknown variant `sometimes`, expected one of `no`, `always`, `on-failure`, `unless-stopped`...",
+    );
+    check(
+        &web(r#""depends_on": {"db": "ready"}"#),
+        "apps.main.release.blocks.web.depends_on.db: unknown variant `ready`, expected one of `started`, `healthy`, `completed`...",
+    );
+    check(
+        &web(r#""time": "exact""#),
+        "apps.main.release.blocks.web.time: unknown variant `exact`...",
+    );
+    check(
+        &web(r#""healthcheck": {"test": "none", "interval": "10""#).replace(r#""10""#, r#""10"}"#),
+        "apps.main.release.blocks.web.healthcheck.interval: invalid duration '10'...",
+    );
+    check(
+        &web(r#""plugins": ["Time"]"#),
+        "apps.main.release.blocks.web.plugins[0]: invalid plugin name 'Time' may hold only a-z, 0-9 and '-'...",
+    );
+    check(
+        &web(r#""requires": ["hw.device-type"]"#),
+        "apps.main.release.blocks.web.requires[0]: invalid type: string \"hw.device-type\", expected a map...",
+    );
+    check(
+        r#"{"version": 1, "apps": {"main": {"class": "app", "release": {"version": "1.0", "blocks": {}}}}}"#,
+        "apps.main.release.version: unexpected end of input while parsing minor version number...",
+    );
+    check(
+        r#"{"version": 1, "apps": {"main": {"class": "user", "release": {"version": "1.0.0", "blocks": {}}}}}"#,
+        "apps.main.class: unknown variant `user`, expected one of `os`, `system`, `app`...",
+    );
+}
+
+#[test]
+fn bad_image_references() {
+    check(
+        &app(r#""web": {"image": "Web:1"}"#),
+        "apps.main.release.blocks.web.image: invalid image reference 'Web:1': path component 'Web' must be lowercase...",
+    );
+    check(
+        &app(r#""web": {"image": "web@sha256:123"}"#),
+        "apps.main.release.blocks.web.image: invalid image reference 'web@sha256:123': digest 'sha256:123' must be sha256:<64 lowercase hex digits>...",
+    );
+    check(
+        &app(r#""web": {"image": ""}"#),
+        "apps.main.release.blocks.web.image: invalid image reference '': empty...",
+    );
+}
+
+#[test]
+fn bad_names() {
+    check(
+        r#"{"version": 1, "apps": {"Main": {"class": "app", "release": {"version": "1.0.0", "blocks": {}}}}}"#,
+        "apps.Main: invalid app name 'Main': may hold only a-z, 0-9, '-' and '_'...",
+    );
+    check(
+        &app(r#""-web": {"image": "web"}"#),
+        "apps.main.release.blocks.-web: invalid block name '-web': must start with a letter or a digit...",
+    );
+    check(
+        &web(r#""networks": ["back.end"]"#),
+        "apps.main.release.blocks.web.networks[0]: invalid network name 'back.end': may hold only a-z, 0-9, '-' and '_'...",
+    );
+}
+
+#[test]
+fn duplicate_names() {
+    check(
+        &app(r#""web": {"image": "a"}, "web": {"image": "b"}"#),
+        "apps.main.release.blocks: duplicate key 'web'...",
+    );
+    check(
+        r#"{"version": 1, "apps": {"a": {"class": "app", "release": {"version": "1.0.0", "blocks": {}}},
+                                  "a": {"class": "os", "release": {"version": "1.0.0", "blocks": {}}}}}"#,
+        "apps: duplicate key 'a'...",
+    );
+    check(
+        &web(r#""environment": {"A": "1", "A": "2"}"#),
+        "apps.main.release.blocks.web.environment: duplicate key 'A'...",
+    );
+    check(
+        &web(r#""labels": {"x": "1", "x": "1"}"#),
+        "apps.main.release.blocks.web.labels: duplicate key 'x'...",
+    );
+    check(
+        &web(r#""image": "b""#),
+        "apps.main.release.blocks.web: duplicate field `image`...",
+    );
+    check(
+        r#"{"version": 1, "version": 1, "apps": {}}"#,
+        "duplicate field `version`...",
+    );
+}
+
+#[test]
+fn dependencies() {
+    check(
+        &web(r#""depends_on": {"db": "started"}"#),
+        "apps.main.release.blocks.web.depends_on.db: no block named 'db' in app 'main'",
+    );
+    check(
+        &app(
+            r#""a": {"image": "a", "depends_on": {"b": "started"}}, "b": {"image": "b", "depends_on": {"a": "healthy"}}"#,
+        ),
+        "apps.main.release.blocks.a.depends_on: dependency cycle a -> b -> a",
+    );
+    check(
+        &app(r#""a": {"image": "a", "depends_on": {"a": "started"}}"#),
+        "apps.main.release.blocks.a.depends_on: dependency cycle a -> a",
+    );
+    check(
+        &app(r#""a": {"image": "a", "depends_on": {"b": "started"}},
+               "b": {"image": "b", "depends_on": {"c": "started"}},
+               "c": {"image": "c", "depends_on": {"d": "started"}},
+               "d": {"image": "d", "depends_on": {"b": "completed"}}"#),
+        "apps.main.release.blocks.b.depends_on: dependency cycle b -> c -> d -> b",
+    );
+    // A diamond is not a cycle.
+    check(
+        &app(
+            r#""a": {"image": "a", "depends_on": {"b": "started", "c": "started"}},
+               "b": {"image": "b", "depends_on": {"d": "started"}},
+               "c": {"image": "c", "depends_on": {"d": "started"}},
+               "d": {"image": "d"}"#,
+        ),
+        "ok",
+    );
+    check(
+        &app(
+            r#""db": {"image": "db", "healthcheck": {"test": "none"}}, "web": {"image": "w", "depends_on": {"db": "healthy"}}"#,
+        ),
+        "apps.main.release.blocks.web.depends_on.db: 'db' can never be healthy: its healthcheck is disabled",
+    );
+}
+
+#[test]
+fn ports() {
+    check(
+        &web(
+            r#""ports": [{"target": 80, "published": 8080, "host_ip": "::1", "protocol": "sctp"}]"#,
+        ),
+        "ok",
+    );
+    check(
+        &web(r#""ports": [{"target": 0}]"#),
+        "apps.main.release.blocks.web.ports[0].target: invalid value: integer `0`, expected a nonzero u16...",
+    );
+    check(
+        &web(r#""ports": [{"target": 70000}]"#),
+        "apps.main.release.blocks.web.ports[0].target: invalid value: integer `70000`, expected a nonzero u16...",
+    );
+    check(
+        &web(r#""ports": [{"target": 80, "host_ip": "localhost"}]"#),
+        "apps.main.release.blocks.web.ports[0].host_ip: invalid IP address syntax...",
+    );
+    check(
+        &web(r#""ports": [{"target": 80, "protocol": "icmp"}]"#),
+        "apps.main.release.blocks.web.ports[0].protocol: unknown variant `icmp`...",
+    );
+    check(
+        &web(r#""ports": ["8080:80"]"#),
+        "apps.main.release.blocks.web.ports[0]: invalid type: string \"8080:80\", expected struct PortMapping...",
+    );
+    check(
+        &app(
+            r#""a": {"image": "a", "ports": [{"target": 80, "published": 8080}]},
+               "b": {"image": "b", "ports": [{"target": 81, "published": 8080, "host_ip": "127.0.0.1"}]}"#,
+        ),
+        "apps.main.release.blocks.b.ports[0]: host port 127.0.0.1:8080:81/tcp is already published by \
+         apps.main.release.blocks.a.ports[0]",
+    );
+    // Across apps too: the host has one port 8080.
+    check(
+        r#"{"version": 1, "apps": {
+            "a": {"class": "app", "release": {"version": "1.0.0", "blocks": {"x": {"image": "x", "ports": [{"target": 1, "published": 8080}]}}}},
+            "b": {"class": "app", "release": {"version": "1.0.0", "blocks": {"y": {"image": "y", "ports": [{"target": 2, "published": 8080}]}}}}}}"#,
+        "apps.b.release.blocks.y.ports[0]: host port 8080:2/tcp is already published by apps.a.release.blocks.x.ports[0]",
+    );
+    // Same port number, other protocol: no conflict.
+    check(
+        &app(
+            r#""a": {"image": "a", "ports": [{"target": 53, "published": 53}]},
+               "b": {"image": "b", "ports": [{"target": 53, "published": 53, "protocol": "udp"}]}"#,
+        ),
+        "ok",
+    );
+}
+
+#[test]
+fn volumes() {
+    check(
+        &web(
+            r#""volumes": [{"type": "volume", "source": "data", "target": "/data", "read_only": true}]"#,
+        ),
+        "ok",
+    );
+    check(
+        &web(r#""volumes": [{"type": "volume", "source": "logs", "target": "/logs"}]"#),
+        "apps.main.release.blocks.web.volumes[0]: no volume named 'logs' in app 'main'",
+    );
+    check(
+        &web(r#""volumes": [{"type": "volume", "source": "data", "target": "data"}]"#),
+        "apps.main.release.blocks.web.volumes[0]: path 'data' is not absolute...",
+    );
+    check(
+        &web(r#""volumes": [{"type": "bind", "source": "./conf", "target": "/etc/conf"}]"#),
+        "apps.main.release.blocks.web.volumes[0]: path './conf' is not absolute...",
+    );
+    check(
+        &web(r#""volumes": [{"type": "npipe", "source": "x", "target": "/x"}]"#),
+        "apps.main.release.blocks.web.volumes[0].type: unknown variant `npipe`, expected one of `volume`, `bind`, `tmpfs`...",
+    );
+    check(
+        &web(r#""volumes": ["data:/data"]"#),
+        "apps.main.release.blocks.web.volumes[0]: invalid type: string \"data:/data\", expected internally tagged enum VolumeMount...",
+    );
+    check(
+        &web(
+            r#""volumes": [{"type": "volume", "source": "data", "target": "/data"},
+                           {"type": "tmpfs", "target": "/data"}]"#,
+        ),
+        "apps.main.release.blocks.web.volumes[1]: two mounts at '/data'",
+    );
+}
+
+#[test]
+fn networks() {
+    check(&web(r#""networks": ["backend", "default"]"#), "ok");
+    check(
+        &web(r#""networks": ["front"]"#),
+        "apps.main.release.blocks.web.networks[0]: no network named 'front' in app 'main'",
+    );
+    check(
+        &web(r#""networks": ["backend", "backend"]"#),
+        "apps.main.release.blocks.web.networks[1]: network 'backend' is listed twice",
+    );
+}
+
+#[test]
+fn fields_the_engine_could_not_take() {
+    check(
+        &web(r#""labels": {"io.osb.app": "other"}"#),
+        "apps.main.release.blocks.web.labels: label 'io.osb.app' is reserved: names starting with 'io.osb.' are the runtime's",
+    );
+    check(
+        r#"{"version": 1, "apps": {"main": {"class": "app", "release": {"version": "1.0.0", "blocks": {}},
+            "volumes": {"data": {"labels": {"io.osb.volume": "x"}}}}}}"#,
+        "apps.main.volumes.data.labels: label 'io.osb.volume' is reserved: names starting with 'io.osb.' are the runtime's",
+    );
+    check(
+        &web(r#""environment": {"A=B": "1"}"#),
+        "apps.main.release.blocks.web.environment.A=B: 'A=B' is not a valid environment variable name",
+    );
+    check(
+        &web(r#""environment": {"A": "x\u0000y"}"#),
+        "apps.main.release.blocks.web.environment.A: a NUL byte cannot be passed to a process",
+    );
+    check(
+        &web(r#""command": []"#),
+        "apps.main.release.blocks.web.command: an empty command; leave it out to run the image's own",
+    );
+    check(
+        &web(r#""healthcheck": {"test": {"cmd": []}}"#),
+        "apps.main.release.blocks.web.healthcheck.test: an empty healthcheck command",
+    );
+}
+
+#[test]
+fn config_hash_covers_the_container_only() {
+    let block = |rest: &str| -> Block {
+        let state = TargetState::from_json(&web(rest)).unwrap_or_else(|e| panic!("{e}"));
+        state.apps["main"].release.blocks["web"].clone()
+    };
+    let base = block("").config_hash();
+    assert_eq!(base, block("").config_hash(), "deterministic");
+    assert_eq!(base.as_str().len(), 64);
+    assert_ne!(base, block(r#""environment": {"A": "1"}"#).config_hash());
+    assert_ne!(base, block(r#""restart": "no""#).config_hash());
+    // How and when it runs is not what it is.
+    assert_eq!(
+        base,
+        block(r#""update_strategy": "kill-then-download""#).config_hash()
+    );
+    assert_eq!(
+        base,
+        block(r#""time": "synced", "plugins": ["x"]"#).config_hash()
+    );
+
+    let respelled = |image: &str| {
+        let mut b = block("");
+        b.image = ImageRef::parse(image).unwrap_or_else(|e| panic!("{e}"));
+        b.config_hash()
+    };
+    assert_eq!(
+        respelled("nginx"),
+        respelled("docker.io/library/nginx:latest")
+    );
+    assert_ne!(respelled("nginx"), respelled("nginx:1"));
+}
+
+#[test]
+fn deep_nesting_is_refused_not_overflowed() {
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let input = web(&format!(r#""requires": [{{"x": {deep}}}]"#));
+    let got = TargetState::from_json(&input)
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    let refused = matches!(&got, Err(m) if m.starts_with("apps.main.release.blocks.web.requires[0].x[0]")
+        && m.contains(": recursion limit exceeded at line"));
+    assert!(refused, "deep nesting must be refused");
+}
+
+#[test]
+fn odd_strings_are_refused_without_panicking() {
+    use crate::block::mount::VolumeMount;
+    use crate::block::port::PortMapping;
+    let odd = [
+        "",
+        ":",
+        "::",
+        "@",
+        "/",
+        "//",
+        "[",
+        "]",
+        "[::1",
+        "[]:1/a",
+        "é",
+        "é:1",
+        "a@é",
+        "ü/ä:ö",
+        "1ß",
+        "a:b:c:d:e",
+        "-",
+        "--",
+        "a/-/b",
+        ".a",
+        "a.",
+        "1-",
+        "-1",
+        "1s1",
+        "1.5.5s",
+        "99999999999999999999999999999999999999s",
+        "µs",
+        "1µs",
+        "\u{0}",
+        "a\u{0}b:/x",
+        "/x/../y",
+        "0.0.0.0:0:0",
+        "[::1]::80",
+        "8080:80/",
+        "/:",
+        "x:/:ro",
+        "a:/b:RO",
+    ];
+    for s in odd {
+        let _ = ImageRef::parse(s);
+        let _ = HumanDuration::parse(s);
+        let _ = PortMapping::parse_short(s);
+        let _ = s.parse::<VolumeMount>();
+        let _ = crate::block::name::BlockName::new(s);
+    }
+}
