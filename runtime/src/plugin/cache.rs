@@ -27,6 +27,8 @@ pub enum CacheOutcome {
     Hit,
     Miss,
     Disabled,
+    /// The package was already loaded, byte for byte: nothing was compiled.
+    Unchanged,
 }
 
 impl CompileCache {

@@ -174,11 +174,23 @@ impl PluginHost {
         let package = Package::read(dir)?;
         let span = tracing::info_span!("plugin_load", plugin = %package.manifest.name, version = %package.manifest.version);
         let _enter = span.enter();
+        if let Some(current) = self.get(&package.manifest.name)
+            && current.digest == package.digest
+            && current.dir == package.dir
+        {
+            // The same bytes from the same place: nothing to swap.
+            tracing::debug!("plugin package unchanged");
+            return Ok(LoadReport {
+                name: current.name().clone(),
+                version: current.manifest.version.clone(),
+                previous: Some(current.manifest.version.clone()),
+                cache: CacheOutcome::Unchanged,
+                signed_by: signed_by(&current.provenance),
+                elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+            });
+        }
         let (plugin, cache) = self.prepare(package)?;
-        let signed_by = match &plugin.provenance {
-            Provenance::Signed(k) => Some(k.to_string()),
-            Provenance::Unsigned { .. } => None,
-        };
+        let signed_by = signed_by(&plugin.provenance);
         let previous = self.swap_in(plugin.clone());
         let report = LoadReport {
             name: plugin.name().clone(),
@@ -406,12 +418,16 @@ pub fn info_of(p: &LoadedPlugin) -> PluginInfo {
         requested: p.manifest.capabilities.clone(),
         granted: p.ctx.grants.clone(),
         exports: p.kind().functions().to_vec(),
-        signed_by: match &p.provenance {
-            Provenance::Signed(k) => Some(k.to_string()),
-            Provenance::Unsigned { .. } => None,
-        },
+        signed_by: signed_by(&p.provenance),
         component_sha256: p.digest.component_hex(),
         dir: p.dir.clone(),
+    }
+}
+
+fn signed_by(provenance: &Provenance) -> Option<String> {
+    match provenance {
+        Provenance::Signed(k) => Some(k.to_string()),
+        Provenance::Unsigned { .. } => None,
     }
 }
 

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use notify::RecursiveMode;
+use notify::event::{EventKind, ModifyKind};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 
 use super::host::PluginHost;
@@ -42,6 +43,7 @@ impl PluginWatcher {
             };
             let packages: BTreeSet<PathBuf> = events
                 .iter()
+                .filter(|e| changes_content(&e.kind))
                 .flat_map(|e| e.paths.iter())
                 .filter_map(|p| package_dir(&root, p))
                 .collect();
@@ -76,9 +78,60 @@ impl PluginWatcher {
     }
 }
 
+/// Whether an event can change what a package holds. Reads are events too
+/// (inotify reports opens and closes): reacting to them would make every
+/// load, which reads the package, trigger the next one.
+fn changes_content(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Create(_) | EventKind::Remove(_) | EventKind::Any => true,
+        EventKind::Modify(ModifyKind::Metadata(_)) => false,
+        EventKind::Modify(_) => true,
+        EventKind::Access(_) | EventKind::Other => false,
+    }
+}
+
 /// The package directory (first level under `root`) a changed path is in.
 fn package_dir(root: &Path, changed: &Path) -> Option<PathBuf> {
     let rel = changed.strip_prefix(root).ok()?;
     let first = rel.components().next()?;
     Some(root.join(first))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{AccessKind, AccessMode, CreateKind, DataChange, MetadataKind, RenameMode};
+
+    #[test]
+    fn only_content_changes_trigger_a_load() {
+        let table = [
+            (EventKind::Create(CreateKind::File), true),
+            (EventKind::Modify(ModifyKind::Data(DataChange::Any)), true),
+            (EventKind::Modify(ModifyKind::Name(RenameMode::To)), true),
+            (EventKind::Remove(notify::event::RemoveKind::Folder), true),
+            (EventKind::Access(AccessKind::Open(AccessMode::Read)), false),
+            (
+                EventKind::Access(AccessKind::Close(AccessMode::Read)),
+                false,
+            ),
+            (
+                EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)),
+                false,
+            ),
+        ];
+        for (kind, expect) in table {
+            assert_eq!(changes_content(&kind), expect, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn package_dir_is_the_first_level_under_root() {
+        let root = Path::new("/var/lib/osb/plugins");
+        assert_eq!(
+            package_dir(root, Path::new("/var/lib/osb/plugins/clock/clock.wasm")),
+            Some(root.join("clock"))
+        );
+        assert_eq!(package_dir(root, Path::new("/elsewhere/x")), None);
+        assert_eq!(package_dir(root, root), None);
+    }
 }

@@ -18,6 +18,8 @@ fn second_start_hits_the_cache_and_a_damaged_entry_is_recompiled() {
     assert_eq!(first.cache, CacheOutcome::Miss);
     let second = PluginHost::new(settings.clone()).unwrap();
     assert_eq!(second.load(&pkg).unwrap().cache, CacheOutcome::Hit);
+    // The same package again: nothing to compile or swap.
+    assert_eq!(second.load(&pkg).unwrap().cache, CacheOutcome::Unchanged);
     assert!(second.sample(&name("osb-test-probe")).unwrap().is_ok());
 
     let entries: Vec<_> = std::fs::read_dir(fx.path().join("state/cache"))
