@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use osb_runtime::plugin::{CacheOutcome, HostSettings, PluginHost, PluginWatcher};
-use osb_tests::{Fixture, copy_package, edit_manifest, name, sign};
+use osb_tests::{Fixture, name};
 
 const PROBE: &str = "osb-test-probe";
 /// Give up on a version that has not answered after this long.
@@ -38,29 +38,7 @@ const IDLE_WINDOW: Duration = Duration::from_secs(2);
 /// by file (temporary name, then rename; the signature last). Returns the
 /// instant of the last rename.
 fn publish(fx: &Fixture, dest: &Path, version: &str, tag: &str) -> Instant {
-    let staging = fx.path().join(format!("staging-{version}"));
-    let pkg = copy_package(PROBE, &staging);
-    edit_manifest(&pkg, |t| {
-        t.replace("version = \"0.1.0\"", &format!("version = \"{version}\""))
-            .replace(
-                "mode = \"const\"",
-                &format!("mode = \"host-call\"\ntag = \"{tag}\""),
-            )
-    });
-    sign(&pkg, &fx.key);
-    std::fs::create_dir_all(dest).expect("package dir");
-    let mut last = Instant::now();
-    for file in [
-        "plugin.toml",
-        "osb-test-probe.wasm",
-        "osb-test-probe.wasm.sig",
-    ] {
-        let tmp = dest.join(format!(".{file}.tmp"));
-        std::fs::copy(pkg.join(file), &tmp).expect("copy");
-        std::fs::rename(&tmp, dest.join(file)).expect("rename");
-        last = Instant::now();
-    }
-    last
+    osb_tests::publish_probe(fx, dest, version, tag, false)
 }
 
 /// How many times the current version of the probe was replaced during

@@ -1,6 +1,7 @@
 //! Fixtures shared by the end-to-end tests and the benchmarks.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use osb_runtime::plugin::{
     HostSettings, Package, PluginName, PluginSettings, SecretKey, TrustPolicy,
@@ -91,4 +92,39 @@ pub fn edit_manifest(dir: &Path, edit: impl FnOnce(String) -> String) {
     let path = dir.join("plugin.toml");
     let text = std::fs::read_to_string(&path).expect("manifest");
     std::fs::write(&path, edit(text)).expect("write manifest");
+}
+
+/// Publishes version `version` of the probe plugin, answering `tag` (its
+/// `host-call` mode), into `dest` as an update agent would: each file
+/// replaced by rename, the signature last. `spoil` truncates the component
+/// (signed anyway). Returns when the last rename happened.
+pub fn publish_probe(fx: &Fixture, dest: &Path, version: &str, tag: &str, spoil: bool) -> Instant {
+    let staging = fx.path().join(format!("staging-{version}"));
+    let pkg = copy_package("osb-test-probe", &staging);
+    edit_manifest(&pkg, |t| {
+        t.replace("version = \"0.1.0\"", &format!("version = \"{version}\""))
+            .replace(
+                "mode = \"const\"",
+                &format!("mode = \"host-call\"\ntag = \"{tag}\""),
+            )
+    });
+    if spoil {
+        let wasm = pkg.join("osb-test-probe.wasm");
+        let bytes = std::fs::read(&wasm).expect("component");
+        std::fs::write(&wasm, &bytes[..bytes.len() - 100]).expect("truncate component");
+    }
+    sign(&pkg, &fx.key);
+    std::fs::create_dir_all(dest).expect("package dir");
+    let mut last = Instant::now();
+    for file in [
+        "plugin.toml",
+        "osb-test-probe.wasm",
+        "osb-test-probe.wasm.sig",
+    ] {
+        let tmp = dest.join(format!(".{file}.tmp"));
+        std::fs::copy(pkg.join(file), &tmp).expect("copy package file");
+        std::fs::rename(&tmp, dest.join(file)).expect("rename package file");
+        last = Instant::now();
+    }
+    last
 }

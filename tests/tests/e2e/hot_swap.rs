@@ -2,44 +2,12 @@
 //! new version answers soon after its package lands, and a bad version is
 //! refused while the current one keeps serving.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use osb_runtime::plugin::{PluginHost, PluginWatcher, SecretKey};
-use osb_tests::{Fixture, copy_package, edit_manifest, name, sign};
-
-/// Writes version `version` of the probe, answering `tag`, into `dest` file
-/// by file (each file replaced by rename, the signature last), as an update
-/// agent would.
-fn publish(fx: &Fixture, dest: &Path, version: &str, tag: &str, spoil: bool) {
-    let staging = fx.path().join(format!("staging-{version}"));
-    let pkg = copy_package("osb-test-probe", &staging);
-    edit_manifest(&pkg, |t| {
-        t.replace("version = \"0.1.0\"", &format!("version = \"{version}\""))
-            .replace(
-                "mode = \"const\"",
-                &format!("mode = \"host-call\"\ntag = \"{tag}\""),
-            )
-    });
-    if spoil {
-        let wasm = pkg.join("osb-test-probe.wasm");
-        let bytes = std::fs::read(&wasm).unwrap();
-        std::fs::write(&wasm, &bytes[..bytes.len() - 100]).unwrap();
-    }
-    sign(&pkg, &fx.key);
-    std::fs::create_dir_all(dest).unwrap();
-    for file in [
-        "plugin.toml",
-        "osb-test-probe.wasm",
-        "osb-test-probe.wasm.sig",
-    ] {
-        let tmp = dest.join(format!(".{file}.tmp"));
-        std::fs::copy(pkg.join(file), &tmp).unwrap();
-        std::fs::rename(&tmp, dest.join(file)).unwrap();
-    }
-}
+use osb_tests::{Fixture, copy_package, name, publish_probe, sign};
 
 fn tag_of(host: &PluginHost) -> Option<String> {
     match host.sample(&name("osb-test-probe")) {
@@ -64,7 +32,7 @@ fn swaps_under_load_with_no_failed_call_and_refuses_a_bad_version() {
     let fx = Fixture::new();
     let plugins = fx.path().join("plugins");
     let pkg_dir = plugins.join("osb-test-probe");
-    publish(&fx, &pkg_dir, "0.1.0", "v1", false);
+    publish_probe(&fx, &pkg_dir, "0.1.0", "v1", false);
 
     let host = Arc::new(PluginHost::new(fx.settings()).unwrap());
     let loads = host.load_all(&plugins);
@@ -91,7 +59,7 @@ fn swaps_under_load_with_no_failed_call_and_refuses_a_bad_version() {
         .collect();
 
     for (i, tag) in ["v2", "v3", "v4"].iter().enumerate() {
-        publish(&fx, &pkg_dir, &format!("0.{}.0", i + 2), tag, false);
+        publish_probe(&fx, &pkg_dir, &format!("0.{}.0", i + 2), tag, false);
         wait_for_tag(&host, tag, Duration::from_secs(10));
     }
     assert_eq!(
@@ -103,7 +71,7 @@ fn swaps_under_load_with_no_failed_call_and_refuses_a_bad_version() {
     );
 
     // A damaged version is refused; v4 keeps answering.
-    publish(&fx, &pkg_dir, "0.5.0", "v5", true);
+    publish_probe(&fx, &pkg_dir, "0.5.0", "v5", true);
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(tag_of(&host).as_deref(), Some("v4"));
 
