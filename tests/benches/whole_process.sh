@@ -26,7 +26,9 @@ if [[ -z "${SKIP_BUILD:-}" ]]; then
 fi
 
 OSB=$ROOT/target/release/osb
-PACKAGES=$(find target -path '*osb-test-artifacts*/out/packages' -type d | head -1)
+# Several build dirs may hold packages (profiles, older builds): the newest.
+PACKAGES=$(find target -path '*osb-test-artifacts*/out/packages/osb-test-probe/osb-test-probe.wasm' \
+    -printf '%T@ %h\n' 2>/dev/null | sort -rn | head -1 | cut -d' ' -f2- | xargs -r dirname)
 [[ -x $OSB ]] || { echo "no $OSB: build it first" >&2; exit 1; }
 [[ -n $PACKAGES ]] || { echo "no built packages: cargo build -p osb-tests" >&2; exit 1; }
 
@@ -55,6 +57,7 @@ for pkg in time-fake-hwclock osb-test-probe osb-test-hostile; do
 done
 
 echo "== machine"
+echo "packages: $PACKAGES"
 echo "cpus: $(nproc); $(lscpu | sed -n 's/^Model name: *//p' | head -1)"
 echo "memory: $(free -h | awk '/^Mem:/ {print $2}'); kernel: $(uname -r); date: $(date -u +%FT%TZ)"
 
