@@ -55,12 +55,7 @@ struct EvaluateArgs {
 impl Invocation {
     fn parse(plugin: &LoadedPlugin, function: &str, args: &Value) -> Result<Invocation, CallError> {
         if !plugin.kind().functions().contains(&function) {
-            return Err(CallError::NoSuchFunction {
-                plugin: plugin.name().to_string(),
-                kind: plugin.kind(),
-                function: function.to_owned(),
-                available: plugin.kind().functions().join(", "),
-            });
+            return Err(plugin.no_such_function(function));
         }
         let none = || -> Result<(), CallError> {
             match args {

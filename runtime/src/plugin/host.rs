@@ -385,12 +385,7 @@ impl PluginHost {
     ) -> Result<R, CallError> {
         let plugin = self.current(name)?;
         if plugin.kind() != PluginKind::TimeSource {
-            return Err(CallError::NoSuchFunction {
-                plugin: name.to_string(),
-                kind: plugin.kind(),
-                function: function.to_owned(),
-                available: plugin.kind().functions().join(", "),
-            });
+            return Err(plugin.no_such_function(function));
         }
         plugin.call(&self.ticker, |store, exports| match exports {
             Exports::TimeSource(t) => f(store, t.osb_plugin_time_source()),
@@ -431,9 +426,12 @@ fn signed_by(provenance: &Provenance) -> Option<String> {
     }
 }
 
-/// The export names of a component, for `osb plugin inspect`.
+/// The export names of a component, for `osb plugin inspect`. A plain
+/// engine: listing exports needs no instance pool or deadlines.
 pub fn component_exports(bytes: &[u8]) -> wasmtime::Result<Vec<String>> {
-    let engine = engine::new_engine(&PoolLimits::default())?;
+    let mut config = wasmtime::Config::new();
+    config.wasm_component_model(true);
+    let engine = Engine::new(&config)?;
     let component = Component::new(&engine, bytes)?;
     Ok(component
         .component_type()

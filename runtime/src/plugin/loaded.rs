@@ -253,7 +253,7 @@ impl LoadedPlugin {
         ticker: &EpochTicker,
         f: impl FnOnce(&mut Store<StoreState>, &Exports) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
-        if let Err(remaining) = lock(&self.health).admit(Instant::now()) {
+        if let Err(remaining) = lock(&self.health).admit_now() {
             return Err(CallError::Quarantined {
                 plugin: self.name().to_string(),
                 remaining_ms: remaining.as_millis() as u64,
@@ -322,6 +322,16 @@ impl LoadedPlugin {
         CallError::Trap {
             plugin,
             message: format!("{e:#}"),
+        }
+    }
+
+    /// The error for a function this plugin's kind does not export.
+    pub fn no_such_function(&self, function: &str) -> CallError {
+        CallError::NoSuchFunction {
+            plugin: self.name().to_string(),
+            kind: self.kind(),
+            function: function.to_owned(),
+            available: self.kind().functions().join(", "),
         }
     }
 

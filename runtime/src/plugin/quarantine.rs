@@ -42,6 +42,15 @@ impl Health {
         }
     }
 
+    /// [`Health::admit`] at the current time, reading the clock only when a
+    /// quarantine was ever set: the healthy call path stays clock-free.
+    pub fn admit_now(&self) -> Result<(), Duration> {
+        match self.until {
+            None => Ok(()),
+            Some(_) => self.admit(Instant::now()),
+        }
+    }
+
     pub fn record_success(&mut self) {
         *self = Health::default();
     }
