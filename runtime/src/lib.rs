@@ -3,7 +3,9 @@
 //!
 //! See `ARCHITECTURE.md` at the repository root for the map.
 
+pub mod apply;
 pub mod block;
 pub mod cli;
 pub mod config;
+pub mod engine;
 pub mod plugin;

@@ -2,12 +2,22 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 
+use super::blocks::{BlockArgs, ComposeArgs, read_target, tokio_runtime};
+use crate::apply::progress::ProgressOutput;
+use crate::apply::{Applier, ApplyError, ApplySettings};
+use crate::block::TargetState;
 use crate::config::DeviceConfig;
 use crate::plugin::{PluginHost, PluginWatcher};
+
+/// Between reconciles of a converged device, when the engine says nothing.
+const RECHECK: Duration = Duration::from_secs(30);
+/// Between attempts to reach an engine that does not answer.
+const RECONNECT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Args)]
 pub struct DaemonArgs {
@@ -15,21 +25,33 @@ pub struct DaemonArgs {
     /// device config's `plugin_dir`.
     #[arg(long)]
     plugin_dir: Option<PathBuf>,
-    /// Where the compile cache and key-value store live. Default: the device
-    /// config's `state_dir`.
-    #[arg(long)]
-    state_dir: Option<PathBuf>,
-    /// Exit after loading instead of watching (prints the load report as JSON).
+    /// Exit after loading plugins instead of watching (prints the load
+    /// report as JSON); blocks are not reconciled.
     #[arg(long)]
     once: bool,
+    /// A new target to apply (JSON or compose file). Default: the target
+    /// last applied, from the block store.
+    #[arg(long)]
+    target: Option<PathBuf>,
+    #[command(flatten)]
+    compose: ComposeArgs,
+    #[command(flatten)]
+    blocks: BlockArgs,
 }
 
 pub fn run(args: DaemonArgs, config: &DeviceConfig) -> anyhow::Result<()> {
+    // A bad new target is refused before anything starts.
+    let new_target = args
+        .target
+        .as_deref()
+        .map(|path| read_target(path, &args.compose))
+        .transpose()?;
+    let block_settings = args.blocks.settings(config);
     let plugin_dir = args.plugin_dir.unwrap_or_else(|| config.plugin_dir.clone());
     let mut settings = config.host_settings();
-    if let Some(dir) = args.state_dir {
-        settings.state_dir = Some(dir);
-    }
+    // One state directory: the compile cache, the plugins' key-value store,
+    // the block store and the update locks.
+    settings.state_dir = Some(block_settings.state_dir.clone());
     let host = Arc::new(PluginHost::new(settings)?);
     let loads = host.load_all(&plugin_dir);
     let report: Vec<_> = loads
@@ -46,12 +68,71 @@ pub fn run(args: DaemonArgs, config: &DeviceConfig) -> anyhow::Result<()> {
     let _watcher = PluginWatcher::start(host.clone(), &plugin_dir)
         .with_context(|| format!("cannot watch '{}'", plugin_dir.display()))?;
     tracing::info!(dir = %plugin_dir.display(), plugins = host.names().len(), "plugin host running; watching for new packages");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let _ = tokio::signal::ctrl_c().await;
+    tokio_runtime()?.block_on(async {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = keep_blocks_converged(block_settings, new_target) => {}
+        }
     });
     tracing::info!("stopping");
     Ok(())
+}
+
+/// Reconciles the blocks for as long as the daemon runs: after each
+/// convergence it waits for an engine event (a block died, turned
+/// unhealthy, was removed by hand) or a periodic recheck. An engine that
+/// does not answer is retried; it never ends the daemon.
+async fn keep_blocks_converged(settings: ApplySettings, mut new_target: Option<TargetState>) {
+    loop {
+        let applier = match Applier::connect(settings.clone(), ProgressOutput::Log).await {
+            Ok(applier) => applier,
+            Err(e) => {
+                tracing::error!(error = %e, "blocks: engine unavailable; retrying");
+                tokio::time::sleep(RECONNECT).await;
+                continue;
+            }
+        };
+        if let Some(target) = new_target.take()
+            && let Err(e) = applier.store().accept(&target)
+        {
+            tracing::error!(error = %e, "blocks: cannot store the new target");
+            new_target = Some(target);
+            tokio::time::sleep(RECONNECT).await;
+            continue;
+        }
+        let target = match applier.store().target() {
+            Ok(Some(target)) => target,
+            Ok(None) => {
+                tracing::info!("blocks: no target applied; only plugins run");
+                std::future::pending::<()>().await;
+                return;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "blocks: cannot read the stored target");
+                std::future::pending::<()>().await;
+                return;
+            }
+        };
+        let mut events = applier.engine().events();
+        loop {
+            match applier.converge(&target, None).await {
+                Ok(_) => {}
+                Err(ApplyError::Engine(e)) => {
+                    tracing::error!(error = %e, "blocks: engine failed; reconnecting");
+                    break;
+                }
+                Err(e) => tracing::error!(error = %e, "blocks: reconcile failed; retrying"),
+            }
+            tokio::select! {
+                event = events.next() => match event {
+                    Some(Ok(event)) => tracing::debug!(?event, "engine event"),
+                    Some(Err(_)) | None => {
+                        tokio::time::sleep(RECONNECT).await;
+                        break;
+                    }
+                },
+                () = tokio::time::sleep(RECHECK) => {}
+            }
+        }
+    }
 }

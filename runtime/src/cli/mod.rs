@@ -1,8 +1,11 @@
 //! The `osb` command line. `anyhow` lives here, at the binary's edge.
 
+mod apply;
+mod blocks;
 mod daemon;
 mod grant_flag;
 mod plugin;
+mod status;
 
 use std::path::PathBuf;
 
@@ -42,8 +45,14 @@ pub enum Command {
     /// Create, sign, check and run WebAssembly plugin packages.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
-    /// Run the plugin host: load every package in the plugin directory and
-    /// hot-swap packages as they change, until interrupted.
+    /// Reconcile the device's blocks to a target once: target-state JSON or
+    /// a compose file. Exits 0 when converged.
+    Apply(apply::ApplyArgs),
+    /// Show each block of the applied target, as the engine has it.
+    Status(status::StatusArgs),
+    /// Run the device: the plugin host (hot-swapping packages as they
+    /// change) and, when a target is applied, keep the blocks converged,
+    /// reacting to engine events. Runs until interrupted.
     Daemon(daemon::DaemonArgs),
 }
 
@@ -57,6 +66,8 @@ pub fn run() -> anyhow::Result<()> {
     }
     match cli.command {
         Command::Plugin(cmd) => plugin::run(cmd, &config),
+        Command::Apply(args) => apply::run(args, &config, cli.log_json),
+        Command::Status(args) => status::run(args, &config),
         Command::Daemon(args) => daemon::run(args, &config),
     }
 }

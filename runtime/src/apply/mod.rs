@@ -1,0 +1,581 @@
+//! The executor: observes the engine, asks the planner for the next batch,
+//! runs it, and starts over until nothing is left to do.
+//!
+//! Each cycle re-derives the current state from the engine (labels), the
+//! lock files and the store, never from memory: a runtime killed at any
+//! point and started again plans from what is really there. A batch's steps
+//! are independent (the planner's promise), so they run concurrently, up to
+//! a limit.
+//!
+//! - [`store`]: the target, the apply history and the fetched images (redb).
+//! - [`locks`]: the per-block update lock files.
+//! - [`backoff`]: capped exponential delays for pull retries and restarts.
+//! - [`disk`]: free space against image size, before a pull.
+//! - [`progress`]: pull progress as bars or log events.
+//! - [`status`]: what `osb status` reports of each block.
+
+pub mod backoff;
+pub mod disk;
+pub mod locks;
+pub mod progress;
+pub mod status;
+pub mod store;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tracing::Instrument;
+
+use crate::block::current::{ContainerId, ContainerStatus, CurrentState, Image};
+use crate::block::plan::{ContainerRef, Step};
+use crate::block::{BlockId, Conditions, ImageRef, TargetState, TimeStatus, plan};
+use crate::engine::{ContainerPlan, Engine, EngineError};
+use backoff::Backoff;
+use locks::{LockError, Locks};
+use progress::{ProgressOutput, PullProgress};
+use store::{Store, StoreError};
+
+/// How the executor behaves.
+#[derive(Debug, Clone)]
+pub struct ApplySettings {
+    /// Where the store and lock files live.
+    pub state_dir: PathBuf,
+    /// The runtime instance: the engine objects it owns carry this name.
+    pub instance: String,
+    /// Delays between pull attempts.
+    pub pull_backoff: Backoff,
+    /// Pull attempts before an apply gives up on an image.
+    pub pull_attempts: u32,
+    /// Delays between restarts of a block that keeps exiting.
+    pub restart_backoff: Backoff,
+    /// How long a stopped container gets before it is killed.
+    pub stop_grace: Duration,
+    /// Disk kept free beyond what a pull needs.
+    pub disk_reserve: u64,
+    /// Steps run at once.
+    pub concurrency: usize,
+    /// What the time service says of the clock.
+    pub time: TimeStatus,
+}
+
+impl ApplySettings {
+    /// Defaults for a device, with state in `state_dir`.
+    pub fn new(state_dir: PathBuf) -> Self {
+        ApplySettings {
+            state_dir,
+            instance: "osb".to_owned(),
+            pull_backoff: Backoff {
+                initial: Duration::from_secs(1),
+                cap: Duration::from_secs(30),
+            },
+            pull_attempts: 8,
+            restart_backoff: Backoff {
+                initial: Duration::from_secs(1),
+                cap: Duration::from_secs(300),
+            },
+            stop_grace: Duration::from_secs(10),
+            disk_reserve: 256 << 20,
+            concurrency: 8,
+            time: TimeStatus::Unsynced,
+        }
+    }
+}
+
+/// Why an apply stopped short of the target.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The engine is unreachable or refused.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The store could not be read or written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// An image does not fit on the disk.
+    #[error(transparent)]
+    NoSpace(#[from] disk::NoSpace),
+    /// A step kept failing.
+    #[error("{step} failed {attempts} times, last: {error}")]
+    Step {
+        /// The step.
+        step: String,
+        /// How many times it was tried.
+        attempts: u32,
+        /// The last error.
+        error: String,
+    },
+    /// The deadline passed with blocks still held back.
+    #[error("not converged after {}s; waiting: {}", elapsed.as_secs(), waiting.join("; "))]
+    NotConverged {
+        /// Each held-back block and why.
+        waiting: Vec<String>,
+        /// How long the apply ran.
+        elapsed: Duration,
+    },
+}
+
+/// What an apply did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ApplyReport {
+    /// Plan-and-run cycles, the last one empty.
+    pub cycles: u32,
+    /// The steps run, in order of completion.
+    pub steps: Vec<String>,
+    /// Wall time in milliseconds.
+    pub elapsed_ms: u64,
+}
+
+/// The state one cycle plans from.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    /// The engine's objects, the runtime's images and locks.
+    pub current: CurrentState,
+    /// The clock and the blocks' own locks.
+    pub conditions: Conditions,
+    /// Container names, for messages.
+    pub names: BTreeMap<ContainerId, String>,
+}
+
+/// Restarts of one block by the executor.
+#[derive(Debug, Clone, Copy)]
+struct Restarts {
+    count: u32,
+    last: Instant,
+}
+
+/// A failed step.
+#[derive(Debug, thiserror::Error)]
+enum StepError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    NoSpace(#[from] disk::NoSpace),
+    /// A pull that failed every attempt: not retried by the cycle.
+    #[error("{error} (after {attempts} attempts)")]
+    PullGaveUp { error: EngineError, attempts: u32 },
+}
+
+/// Failures of one step in a row before an apply gives up.
+const STEP_ATTEMPTS: u32 = 3;
+/// How long an apply waits for engine events before looking again.
+const POLL: Duration = Duration::from_secs(1);
+/// A block restarted longer ago than this starts its backoff afresh.
+const RESTART_FORGET: Duration = Duration::from_secs(600);
+
+/// The executor, bound to one engine, store and lock directory.
+pub struct Applier {
+    engine: Engine,
+    store: Store,
+    locks: Locks,
+    settings: ApplySettings,
+    progress: ProgressOutput,
+    restarts: Mutex<BTreeMap<BlockId, Restarts>>,
+}
+
+impl Applier {
+    /// Connects to the engine and opens the store.
+    pub async fn connect(
+        settings: ApplySettings,
+        progress: ProgressOutput,
+    ) -> Result<Applier, ApplyError> {
+        let store = Store::open(&settings.state_dir)?;
+        let engine = Engine::connect(&settings.instance).await?;
+        Ok(Applier {
+            engine,
+            store,
+            locks: Locks::new(&settings.state_dir),
+            settings,
+            progress,
+            restarts: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The engine connection.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Reads the current state. Images count as the runtime's if it fetched
+    /// them or if the target asks for them (an image loaded by hand is used,
+    /// but never removed).
+    pub async fn observe(&self, target: &TargetState) -> Result<Observed, ApplyError> {
+        let engine = self.engine.read().await?;
+        let fetched: BTreeSet<_> = self.store.fetched()?.into_values().collect();
+        let wanted: Vec<&ImageRef> = target
+            .apps
+            .values()
+            .flat_map(|a| a.release.blocks.values().map(|b| &b.image))
+            .collect();
+        let images: Vec<Image> = engine
+            .images
+            .into_iter()
+            .filter(|i| {
+                fetched.contains(&i.id)
+                    || i.references
+                        .iter()
+                        .any(|r| wanted.iter().any(|w| w.is_satisfied_by(r)))
+            })
+            .collect();
+        let locks = self.locks.read();
+        Ok(Observed {
+            current: CurrentState {
+                containers: engine.containers,
+                images,
+                volumes: engine.volumes,
+                networks: engine.networks,
+                locks: locks.runtime,
+            },
+            conditions: Conditions {
+                time: self.settings.time,
+                locked_by_blocks: locks.blocks,
+            },
+            names: engine.names,
+        })
+    }
+
+    /// Records `target` durably, then converges to it.
+    pub async fn apply(
+        &self,
+        target: &TargetState,
+        deadline: Option<Instant>,
+    ) -> Result<ApplyReport, ApplyError> {
+        self.store.accept(target)?;
+        let result = self.converge(target, deadline).await;
+        let (event, detail) = match &result {
+            Ok(report) => ("converged", format!("{} steps", report.steps.len())),
+            Err(e) => ("failed", e.to_string()),
+        };
+        if let Err(e) = self.store.record(event, target, &detail) {
+            tracing::warn!(error = %e, "cannot record the apply's outcome");
+        }
+        result
+    }
+
+    /// Plans and runs batches until the plan is empty, or `deadline` passes
+    /// with blocks held back, or a step keeps failing.
+    pub async fn converge(
+        &self,
+        target: &TargetState,
+        deadline: Option<Instant>,
+    ) -> Result<ApplyReport, ApplyError> {
+        let started = Instant::now();
+        let mut report = ApplyReport::default();
+        let mut failures: BTreeMap<String, u32> = BTreeMap::new();
+        let mut events = self.engine.events();
+        loop {
+            report.cycles += 1;
+            let observed = self.observe(target).await?;
+            self.forget_old_restarts(&observed);
+            let steps = plan(&observed.current, target, &observed.conditions);
+            if steps.is_empty() {
+                report.elapsed_ms =
+                    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                tracing::info!(
+                    cycles = report.cycles,
+                    steps = report.steps.len(),
+                    "converged"
+                );
+                return Ok(report);
+            }
+            let mut waiting: Vec<String> = Vec::new();
+            let mut actions: Vec<Step> = Vec::new();
+            for step in steps {
+                match &step {
+                    Step::Wait { .. } => waiting.push(step.to_string()),
+                    Step::StartContainer { container } => {
+                        match self.restart_gate(container, &observed) {
+                            Some(wait) => waiting.push(format!(
+                                "wait {}: restart backoff, {}s left",
+                                container,
+                                wait.as_secs_f32().ceil()
+                            )),
+                            None => actions.push(step),
+                        }
+                    }
+                    _ => actions.push(step),
+                }
+            }
+            if actions.is_empty() {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Err(ApplyError::NotConverged {
+                        waiting,
+                        elapsed: started.elapsed(),
+                    });
+                }
+                tracing::debug!(waiting = ?waiting, "held back; waiting for the engine");
+                // Whatever the engine says (a container turned healthy,
+                // exited), or a second passing, is a reason to look again.
+                tokio::select! {
+                    _ = events.next() => {}
+                    _ = tokio::time::sleep(POLL) => {}
+                }
+                continue;
+            }
+            let concurrency = self.settings.concurrency.max(1);
+            let results: Vec<(Step, Result<(), StepError>)> = futures_util::stream::iter(actions)
+                .map(|step| {
+                    let observed = &observed;
+                    async move {
+                        let result = self.run(&step, observed).await;
+                        (step, result)
+                    }
+                })
+                .buffer_unordered(concurrency)
+                .collect()
+                .await;
+            for (step, result) in results {
+                let line = step.to_string();
+                match result {
+                    Ok(()) => {
+                        failures.remove(&line);
+                        report.steps.push(line);
+                    }
+                    Err(StepError::NoSpace(e)) => return Err(e.into()),
+                    Err(e @ StepError::PullGaveUp { .. }) => {
+                        return Err(ApplyError::Step {
+                            step: line,
+                            attempts: self.settings.pull_attempts,
+                            error: e.to_string(),
+                        });
+                    }
+                    Err(e) => {
+                        let count = failures.entry(line.clone()).or_default();
+                        *count += 1;
+                        tracing::warn!(step = %line, attempt = *count, error = %e, "step failed");
+                        if *count >= STEP_ATTEMPTS {
+                            return Err(ApplyError::Step {
+                                step: line,
+                                attempts: *count,
+                                error: e.to_string(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// How long until `container` may be started again, if it is a restart
+    /// still in its backoff.
+    fn restart_gate(&self, container: &ContainerRef, observed: &Observed) -> Option<Duration> {
+        let id = container
+            .owner
+            .as_ref()
+            .map(|o| BlockId::new(&o.app, &o.block))?;
+        let exited =
+            observed.current.containers.iter().any(|c| {
+                c.id == container.id && matches!(c.status, ContainerStatus::Exited { .. })
+            });
+        if !exited {
+            return None;
+        }
+        let restarts = self.restarts.lock().ok()?;
+        let r = restarts.get(&id)?;
+        let due = r.last
+            + self
+                .settings
+                .restart_backoff
+                .delay(r.count.saturating_sub(1));
+        due.checked_duration_since(Instant::now())
+    }
+
+    fn forget_old_restarts(&self, observed: &Observed) {
+        let Ok(mut restarts) = self.restarts.lock() else {
+            return;
+        };
+        restarts.retain(|id, r| {
+            let running = observed.current.containers.iter().any(|c| {
+                c.block_id().as_ref() == Some(id)
+                    && matches!(c.status, ContainerStatus::Running { .. })
+            });
+            !(running && r.last.elapsed() > RESTART_FORGET)
+        });
+    }
+
+    /// Runs one step.
+    async fn run(&self, step: &Step, observed: &Observed) -> Result<(), StepError> {
+        let span = tracing::info_span!("step", block = %step_block(step));
+        async {
+            tracing::info!(step = %step, "start");
+            let started = Instant::now();
+            let result = self.run_inner(step, observed).await;
+            let ms = started.elapsed().as_millis();
+            match &result {
+                Ok(()) => tracing::info!(step = %step, ms, "done"),
+                Err(e) => tracing::warn!(step = %step, ms, error = %e, "failed"),
+            }
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn run_inner(&self, step: &Step, observed: &Observed) -> Result<(), StepError> {
+        let e = &self.engine;
+        match step {
+            Step::FetchImage { image } => self.fetch(image).await,
+            Step::CreateVolume {
+                app,
+                volume,
+                config,
+            } => Ok(tolerate_conflict(
+                e.create_volume(app, volume, config).await,
+            )?),
+            Step::RemoveVolume { name, .. } => Ok(e.remove_volume(name).await?),
+            Step::CreateNetwork {
+                app,
+                network,
+                config,
+            } => Ok(tolerate_conflict(
+                e.create_network(app, network, config).await,
+            )?),
+            Step::RemoveNetwork { name, .. } => Ok(e.remove_network(name).await?),
+            Step::CreateContainer { labels, spec } => {
+                let dir = self.locks.dir(&BlockId::new(&labels.app, &labels.block))?;
+                let plan = ContainerPlan::new(labels, spec, e.instance(), &dir);
+                e.create_container(&plan).await?;
+                Ok(())
+            }
+            Step::StartContainer { container } => {
+                let restart = observed.current.containers.iter().any(|c| {
+                    c.id == container.id && matches!(c.status, ContainerStatus::Exited { .. })
+                });
+                e.start(&container.id).await?;
+                if restart && let Some(owner) = &container.owner {
+                    let id = BlockId::new(&owner.app, &owner.block);
+                    if let Ok(mut restarts) = self.restarts.lock() {
+                        let r = restarts.entry(id).or_insert(Restarts {
+                            count: 0,
+                            last: Instant::now(),
+                        });
+                        r.count += 1;
+                        r.last = Instant::now();
+                        tracing::info!(restarts = r.count, "restarted an exited block");
+                    }
+                }
+                Ok(())
+            }
+            Step::StopContainer {
+                container,
+                hand_over,
+            } => {
+                if let Some(limit) = hand_over {
+                    // The old container may finish on its own once the new
+                    // one is up; it is stopped when the hand-over time is out.
+                    e.wait_exit(&container.id, limit.get()).await;
+                }
+                Ok(e.stop(&container.id, self.settings.stop_grace).await?)
+            }
+            Step::RemoveContainer { container } => Ok(e.remove_container(&container.id).await?),
+            Step::RemoveImage { image, .. } => {
+                match e.remove_image(image).await {
+                    Ok(()) => {}
+                    // Used by a container that is not the runtime's: it is
+                    // no longer the runtime's to remove.
+                    Err(err) if err.is_conflict() => {
+                        tracing::warn!(error = %err, "image in use elsewhere; left in place");
+                    }
+                    Err(err) => return Err(err.into()),
+                }
+                Ok(self.store.forget_fetched(image)?)
+            }
+            Step::TakeLock { block } => Ok(self.locks.take(block)?),
+            Step::ReleaseLock { block } => Ok(self.locks.release(block)?),
+            // Filtered out before running.
+            Step::Wait { .. } => Ok(()),
+        }
+    }
+
+    /// Checks the disk, then pulls with retries and records the image as
+    /// the runtime's.
+    async fn fetch(&self, image: &ImageRef) -> Result<(), StepError> {
+        self.check_disk(image).await?;
+        let attempts = self.settings.pull_attempts.max(1);
+        for attempt in 0..attempts {
+            let mut progress = PullProgress::new(image.as_str(), &self.progress);
+            let result = self
+                .engine
+                .pull(image, |event| progress.update(&event))
+                .await;
+            progress.finish(result.is_ok());
+            match result {
+                Ok(()) => break,
+                Err(error) if attempt + 1 >= attempts => {
+                    return Err(StepError::PullGaveUp { error, attempts });
+                }
+                Err(error) => {
+                    let delay = self.settings.pull_backoff.delay(attempt);
+                    tracing::warn!(
+                        %image,
+                        attempt = attempt + 1,
+                        retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                        %error,
+                        "pull failed; retrying"
+                    );
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+        let id = self.engine.image_id(image).await?;
+        self.store.add_fetched(&image.canonical(), &id)?;
+        Ok(())
+    }
+
+    async fn check_disk(&self, image: &ImageRef) -> Result<(), StepError> {
+        let Some(root) = self.engine.root_dir().await else {
+            return Ok(());
+        };
+        let image_for_size = image.clone();
+        let size = tokio::task::spawn_blocking(move || disk::image_size(&image_for_size))
+            .await
+            .ok()
+            .flatten();
+        let (Some(size), Ok(free)) = (size, disk::free_bytes(std::path::Path::new(&root))) else {
+            tracing::debug!(%image, "image size or free disk unknown; pulling without a check");
+            return Ok(());
+        };
+        disk::check(image, size, free, self.settings.disk_reserve, &root)?;
+        Ok(())
+    }
+}
+
+/// Creating what exists already (after a crash, before the next read) is
+/// what was asked for.
+fn tolerate_conflict(result: Result<(), EngineError>) -> Result<(), EngineError> {
+    match result {
+        Err(e) if e.is_conflict() => Ok(()),
+        other => other,
+    }
+}
+
+/// The block a step is about, for the span; `-` for images.
+fn step_block(step: &Step) -> String {
+    match step {
+        Step::CreateContainer { labels, .. } => format!("{}/{}", labels.app, labels.block),
+        Step::StartContainer { container }
+        | Step::StopContainer { container, .. }
+        | Step::RemoveContainer { container } => match &container.owner {
+            Some(o) => format!("{}/{}", o.app, o.block),
+            None => container.id.to_string(),
+        },
+        Step::TakeLock { block } | Step::ReleaseLock { block } | Step::Wait { block, .. } => {
+            block.to_string()
+        }
+        Step::CreateVolume { app, .. }
+        | Step::RemoveVolume { app, .. }
+        | Step::CreateNetwork { app, .. }
+        | Step::RemoveNetwork { app, .. } => app.to_string(),
+        Step::FetchImage { .. } | Step::RemoveImage { .. } => "-".to_owned(),
+    }
+}

@@ -1,0 +1,166 @@
+//! What `osb status` reports: each target block's container and state, and
+//! what the planner would do next.
+
+use serde::Serialize;
+
+use super::Observed;
+use crate::block::current::{Container, ContainerStatus, Health};
+use crate::block::plan::Step;
+use crate::block::{BlockId, TargetState, plan};
+
+/// The device's blocks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatusReport {
+    /// Whether the engine matches the target.
+    pub converged: bool,
+    /// One entry per target block, by app then name.
+    pub blocks: Vec<BlockStatus>,
+    /// The next batch of steps, as `osb apply` would run them.
+    pub pending: Vec<String>,
+    /// The runtime's containers that no target block owns.
+    pub strays: Vec<String>,
+}
+
+/// One block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BlockStatus {
+    /// `app/block`.
+    pub block: String,
+    /// The release the target asks for.
+    pub release: String,
+    /// The image the target asks for.
+    pub image: String,
+    /// `running`, `healthy`, `unhealthy`, `starting`, `created`,
+    /// `exited (N)`, `restarting`, `paused`, `dead`, or `missing`.
+    pub state: String,
+    /// The current container's engine name, if it has one.
+    pub container: Option<String>,
+    /// Whether an older container of the block is still there.
+    pub updating: bool,
+    /// Why the block is held back, if it is.
+    pub waiting: Option<String>,
+}
+
+/// The status of `target`'s blocks in `observed`.
+pub fn report(target: &TargetState, observed: &Observed) -> StatusReport {
+    let steps = plan(&observed.current, target, &observed.conditions);
+    let mut blocks = Vec::new();
+    for (app_name, app) in &target.apps {
+        for (block_name, block) in &app.release.blocks {
+            let id = BlockId::new(app_name, block_name);
+            let hash = block.config_hash();
+            let mine: Vec<&Container> = observed
+                .current
+                .containers
+                .iter()
+                .filter(|c| c.block_id().as_ref() == Some(&id))
+                .collect();
+            let current = mine
+                .iter()
+                .find(|c| c.owner.as_ref().is_some_and(|o| o.config_hash == hash));
+            let waiting = steps.iter().find_map(|s| match s {
+                Step::Wait { block, reason } if *block == id => Some(reason.to_string()),
+                _ => None,
+            });
+            blocks.push(BlockStatus {
+                block: id.to_string(),
+                release: app.release.version.to_string(),
+                image: block.image.to_string(),
+                state: current.map_or_else(|| "missing".to_owned(), |c| state(c.status)),
+                container: current.and_then(|c| observed.names.get(&c.id).cloned()),
+                updating: mine.len() > usize::from(current.is_some()),
+                waiting,
+            });
+        }
+    }
+    let strays = observed
+        .current
+        .containers
+        .iter()
+        .filter(|c| {
+            c.block_id().is_none_or(|id| {
+                target
+                    .apps
+                    .get(&id.app)
+                    .is_none_or(|a| !a.release.blocks.contains_key(&id.block))
+            })
+        })
+        .map(|c| {
+            observed
+                .names
+                .get(&c.id)
+                .cloned()
+                .unwrap_or_else(|| c.id.to_string())
+        })
+        .collect();
+    StatusReport {
+        converged: steps.is_empty(),
+        blocks,
+        pending: steps.iter().map(ToString::to_string).collect(),
+        strays,
+    }
+}
+
+fn state(status: ContainerStatus) -> String {
+    match status {
+        ContainerStatus::Created => "created".to_owned(),
+        ContainerStatus::Running { health } => match health {
+            Health::NoCheck => "running",
+            Health::Starting => "starting",
+            Health::Healthy => "healthy",
+            Health::Unhealthy => "unhealthy",
+        }
+        .to_owned(),
+        ContainerStatus::Restarting => "restarting".to_owned(),
+        ContainerStatus::Paused => "paused".to_owned(),
+        ContainerStatus::Exited { code } => format!("exited ({code})"),
+        ContainerStatus::Dead => "dead".to_owned(),
+    }
+}
+
+/// The report as a table, for a terminal.
+pub fn table(report: &StatusReport) -> String {
+    let mut rows = vec![[
+        "BLOCK".to_owned(),
+        "RELEASE".to_owned(),
+        "STATE".to_owned(),
+        "CONTAINER".to_owned(),
+        "NOTE".to_owned(),
+    ]];
+    for b in &report.blocks {
+        let note = match (&b.waiting, b.updating) {
+            (Some(w), _) => w.clone(),
+            (None, true) => "updating".to_owned(),
+            (None, false) => String::new(),
+        };
+        rows.push([
+            b.block.clone(),
+            b.release.clone(),
+            b.state.clone(),
+            b.container.clone().unwrap_or_else(|| "-".to_owned()),
+            note,
+        ]);
+    }
+    let widths: Vec<usize> = (0..5)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in &rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out.push_str(if report.converged {
+        "converged\n"
+    } else {
+        "not converged\n"
+    });
+    for s in &report.strays {
+        out.push_str(&format!("stray container: {s}\n"));
+    }
+    out
+}

@@ -1,0 +1,275 @@
+//! The block store (`<state_dir>/blocks.redb`): the target being applied,
+//! the apply history, and the images the runtime fetched.
+//!
+//! Every write is one redb transaction, committed with fsync before the
+//! caller goes on: the target is on disk before the first engine call made
+//! for it, so a power cut in the middle of an apply leaves a device that
+//! knows what it was converging to.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+use crate::block::TargetState;
+use crate::block::current::ImageId;
+
+const TARGET: TableDefinition<&str, &str> = TableDefinition::new("target");
+const HISTORY: TableDefinition<u64, &str> = TableDefinition::new("history");
+const FETCHED: TableDefinition<&str, &str> = TableDefinition::new("fetched_images");
+const TARGET_KEY: &str = "target";
+/// History entries kept; older ones are dropped as new ones come.
+const HISTORY_KEEP: u64 = 200;
+
+/// Why the store could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// redb refused.
+    #[error("block store '{}': {reason}", path.display())]
+    Io {
+        /// The store file.
+        path: PathBuf,
+        /// What redb said.
+        reason: String,
+    },
+    /// The stored target no longer parses (written by a newer runtime?).
+    #[error("block store '{}': the stored target cannot be read: {reason}", path.display())]
+    BadTarget {
+        /// The store file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One entry of the apply history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// Seconds since the Unix epoch, by the device clock (which may be wrong
+    /// before time sync: the order of entries is their sequence number).
+    pub at: u64,
+    /// `accepted`, `converged`, `failed`.
+    pub event: String,
+    /// The SHA-256 of the target's JSON.
+    pub target: String,
+    /// A line of detail.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+}
+
+/// The open store.
+pub struct Store {
+    db: Database,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `state_dir`.
+    pub fn open(state_dir: &Path) -> Result<Store, StoreError> {
+        let path = state_dir.join("blocks.redb");
+        let io = |reason: String| StoreError::Io {
+            path: path.clone(),
+            reason,
+        };
+        std::fs::create_dir_all(state_dir).map_err(|e| io(e.to_string()))?;
+        let db = Database::create(&path).map_err(|e| io(e.to_string()))?;
+        Ok(Store { db, path })
+    }
+
+    fn io(&self, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Io {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// Records `target` as the one to converge to, with an `accepted` entry.
+    pub fn accept(&self, target: &TargetState) -> Result<(), StoreError> {
+        let json = target.to_json();
+        let txn = self.db.begin_write().map_err(|e| self.io(e))?;
+        {
+            let mut table = txn.open_table(TARGET).map_err(|e| self.io(e))?;
+            table
+                .insert(TARGET_KEY, json.as_str())
+                .map_err(|e| self.io(e))?;
+        }
+        append(&txn, &entry("accepted", &json, "")).map_err(|e| self.io(e))?;
+        txn.commit().map_err(|e| self.io(e))
+    }
+
+    /// The target last accepted, if any.
+    pub fn target(&self) -> Result<Option<TargetState>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.io(e))?;
+        let table = match txn.open_table(TARGET) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(self.io(e)),
+        };
+        let Some(json) = table.get(TARGET_KEY).map_err(|e| self.io(e))? else {
+            return Ok(None);
+        };
+        TargetState::from_json(json.value())
+            .map(Some)
+            .map_err(|e| StoreError::BadTarget {
+                path: self.path.clone(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Appends a history entry about `target`.
+    pub fn record(
+        &self,
+        event: &str,
+        target: &TargetState,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.io(e))?;
+        append(&txn, &entry(event, &target.to_json(), detail)).map_err(|e| self.io(e))?;
+        txn.commit().map_err(|e| self.io(e))
+    }
+
+    /// The history, oldest first.
+    pub fn history(&self) -> Result<Vec<HistoryEntry>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.io(e))?;
+        let table = match txn.open_table(HISTORY) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.io(e)),
+        };
+        let mut out = Vec::new();
+        for row in table.iter().map_err(|e| self.io(e))? {
+            let (_, value) = row.map_err(|e| self.io(e))?;
+            if let Ok(entry) = serde_json::from_str(value.value()) {
+                out.push(entry);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Images the runtime pulled: canonical reference -> image id.
+    pub fn fetched(&self) -> Result<BTreeMap<String, ImageId>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.io(e))?;
+        let table = match txn.open_table(FETCHED) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(BTreeMap::new()),
+            Err(e) => return Err(self.io(e)),
+        };
+        let mut out = BTreeMap::new();
+        for row in table.iter().map_err(|e| self.io(e))? {
+            let (k, v) = row.map_err(|e| self.io(e))?;
+            out.insert(k.value().to_owned(), ImageId(v.value().to_owned()));
+        }
+        Ok(out)
+    }
+
+    /// Records that the runtime pulled `reference` as image `id`.
+    pub fn add_fetched(&self, reference: &str, id: &ImageId) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.io(e))?;
+        {
+            let mut table = txn.open_table(FETCHED).map_err(|e| self.io(e))?;
+            table
+                .insert(reference, id.0.as_str())
+                .map_err(|e| self.io(e))?;
+        }
+        txn.commit().map_err(|e| self.io(e))
+    }
+
+    /// Forgets every reference to image `id`.
+    pub fn forget_fetched(&self, id: &ImageId) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.io(e))?;
+        {
+            let mut table = txn.open_table(FETCHED).map_err(|e| self.io(e))?;
+            table
+                .retain(|_, v| v != id.0.as_str())
+                .map_err(|e| self.io(e))?;
+        }
+        txn.commit().map_err(|e| self.io(e))
+    }
+}
+
+fn entry(event: &str, target_json: &str, detail: &str) -> HistoryEntry {
+    use sha2::Digest;
+    HistoryEntry {
+        at: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        event: event.to_owned(),
+        target: hex::encode(sha2::Sha256::digest(target_json.as_bytes())),
+        detail: detail.to_owned(),
+    }
+}
+
+fn append(txn: &redb::WriteTransaction, entry: &HistoryEntry) -> Result<(), redb::Error> {
+    let mut table = txn.open_table(HISTORY)?;
+    let next = table.last()?.map_or(0, |(k, _)| k.value() + 1);
+    // Serializing a struct of strings and a number cannot fail.
+    let json = serde_json::to_string(entry).unwrap_or_default();
+    table.insert(next, json.as_str())?;
+    if next >= HISTORY_KEEP {
+        table.retain(|k, _| k + HISTORY_KEEP > next)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TARGET_JSON: &str = r#"{"version": 1, "apps": {"main": {"class": "app",
+        "release": {"version": "1.0.0", "blocks": {"web": {"image": "busybox:1"}}}}}}"#;
+
+    #[test]
+    fn target_history_and_fetched_images_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let target = TargetState::from_json(TARGET_JSON).unwrap_or_else(|e| panic!("{e}"));
+        {
+            let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(store.target().ok().flatten(), None);
+            store.accept(&target).unwrap_or_else(|e| panic!("{e}"));
+            store
+                .record("converged", &target, "3 steps")
+                .unwrap_or_else(|e| panic!("{e}"));
+            store
+                .add_fetched("docker.io/library/busybox:1", &ImageId("sha256:aa".into()))
+                .unwrap_or_else(|e| panic!("{e}"));
+            store
+                .add_fetched("docker.io/library/busybox:2", &ImageId("sha256:bb".into()))
+                .unwrap_or_else(|e| panic!("{e}"));
+            store
+                .forget_fetched(&ImageId("sha256:aa".into()))
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(store.target().ok().flatten(), Some(target));
+        let events: Vec<_> = store
+            .history()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| format!("{} {}", e.event, e.detail))
+            .collect();
+        assert_eq!(events, ["accepted ", "converged 3 steps"]);
+        let fetched = store.fetched().unwrap_or_default();
+        assert_eq!(
+            fetched.keys().collect::<Vec<_>>(),
+            ["docker.io/library/busybox:2"]
+        );
+    }
+
+    #[test]
+    fn history_is_bounded() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let target = TargetState::from_json(TARGET_JSON).unwrap_or_else(|e| panic!("{e}"));
+        let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        for i in 0..HISTORY_KEEP + 10 {
+            store
+                .record("converged", &target, &i.to_string())
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let history = store.history().unwrap_or_default();
+        assert_eq!(history.len() as u64, HISTORY_KEEP);
+        assert_eq!(history.last().map(|e| e.detail.as_str()), Some("209"));
+        assert_eq!(history.first().map(|e| e.detail.as_str()), Some("10"));
+    }
+}

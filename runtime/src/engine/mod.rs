@@ -1,0 +1,307 @@
+//! The container engine client: the only module that imports bollard.
+//!
+//! It speaks to a Docker-compatible engine over its local socket
+//! (`DOCKER_HOST` honoured), reads the runtime's objects back into a
+//! [`CurrentState`](crate::block::CurrentState) ([`read`]), turns a block
+//! into a container ([`create`]), and pulls images with progress ([`pull`]).
+//! Everything else in the runtime sees engine state only through these types.
+//!
+//! Every object the runtime creates carries [`RUNTIME_LABEL`] with the
+//! runtime instance's name, and every listing filters on it: two runtimes
+//! (a device's and a test's) can share one engine without touching each
+//! other's blocks.
+
+mod create;
+mod events;
+mod pull;
+mod read;
+
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::query_parameters::{
+    RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder, StartContainerOptions,
+    StopContainerOptionsBuilder, WaitContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+
+use crate::block::current::{ContainerId, ImageId};
+use crate::block::target::{NetworkConfig, VolumeConfig};
+use crate::block::{AppName, NetworkName, VolumeName, labels};
+
+pub use create::ContainerPlan;
+pub use events::{EngineEvent, EngineEvents};
+pub use pull::{LayerProgress, PullEvent};
+pub use read::EngineState;
+
+/// The label naming the runtime instance an object belongs to.
+pub const RUNTIME_LABEL: &str = "io.osb.runtime";
+
+/// How long the engine may take to answer its first request.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// bollard's per-request timeout, in seconds: long enough for a slow stop.
+const REQUEST_TIMEOUT_SECS: u64 = 300;
+
+/// Why an engine call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// Nothing answers at the engine's address.
+    #[error(
+        "cannot reach the container engine at {address}: {reason} (is dockerd running? DOCKER_HOST selects another engine)"
+    )]
+    Unreachable {
+        /// Where it was looked for.
+        address: String,
+        /// What happened.
+        reason: String,
+    },
+    /// The engine answered with an error.
+    #[error("{action}: {message}")]
+    Refused {
+        /// What was being done: `create main.web.0123abcd`.
+        action: String,
+        /// What the engine said.
+        message: String,
+        /// The HTTP status, when the engine gave one.
+        status: Option<u16>,
+    },
+}
+
+impl EngineError {
+    fn from_bollard(action: impl Into<String>, error: bollard::errors::Error) -> Self {
+        use bollard::errors::Error as E;
+        let (message, status) = match error {
+            E::DockerResponseServerError {
+                status_code,
+                message,
+            } => (message, Some(status_code)),
+            other => (other.to_string(), None),
+        };
+        EngineError::Refused {
+            action: action.into(),
+            message,
+            status,
+        }
+    }
+
+    /// Whether the engine said the object does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            EngineError::Refused {
+                status: Some(404),
+                ..
+            }
+        )
+    }
+
+    /// Whether the engine said the object already exists.
+    pub fn is_conflict(&self) -> bool {
+        matches!(
+            self,
+            EngineError::Refused {
+                status: Some(409),
+                ..
+            }
+        )
+    }
+}
+
+/// A connection to the engine, scoped to one runtime instance.
+#[derive(Clone)]
+pub struct Engine {
+    docker: Docker,
+    instance: String,
+    address: String,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("address", &self.address)
+            .field("instance", &self.instance)
+            .finish()
+    }
+}
+
+impl Engine {
+    /// Connects to the engine `DOCKER_HOST` names (the local socket if
+    /// unset), agrees on an API version, and checks that it answers.
+    pub async fn connect(instance: &str) -> Result<Engine, EngineError> {
+        let address = std::env::var("DOCKER_HOST")
+            .unwrap_or_else(|_| "unix:///var/run/docker.sock".to_owned());
+        let unreachable = |reason: String| EngineError::Unreachable {
+            address: address.clone(),
+            reason,
+        };
+        let docker = connect_to(&address).map_err(|e| unreachable(e.to_string()))?;
+        // An engine older than bollard's API version refuses its requests;
+        // negotiating drops to the engine's version. A socket that accepts
+        // but never answers must not hang the caller.
+        let docker = tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version())
+            .await
+            .map_err(|_| unreachable(format!("no answer within {CONNECT_TIMEOUT:?}")))?
+            .map_err(|e| unreachable(e.to_string()))?;
+        Ok(Engine {
+            docker,
+            instance: instance.to_owned(),
+            address,
+        })
+    }
+
+    /// The runtime instance this connection is scoped to.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// Where the engine is.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Where the engine keeps its images, if it says.
+    pub async fn root_dir(&self) -> Option<String> {
+        self.docker.info().await.ok()?.docker_root_dir
+    }
+
+    /// Starts a container; starting a running one is not an error.
+    pub async fn start(&self, id: &ContainerId) -> Result<(), EngineError> {
+        self.docker
+            .start_container(&id.0, None::<StartContainerOptions>)
+            .await
+            .map_err(|e| EngineError::from_bollard(format!("start {id}"), e))
+    }
+
+    /// Stops a container, giving it `grace` before it is killed.
+    pub async fn stop(&self, id: &ContainerId, grace: Duration) -> Result<(), EngineError> {
+        let seconds = i32::try_from(grace.as_secs()).unwrap_or(i32::MAX);
+        let options = StopContainerOptionsBuilder::new().t(seconds).build();
+        match self.docker.stop_container(&id.0, Some(options)).await {
+            // 304: already stopped, which is what was asked.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
+            other => other.map_err(|e| EngineError::from_bollard(format!("stop {id}"), e)),
+        }
+    }
+
+    /// Waits up to `limit` for a container to exit on its own.
+    pub async fn wait_exit(&self, id: &ContainerId, limit: Duration) -> bool {
+        let options = WaitContainerOptionsBuilder::new()
+            .condition("not-running")
+            .build();
+        let mut wait = self.docker.wait_container(&id.0, Some(options));
+        tokio::time::timeout(limit, wait.next()).await.is_ok()
+    }
+
+    /// Removes a container; its named volumes stay.
+    pub async fn remove_container(&self, id: &ContainerId) -> Result<(), EngineError> {
+        let options = RemoveContainerOptionsBuilder::new().force(true).build();
+        match self.docker.remove_container(&id.0, Some(options)).await {
+            Err(e) => {
+                let e = EngineError::from_bollard(format!("remove {id}"), e);
+                // Gone already: a crash between remove and the next read.
+                if e.is_not_found() { Ok(()) } else { Err(e) }
+            }
+            Ok(()) => Ok(()),
+        }
+    }
+
+    /// Removes an image by id.
+    pub async fn remove_image(&self, id: &ImageId) -> Result<(), EngineError> {
+        let options = RemoveImageOptionsBuilder::new().build();
+        match self.docker.remove_image(&id.0, Some(options), None).await {
+            Err(e) => {
+                let e = EngineError::from_bollard(format!("remove image {id}"), e);
+                if e.is_not_found() { Ok(()) } else { Err(e) }
+            }
+            Ok(_) => Ok(()),
+        }
+    }
+
+    /// Creates an app's named volume, labelled as the runtime's.
+    pub async fn create_volume(
+        &self,
+        app: &AppName,
+        volume: &VolumeName,
+        config: &VolumeConfig,
+    ) -> Result<(), EngineError> {
+        let name = labels::volume_name(app, volume);
+        let mut all_labels = config.labels.clone();
+        all_labels.extend(labels::volume_labels(app, volume));
+        all_labels.insert(RUNTIME_LABEL.to_owned(), self.instance.clone());
+        let request = bollard::models::VolumeCreateRequest {
+            name: Some(name.clone()),
+            driver: config.driver.clone(),
+            driver_opts: Some(config.driver_opts.clone().into_iter().collect()),
+            labels: Some(all_labels.into_iter().collect()),
+            ..Default::default()
+        };
+        self.docker
+            .create_volume(request)
+            .await
+            .map(drop)
+            .map_err(|e| EngineError::from_bollard(format!("create volume {name}"), e))
+    }
+
+    /// Removes a volume and its data.
+    pub async fn remove_volume(&self, name: &str) -> Result<(), EngineError> {
+        match self
+            .docker
+            .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>)
+            .await
+        {
+            Err(e) => {
+                let e = EngineError::from_bollard(format!("remove volume {name}"), e);
+                if e.is_not_found() { Ok(()) } else { Err(e) }
+            }
+            Ok(()) => Ok(()),
+        }
+    }
+
+    /// Creates an app's network, labelled as the runtime's.
+    pub async fn create_network(
+        &self,
+        app: &AppName,
+        network: &NetworkName,
+        config: &NetworkConfig,
+    ) -> Result<(), EngineError> {
+        let name = labels::network_name(app, network);
+        let mut all_labels = config.labels.clone();
+        all_labels.extend(labels::network_labels(app, network));
+        all_labels.insert(RUNTIME_LABEL.to_owned(), self.instance.clone());
+        let request = bollard::models::NetworkCreateRequest {
+            name: name.clone(),
+            driver: config.driver.clone(),
+            internal: Some(config.internal),
+            options: Some(config.driver_opts.clone().into_iter().collect()),
+            labels: Some(all_labels.into_iter().collect()),
+            ..Default::default()
+        };
+        self.docker
+            .create_network(request)
+            .await
+            .map(drop)
+            .map_err(|e| EngineError::from_bollard(format!("create network {name}"), e))
+    }
+
+    /// Removes a network.
+    pub async fn remove_network(&self, name: &str) -> Result<(), EngineError> {
+        match self.docker.remove_network(name).await {
+            Err(e) => {
+                let e = EngineError::from_bollard(format!("remove network {name}"), e);
+                if e.is_not_found() { Ok(()) } else { Err(e) }
+            }
+            Ok(()) => Ok(()),
+        }
+    }
+}
+
+fn connect_to(address: &str) -> Result<Docker, bollard::errors::Error> {
+    let version = bollard::API_DEFAULT_VERSION;
+    if let Some(path) = address.strip_prefix("unix://") {
+        Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, version)
+    } else {
+        Docker::connect_with_http(address, REQUEST_TIMEOUT_SECS, version)
+    }
+}
