@@ -1,5 +1,7 @@
 //! Fixtures shared by the end-to-end tests and the benchmarks.
 
+pub use osb_test_docker as docker;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 

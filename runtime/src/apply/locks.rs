@@ -61,12 +61,17 @@ impl Locks {
 
     /// The block's lock directory, created if missing: it is bind-mounted
     /// into the block's container, so it must exist before the container.
+    /// It is writable by every user, since the block's process may run as
+    /// any uid; only that block's container mounts it.
     pub fn dir(&self, id: &BlockId) -> Result<PathBuf, LockError> {
+        use std::os::unix::fs::PermissionsExt;
         let dir = self.root.join(id.app.as_str()).join(id.block.as_str());
-        std::fs::create_dir_all(&dir).map_err(|source| LockError::Io {
+        let io = |source| LockError::Io {
             path: dir.clone(),
             source,
-        })?;
+        };
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).map_err(io)?;
         Ok(dir)
     }
 

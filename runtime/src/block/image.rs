@@ -197,6 +197,11 @@ fn check_registry(registry: &str) -> Result<String, String> {
         }
     };
     if let Some(host) = host {
+        // Docker reads a capitalised first component as a registry, then
+        // refuses to pull from it; refusing it here names the cause.
+        if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(format!("registry '{registry}' must be lowercase"));
+        }
         let label_ok = |label: &str| {
             !label.is_empty()
                 && label
@@ -431,6 +436,10 @@ mod tests {
         check(
             " web",
             "invalid image reference ' web': surrounding whitespace",
+        );
+        check(
+            "UPPER/case",
+            "invalid image reference 'UPPER/case': registry 'UPPER' must be lowercase",
         );
         check(
             "Web",

@@ -24,6 +24,9 @@ pub struct BlockArgs {
     /// blocks.
     #[arg(long, env = "OSB_INSTANCE", default_value = "osb")]
     pub instance: String,
+    /// Disk space, in MiB, a pull must leave free beyond the image itself.
+    #[arg(long, default_value_t = 256)]
+    pub disk_reserve_mb: u64,
 }
 
 impl BlockArgs {
@@ -34,6 +37,7 @@ impl BlockArgs {
                 .unwrap_or_else(|| config.state_dir.clone()),
         );
         settings.instance = self.instance.clone();
+        settings.disk_reserve = self.disk_reserve_mb.saturating_mul(1 << 20);
         settings
     }
 }

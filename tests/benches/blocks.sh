@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Whole-process figures of `osb apply` against a real Docker engine (see
+# BENCHMARKS.md), measured side by side in one run:
+#
+#   1. one compose file of 20 services applied from nothing (images present,
+#      no containers, no network) by `docker-compose up -d` and by
+#      `osb apply`, alternating, ROUNDS times each; everything is removed
+#      (untimed) between runs;
+#   2. a no-op `osb apply` of 50 converged blocks, NOOP times: the whole
+#      process (start, engine connection, store write, one observation, an
+#      empty plan), and inside it the reconcile alone (the report's
+#      elapsed_ms: observe + plan), which is what a daemon cycle costs.
+#
+# Usage: tests/benches/blocks.sh        (from anywhere in the repo)
+#   SKIP_BUILD=1  use target/release/osb as it is
+#   ROUNDS=N      compose-vs-apply rounds (default 5)
+#   NOOP=N        no-op applies (default 20)
+# Needs: a running engine (scripts/services), docker-compose, busybox-static.
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+ROUNDS=${ROUNDS:-5}
+NOOP=${NOOP:-20}
+
+if [[ -z "${SKIP_BUILD:-}" ]]; then
+    cargo build --release -p osb-runtime
+fi
+OSB=$ROOT/target/release/osb
+[[ -x $OSB ]] || { echo "no $OSB: build it first" >&2; exit 1; }
+command -v docker-compose >/dev/null || { echo "needs docker-compose" >&2; exit 1; }
+docker version --format '{{.Server.Version}}' >/dev/null || { echo "needs a running engine: scripts/services" >&2; exit 1; }
+
+WORK=$(mktemp -d)
+INSTANCE=bench-$$
+cleanup_osb() {
+    local ids
+    ids=$(docker ps -aq --filter "label=io.osb.runtime=$INSTANCE")
+    [[ -z $ids ]] || docker rm -f $ids >/dev/null
+    ids=$(docker network ls -q --filter "label=io.osb.runtime=$INSTANCE")
+    [[ -z $ids ]] || docker network rm $ids >/dev/null
+    rm -rf "$WORK/state"
+}
+cleanup() {
+    cleanup_osb
+    (cd "$WORK/compose" 2>/dev/null && docker-compose -p benchc down -t 1 >/dev/null 2>&1) || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# The image: busybox from scratch, built here (no registry is reachable).
+mkdir -p "$WORK/image"
+cp /usr/bin/busybox "$WORK/image/busybox"
+cat >"$WORK/image/Dockerfile" <<'EOF'
+FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+CMD ["sleep", "3600"]
+EOF
+docker build -q -t osb-bench/busybox:1 "$WORK/image" >/dev/null
+
+# 20 services, each with a command, an environment variable and a label;
+# every fifth publishes a port, so the comparison includes port bindings.
+mkdir -p "$WORK/compose"
+{
+    echo "services:"
+    for i in $(seq -w 1 20); do
+        echo "  s$i:"
+        echo "    image: osb-bench/busybox:1"
+        echo "    command: [\"sleep\", \"3600\"]"
+        echo "    environment:"
+        echo "      SERVICE: \"s$i\""
+        echo "    labels:"
+        echo "      com.example.bench: \"s$i\""
+        echo "    restart: always"
+        if (( 10#$i % 5 == 0 )); then
+            echo "    ports:"
+            echo "      - \"127.0.0.1:$((19000 + 10#$i)):8080\""
+        fi
+    done
+} >"$WORK/compose/docker-compose.yml"
+
+now_ms() { date +%s%3N; }
+median() { sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+echo "== 20 services from nothing: docker-compose up -d vs osb apply ($ROUNDS rounds each, alternating)"
+: >"$WORK/compose.ms"
+: >"$WORK/osb.ms"
+for round in $(seq 1 "$ROUNDS"); do
+    t0=$(now_ms)
+    (cd "$WORK/compose" && docker-compose -p benchc up -d >/dev/null 2>&1)
+    t1=$(now_ms)
+    echo $((t1 - t0)) >>"$WORK/compose.ms"
+    running=$(docker ps -q --filter label=com.docker.compose.project=benchc | wc -l)
+    (cd "$WORK/compose" && docker-compose -p benchc down -t 1 >/dev/null 2>&1)
+    [[ $running == 20 ]] || { echo "compose started $running of 20" >&2; exit 1; }
+
+    t0=$(now_ms)
+    "$OSB" apply "$WORK/compose/docker-compose.yml" --app bencho --no-progress \
+        --state-dir "$WORK/state" --instance "$INSTANCE" >/dev/null 2>"$WORK/osb.log"
+    t1=$(now_ms)
+    echo $((t1 - t0)) >>"$WORK/osb.ms"
+    running=$(docker ps -q --filter "label=io.osb.runtime=$INSTANCE" | wc -l)
+    cleanup_osb
+    [[ $running == 20 ]] || { echo "osb started $running of 20" >&2; exit 1; }
+    echo "round $round: compose $(tail -1 "$WORK/compose.ms") ms, osb $(tail -1 "$WORK/osb.ms") ms"
+done
+c=$(median <"$WORK/compose.ms")
+o=$(median <"$WORK/osb.ms")
+echo "median: docker-compose up -d $c ms, osb apply $o ms, ratio osb/compose $(awk -v o="$o" -v c="$c" 'BEGIN { printf "%.2f", o / c }')"
+
+echo "== no-op osb apply of 50 converged blocks ($NOOP runs)"
+{
+    echo '{"version": 1, "apps": {"noop": {"class": "app", "release": {"version": "1.0.0", "blocks": {'
+    for i in $(seq -w 1 50); do
+        sep=,; [[ $i == 50 ]] && sep=
+        echo "  \"b$i\": {\"image\": \"osb-bench/busybox:1\", \"command\": [\"sleep\", \"3600\"]}$sep"
+    done
+    echo '}}}}}'
+} >"$WORK/noop.json"
+"$OSB" apply "$WORK/noop.json" --no-progress --state-dir "$WORK/state" --instance "$INSTANCE" >/dev/null 2>&1
+: >"$WORK/noop.ms"
+: >"$WORK/noop-reconcile.ms"
+for _ in $(seq 1 "$NOOP"); do
+    t0=$(now_ms)
+    out=$("$OSB" apply "$WORK/noop.json" --json --state-dir "$WORK/state" --instance "$INSTANCE" 2>/dev/null)
+    t1=$(now_ms)
+    steps=$(jq '.steps | length' <<<"$out")
+    [[ $steps == 0 ]] || { echo "no-op apply ran $steps steps" >&2; exit 1; }
+    echo $((t1 - t0)) >>"$WORK/noop.ms"
+    jq '.elapsed_ms' <<<"$out" >>"$WORK/noop-reconcile.ms"
+done
+echo "no-op reconcile inside the process (observe + plan): median $(median <"$WORK/noop-reconcile.ms") ms"
+echo "no-op apply, whole process: median $(median <"$WORK/noop.ms") ms (min $(sort -n "$WORK/noop.ms" | head -1), max $(sort -n "$WORK/noop.ms" | tail -1))"
