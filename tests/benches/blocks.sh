@@ -132,3 +132,20 @@ for _ in $(seq 1 "$NOOP"); do
 done
 echo "no-op reconcile inside the process (observe + plan): median $(median <"$WORK/noop-reconcile.ms") ms"
 echo "no-op apply, whole process: median $(median <"$WORK/noop.ms") ms (min $(sort -n "$WORK/noop.ms" | head -1), max $(sort -n "$WORK/noop.ms" | tail -1))"
+
+echo "== osb daemon keeping the 50 blocks converged: resident memory and idle CPU"
+mkdir -p "$WORK/plugins"
+"$OSB" daemon --target "$WORK/noop.json" --plugin-dir "$WORK/plugins" \
+    --state-dir "$WORK/state" --instance "$INSTANCE" >/dev/null 2>"$WORK/daemon.log" &
+DAEMON=$!
+sleep 5
+CLK_TCK=$(getconf CLK_TCK)
+ticks() { awk '{ print $14 + $15 }' "/proc/$DAEMON/stat"; }
+switches() { awk '/ctxt_switches/ { s += $2 } END { print s }' "/proc/$DAEMON/status"; }
+rss=$(awk '/VmRSS/ { print $2 }' "/proc/$DAEMON/status")
+t0=$(ticks); s0=$(switches)
+sleep "${IDLE_SECS:-10}"
+t1=$(ticks); s1=$(switches)
+kill -INT "$DAEMON"; wait "$DAEMON" || true
+echo "daemon RSS $((rss / 1024)) MiB ($rss KiB); idle CPU $(awk -v t=$((t1 - t0)) -v hz="$CLK_TCK" -v s="${IDLE_SECS:-10}" 'BEGIN { printf "%.2f", 100 * t / hz / s }') % of a core; $(( (s1 - s0) / ${IDLE_SECS:-10} )) context switches/s"
+echo "osb binary: $(stat -c %s "$OSB") bytes"

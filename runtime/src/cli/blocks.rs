@@ -24,6 +24,10 @@ pub struct BlockArgs {
     /// blocks.
     #[arg(long, env = "OSB_INSTANCE", default_value = "osb")]
     pub instance: String,
+    /// Steps run at once (creates, starts, pulls...): the engine, not the
+    /// runtime, is what limits how many help.
+    #[arg(long, default_value_t = 16)]
+    pub parallel: usize,
     /// Disk space, in MiB, a pull must leave free beyond the image itself.
     #[arg(long, default_value_t = 256)]
     pub disk_reserve_mb: u64,
@@ -37,6 +41,7 @@ impl BlockArgs {
                 .unwrap_or_else(|| config.state_dir.clone()),
         );
         settings.instance = self.instance.clone();
+        settings.concurrency = self.parallel.max(1);
         settings.disk_reserve = self.disk_reserve_mb.saturating_mul(1 << 20);
         settings
     }
