@@ -17,6 +17,9 @@ use crate::block::{AppName, BlockId, BlockName};
 
 /// The lock file's name in a block's lock directory.
 pub const LOCK_FILE: &str = "updates.lock";
+/// Where the runtime stages its mark before linking it into place; inside
+/// the block's directory, so on the same file system as the lock.
+const STAGED_FILE: &str = ".updates.lock.osb";
 /// What the runtime writes in a lock it holds.
 const RUNTIME_MARK: &str = "held by the osb runtime\n";
 
@@ -116,28 +119,38 @@ impl Locks {
     }
 
     /// Takes the block's lock for the runtime; taking it again is a no-op.
+    ///
+    /// The lock file appears with its content or not at all: the mark is
+    /// written to a temporary file first, then hard-linked to the lock's
+    /// name (which fails if the name exists, so the take stays exclusive).
+    /// Creating the lock file and writing the mark into it would leave an
+    /// empty file after a crash in between, which reads as the block's lock
+    /// and would hold the block's update forever.
     pub fn take(&self, id: &BlockId) -> Result<(), LockError> {
-        let path = self.dir(id)?.join(LOCK_FILE);
-        let io = |source| LockError::Io {
-            path: path.clone(),
-            source,
+        let dir = self.dir(id)?;
+        let path = dir.join(LOCK_FILE);
+        let staged = dir.join(STAGED_FILE);
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| LockError::Io { path, source }
         };
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(mut file) => {
-                file.write_all(RUNTIME_MARK.as_bytes()).map_err(io)?;
-                file.sync_all().map_err(io)
-            }
+        let mut file = std::fs::File::create(&staged).map_err(io(&staged))?;
+        file.write_all(RUNTIME_MARK.as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(io(&staged))?;
+        drop(file);
+        let linked = std::fs::hard_link(&staged, &path);
+        // The staged file has done its job whether or not the link was made.
+        let _ = std::fs::remove_file(&staged);
+        match linked {
+            Ok(()) => Ok(()),
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
                 match std::fs::read_to_string(&path) {
                     Ok(content) if content == RUNTIME_MARK => Ok(()),
                     _ => Err(LockError::HeldByBlock(id.clone())),
                 }
             }
-            Err(e) => Err(io(e)),
+            Err(e) => Err(io(&path)(e)),
         }
     }
 
@@ -198,5 +211,20 @@ mod tests {
         );
         locks.release(&web).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(locks.read().runtime, BTreeSet::new());
+    }
+
+    #[test]
+    fn a_take_cut_short_leaves_no_lock_behind() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let locks = Locks::new(dir.path());
+        let web = id("main", "web");
+        // A crash after staging the mark, before linking it: a staged file
+        // (maybe empty) and no lock.
+        let web_dir = locks.dir(&web).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(web_dir.join(STAGED_FILE), "").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(locks.read(), LockTable::default());
+        locks.take(&web).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(locks.read().runtime, BTreeSet::from([web.clone()]));
+        assert!(!web_dir.join(STAGED_FILE).exists());
     }
 }
