@@ -212,32 +212,44 @@ impl Engine {
                 ContainerId(existing.id.unwrap_or_default())
             }
         };
-        for network in &plan.more_networks {
+        self.join_networks(&id, &plan.more_networks, &plan.alias)
+            .await?;
+        Ok(id)
+    }
+}
+
+impl Engine {
+    /// Attaches a container to `networks` with `alias`; a network it is on
+    /// already is skipped.
+    pub async fn join_networks(
+        &self,
+        id: &ContainerId,
+        networks: &[String],
+        alias: &str,
+    ) -> Result<(), EngineError> {
+        for network in networks {
             let request = NetworkConnectRequest {
                 container: id.0.clone(),
                 endpoint_config: Some(EndpointSettings {
-                    aliases: Some(vec![plan.alias.clone()]),
+                    aliases: Some(vec![alias.to_owned()]),
                     ..Default::default()
                 }),
             };
-            match self.docker.connect_network(network, request).await {
-                Ok(()) => {}
-                Err(e) => {
-                    let e = EngineError::from_bollard(format!("join {network}"), e);
-                    // Joined already, before a crash.
-                    if !matches!(
-                        e,
-                        EngineError::Refused {
-                            status: Some(403 | 409),
-                            ..
-                        }
-                    ) {
-                        return Err(e);
+            if let Err(e) = self.docker.connect_network(network, request).await {
+                let e = EngineError::from_bollard(format!("join {network}"), e);
+                // Joined already, before a crash.
+                if !matches!(
+                    e,
+                    EngineError::Refused {
+                        status: Some(403 | 409),
+                        ..
                     }
+                ) {
+                    return Err(e);
                 }
             }
         }
-        Ok(id)
+        Ok(())
     }
 }
 

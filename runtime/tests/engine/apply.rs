@@ -21,10 +21,12 @@ fn apply_starts_in_dependency_order_and_a_second_apply_does_nothing() {
                 "volumes": [{"type": "volume", "source": "data", "target": "/data"}],
                 "healthcheck": {"test": {"shell": "test -f /data/log"}, "interval": "1s"}
             },
-            "web": {"image": image, "depends_on": {"db": "healthy"}}
+            "web": {"image": image, "depends_on": {"db": "healthy"}, "networks": ["default", "back"]}
         }),
         json!({"data": {}}),
     );
+    let mut t = t;
+    t["apps"]["conv"]["networks"] = json!({"back": {}});
     let report = osb.apply(&t);
     let s = steps(&report);
     assert!(
@@ -46,6 +48,22 @@ fn apply_starts_in_dependency_order_and_a_second_apply_does_nothing() {
         db.labels.get("io.osb.app").map(String::as_str),
         Some("conv")
     );
+    let web = containers
+        .iter()
+        .find(|c| c.labels.get("io.osb.block").map(String::as_str) == Some("web"))
+        .expect("web container");
+    let networks = osb.engine.run(&[
+        "inspect",
+        "-f",
+        "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}={{join $v.Aliases \",\"}} {{end}}",
+        &web.id,
+    ]);
+    assert!(
+        networks.contains("conv.back=") && networks.contains("conv.default="),
+        "{networks}"
+    );
+    // Other blocks reach it by its block name on every network.
+    assert_eq!(networks.matches("web").count(), 2, "{networks}");
 
     let again = osb.apply(&t);
     assert_eq!(
