@@ -1,4 +1,5 @@
-//! The device configuration (`/etc/osb/device.toml`): trust, grants, limits.
+//! The device configuration (`/etc/osb/device.toml`): trust, grants, limits,
+//! HTTPS roots, and the time service.
 //!
 //! Development mode is a setting here (or `--development` / `OSB_DEVELOPMENT=1`
 //! at run time): one image serves both, no rebuild.
@@ -10,7 +11,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::plugin::host_api::device::{DeviceEndpoint, DeviceTable};
-use crate::plugin::{CallLimits, HostSettings, PluginName, PluginSettings, PublicKey, TrustPolicy};
+use crate::plugin::{
+    CallLimits, HostSettings, HttpSettings, PluginName, PluginSettings, PublicKey, TrustPolicy,
+};
+use crate::time::TimeSettings;
 
 pub const DEFAULT_PATH: &str = "/etc/osb/device.toml";
 
@@ -31,6 +35,10 @@ pub struct DeviceConfig {
     pub devices: BTreeMap<String, DeviceEndpoint>,
     #[serde(default)]
     pub plugins: BTreeMap<PluginName, PluginSettings>,
+    #[serde(default)]
+    pub http: HttpSettings,
+    #[serde(default)]
+    pub time: TimeSettings,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -75,6 +83,8 @@ impl Default for DeviceConfig {
             limits: Limits::default(),
             devices: BTreeMap::new(),
             plugins: BTreeMap::new(),
+            http: HttpSettings::default(),
+            time: TimeSettings::default(),
         }
     }
 }
@@ -91,6 +101,8 @@ impl DeviceConfig {
                 .validate()
                 .map_err(|r| err(format!("plugins.{name}.grants: {r}")))?;
         }
+        config.http.validate().map_err(err)?;
+        config.time.validate().map_err(err)?;
         Ok(config)
     }
 
@@ -126,6 +138,7 @@ impl DeviceConfig {
             },
             state_dir: Some(self.state_dir.clone()),
             devices: DeviceTable(self.devices.clone()),
+            http: self.http.clone(),
             ..HostSettings::default()
         }
     }
@@ -159,6 +172,52 @@ config = { path = "/data/clock" }
     }
 
     #[test]
+    fn parses_the_time_and_http_sections() {
+        let text = r#"
+[http]
+ca_files = ["/etc/osb/lab-ca.pem"]
+[time]
+sources = ["time-ntp", "time-fake-hwclock"]
+clock = "system"
+synced_max_error_ms = 100
+coarse_max_error_ms = 30000
+poll_unsynced_ms = 500
+poll_synced_ms = 128000
+observe_interval_ms = 600000
+drift_ppm = 50
+"#;
+        let c = DeviceConfig::parse(text, Path::new("device.toml")).unwrap();
+        assert_eq!(
+            c.host_settings().http.ca_files,
+            [Path::new("/etc/osb/lab-ca.pem")]
+        );
+        let t = &c.time;
+        assert_eq!(t.clock, crate::time::ClockKind::System);
+        assert_eq!(
+            t.sources
+                .as_deref()
+                .map(|s| s.iter().map(PluginName::as_str).collect::<Vec<_>>()),
+            Some(vec!["time-ntp", "time-fake-hwclock"])
+        );
+        assert_eq!(
+            (
+                t.synced_max_error_ms,
+                t.coarse_max_error_ms,
+                t.poll_unsynced_ms,
+                t.poll_synced_ms
+            ),
+            (100, 30_000, 500, 128_000)
+        );
+        assert_eq!((t.observe_interval_ms, t.drift_ppm), (600_000, 50));
+        // Absent: the defaults, every time source, the virtual clock.
+        let d = DeviceConfig::parse("", Path::new("device.toml")).unwrap();
+        assert_eq!(d.time, TimeSettings::default());
+        assert_eq!(d.time.sources, None);
+        assert_eq!(d.time.clock, crate::time::ClockKind::Virtual);
+        assert!(d.http.ca_files.is_empty());
+    }
+
+    #[test]
     fn errors_name_the_file_and_field() {
         let bad = [
             ("trusted_keys = [\"rsa:00\"]", "ed25519"),
@@ -168,6 +227,18 @@ config = { path = "/data/clock" }
             ),
             ("[plugins.Bad]\n", "Bad"),
             ("colour = 1", "colour"),
+            ("[http]\nca_files = [\"ca.pem\"]", "http.ca_files"),
+            ("[http]\nroots = []", "roots"),
+            ("[time]\nclock = \"sytem\"", "clock"),
+            ("[time]\nsynced_max_error_ms = -1", "synced_max_error_ms"),
+            ("[time]\npoll_synced_ms = \"64s\"", "poll_synced_ms"),
+            (
+                "[time]\nsynced_max_error_ms = 5000\ncoarse_max_error_ms = 1000",
+                "time.synced_max_error_ms",
+            ),
+            ("[time]\npoll_unsynced_ms = 0", "time.poll_unsynced_ms"),
+            ("[time]\nsources = [\"Bad Name\"]", "sources"),
+            ("[time]\nsauces = []", "sauces"),
         ];
         for (text, expect) in bad {
             let e = DeviceConfig::parse(text, Path::new("/etc/osb/device.toml"))

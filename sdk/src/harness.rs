@@ -5,7 +5,8 @@
 //! (the same sandbox, deadlines and grants as on a device). Each `fs`
 //! request gets a fresh temporary directory, HTTP answers come from a table
 //! and devices follow a script, so the test controls everything the plugin
-//! can see.
+//! can see. UDP goes out for real, to addresses the manifest lists or the
+//! test grants with [`Harness::grant_udp`] (a test server on loopback).
 //!
 //! ```no_run
 //! # fn main() -> Result<(), String> {
@@ -21,6 +22,7 @@
 //! ```
 
 use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -28,18 +30,28 @@ use std::time::Duration;
 
 use osb_runtime::plugin::host_api::device::{DeviceProvider, DeviceTransport};
 use osb_runtime::plugin::host_api::http::HttpTransport;
+use osb_runtime::plugin::manifest::NetCapability;
 use osb_runtime::plugin::wit::latest::host::osb::plugin::http::{HttpError, Request, Response};
 use osb_runtime::plugin::{
-    HostSettings, Manifest, PluginHost, PluginName, PluginSettings, TrustPolicy,
+    HostSettings, Manifest, NetProtocol, PluginHost, PluginName, PluginSettings, TrustPolicy,
 };
 
 /// One canned HTTP answer, for URLs starting with `prefix`.
-#[derive(Clone)]
 struct CannedAnswer {
     prefix: String,
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+    reply: CannedReply,
+}
+
+/// Status and headers computed when a request arrives.
+type ReplyFn = dyn Fn() -> (u16, Vec<(String, String)>) + Send + Sync;
+
+enum CannedReply {
+    Fixed {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
+    Computed(Box<ReplyFn>),
 }
 
 /// Expected commands and their responses, in order.
@@ -51,6 +63,7 @@ pub struct Harness {
     config: BTreeMap<String, String>,
     http: Vec<CannedAnswer>,
     devices: BTreeMap<String, DeviceScript>,
+    udp: Vec<SocketAddr>,
     timeout: Option<Duration>,
 }
 
@@ -88,6 +101,7 @@ impl Harness {
             config: BTreeMap::new(),
             http: Vec::new(),
             devices: BTreeMap::new(),
+            udp: Vec::new(),
             timeout: None,
         }
     }
@@ -113,10 +127,39 @@ impl Harness {
             .collect();
         self.http.push(CannedAnswer {
             prefix: url_prefix.to_owned(),
-            status,
-            headers,
-            body: body.to_vec(),
+            reply: CannedReply::Fixed {
+                status,
+                headers,
+                body: body.to_vec(),
+            },
         });
+        self
+    }
+
+    /// Answers requests whose URL starts with `url_prefix` with the status
+    /// and headers `answer` gives when the request arrives, and an empty
+    /// body: for answers that depend on the moment, such as a server's
+    /// `Date` (first matching prefix wins, among these and
+    /// [`http_answer`](Harness::http_answer)'s). The response's `sent-at`
+    /// is read just before `answer` runs and `received-at` just after, as a
+    /// real exchange brackets the server's work.
+    pub fn http_answer_with(
+        mut self,
+        url_prefix: &str,
+        answer: impl Fn() -> (u16, Vec<(String, String)>) + Send + Sync + 'static,
+    ) -> Harness {
+        self.http.push(CannedAnswer {
+            prefix: url_prefix.to_owned(),
+            reply: CannedReply::Computed(Box::new(answer)),
+        });
+        self
+    }
+
+    /// Lets the plugin exchange UDP datagrams with `addr`, as if its
+    /// manifest's `net` capability listed it and the device granted it: a
+    /// test server binds an ephemeral port that no manifest can name.
+    pub fn grant_udp(mut self, addr: SocketAddr) -> Harness {
+        self.udp.push(addr);
         self
     }
 
@@ -163,6 +206,13 @@ impl Harness {
             req.host = host.clone();
             fs.insert(req.guest.clone(), host);
         }
+        manifest
+            .capabilities
+            .net
+            .extend(self.udp.iter().map(|&addr| NetCapability {
+                addr,
+                protocol: NetProtocol::Udp,
+            }));
         let pkg = dir.path().join("package");
         std::fs::create_dir_all(&pkg).map_err(|e| e.to_string())?;
         let manifest_text = toml::to_string(&manifest).map_err(|e| e.to_string())?;
@@ -269,18 +319,31 @@ struct CannedHttp(Vec<CannedAnswer>);
 
 impl HttpTransport for CannedHttp {
     fn send(&self, request: &Request) -> Result<Response, HttpError> {
-        let now = osb_runtime::plugin::host_api::http::timestamp(std::time::SystemTime::now());
-        self.0
+        let now = || osb_runtime::plugin::host_api::http::timestamp(std::time::SystemTime::now());
+        let answer = self
+            .0
             .iter()
             .find(|a| request.url.starts_with(a.prefix.as_str()))
-            .map(|a| Response {
-                status: a.status,
-                headers: a.headers.clone(),
-                body: a.body.clone(),
-                sent_at: now,
-                received_at: now,
-            })
-            .ok_or_else(|| HttpError::Transport(format!("no canned answer for {}", request.url)))
+            .ok_or_else(|| HttpError::Transport(format!("no canned answer for {}", request.url)))?;
+        let sent_at = now();
+        let (status, headers, body) = match &answer.reply {
+            CannedReply::Fixed {
+                status,
+                headers,
+                body,
+            } => (*status, headers.clone(), body.clone()),
+            CannedReply::Computed(answer) => {
+                let (status, headers) = answer();
+                (status, headers, Vec::new())
+            }
+        };
+        Ok(Response {
+            status,
+            headers,
+            body,
+            sent_at,
+            received_at: now(),
+        })
     }
 }
 

@@ -9,6 +9,10 @@ use std::process::Command;
 /// (package, crate directory relative to the workspace root)
 const PLUGINS: &[(&str, &str)] = &[
     ("time-fake-hwclock", "plugins/time-fake-hwclock"),
+    ("time-build-floor", "plugins/time-build-floor"),
+    ("time-rtc", "plugins/time-rtc"),
+    ("time-https", "plugins/time-https"),
+    ("time-ntp", "plugins/time-ntp"),
     ("osb-test-probe", "tests/plugins/probe"),
     ("osb-test-hostile", "tests/plugins/hostile"),
 ];
@@ -22,6 +26,9 @@ fn main() {
         "sdk/src",
         "sdk/wit",
         "sdk/Cargo.toml",
+        // Not a plugin: the bound arithmetic the time plugins link.
+        "plugins/time-bounds/src",
+        "plugins/time-bounds/Cargo.toml",
         "Cargo.toml",
         "Cargo.lock",
     ] {

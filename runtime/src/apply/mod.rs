@@ -33,6 +33,7 @@ use crate::block::current::{ContainerId, ContainerStatus, CurrentState, Image};
 use crate::block::plan::{ContainerRef, Step};
 use crate::block::{BlockId, Conditions, ImageRef, TargetState, TimeStatus, plan};
 use crate::engine::{ContainerPlan, Engine, EngineError};
+use crate::time::TimeHandle;
 use backoff::Backoff;
 use locks::{LockError, Locks};
 use progress::{ProgressOutput, PullProgress};
@@ -57,8 +58,8 @@ pub struct ApplySettings {
     pub disk_reserve: u64,
     /// Steps run at once.
     pub concurrency: usize,
-    /// What the time service says of the clock.
-    pub time: TimeStatus,
+    /// What the time service says of the clock, read afresh every cycle.
+    pub time: TimeHandle,
 }
 
 impl ApplySettings {
@@ -79,7 +80,7 @@ impl ApplySettings {
             stop_grace: Duration::from_secs(10),
             disk_reserve: 256 << 20,
             concurrency: 8,
-            time: TimeStatus::Unsynced,
+            time: TimeHandle::fixed(TimeStatus::Unsynced),
         }
     }
 }
@@ -237,7 +238,7 @@ impl Applier {
                 locks: locks.runtime,
             },
             conditions: Conditions {
-                time: self.settings.time,
+                time: self.settings.time.current(),
                 locked_by_blocks: locks.blocks,
             },
             names: engine.names,
@@ -273,6 +274,7 @@ impl Applier {
         let mut report = ApplyReport::default();
         let mut failures: BTreeMap<String, u32> = BTreeMap::new();
         let mut events = self.engine.events();
+        let mut time = self.settings.time.clone();
         loop {
             report.cycles += 1;
             let observed = self.observe(target).await?;
@@ -306,18 +308,23 @@ impl Applier {
                     _ => actions.push(step),
                 }
             }
+            // The deadline also ends a loop of steps that succeed without
+            // changing what the next observation sees.
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                waiting.extend(actions.iter().map(ToString::to_string));
+                return Err(ApplyError::NotConverged {
+                    waiting,
+                    elapsed: started.elapsed(),
+                });
+            }
             if actions.is_empty() {
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    return Err(ApplyError::NotConverged {
-                        waiting,
-                        elapsed: started.elapsed(),
-                    });
-                }
                 tracing::debug!(waiting = ?waiting, "held back; waiting for the engine");
                 // Whatever the engine says (a container turned healthy,
-                // exited), or a second passing, is a reason to look again.
+                // exited), the clock's state changing (a block waiting for
+                // `synced`), or a second passing, is a reason to look again.
                 tokio::select! {
                     _ = events.next() => {}
+                    () = time.changed() => {}
                     _ = tokio::time::sleep(POLL) => {}
                 }
                 continue;
@@ -327,7 +334,7 @@ impl Applier {
                 .map(|step| {
                     let observed = &observed;
                     async move {
-                        let result = self.run(&step, observed).await;
+                        let result = self.run(&step, observed, target).await;
                         (step, result)
                     }
                 })
@@ -404,12 +411,17 @@ impl Applier {
     }
 
     /// Runs one step.
-    async fn run(&self, step: &Step, observed: &Observed) -> Result<(), StepError> {
+    async fn run(
+        &self,
+        step: &Step,
+        observed: &Observed,
+        target: &TargetState,
+    ) -> Result<(), StepError> {
         let span = tracing::info_span!("step", block = %step_block(step));
         async {
             tracing::info!(step = %step, "start");
             let started = Instant::now();
-            let result = self.run_inner(step, observed).await;
+            let result = self.run_inner(step, observed, target).await;
             let ms = started.elapsed().as_millis();
             match &result {
                 Ok(()) => tracing::info!(step = %step, ms, "done"),
@@ -421,7 +433,12 @@ impl Applier {
         .await
     }
 
-    async fn run_inner(&self, step: &Step, observed: &Observed) -> Result<(), StepError> {
+    async fn run_inner(
+        &self,
+        step: &Step,
+        observed: &Observed,
+        target: &TargetState,
+    ) -> Result<(), StepError> {
         let e = &self.engine;
         match step {
             Step::FetchImage { image } => self.fetch(image).await,
@@ -448,9 +465,32 @@ impl Applier {
                 Ok(())
             }
             Step::StartContainer { container } => {
-                let restart = observed.current.containers.iter().any(|c| {
-                    c.id == container.id && matches!(c.status, ContainerStatus::Exited { .. })
-                });
+                let current = observed
+                    .current
+                    .containers
+                    .iter()
+                    .find(|c| c.id == container.id);
+                let restart =
+                    current.is_some_and(|c| matches!(c.status, ContainerStatus::Exited { .. }));
+                // A crash between creating a container and joining its
+                // other networks leaves it on its first one only: joined
+                // here, before its first start.
+                if let (Some(c), Some(owner)) = (current, &container.owner)
+                    && c.status == ContainerStatus::Created
+                    && let Some(block) = target
+                        .apps
+                        .get(&owner.app)
+                        .and_then(|a| a.release.blocks.get(&owner.block))
+                {
+                    let missing: Vec<String> = block
+                        .effective_networks()
+                        .iter()
+                        .map(|n| crate::block::labels::network_name(&owner.app, n))
+                        .filter(|n| !c.networks.contains(n))
+                        .collect();
+                    e.join_networks(&container.id, &missing, owner.block.as_str())
+                        .await?;
+                }
                 e.start(&container.id).await?;
                 if restart && let Some(owner) = &container.owner {
                     let id = BlockId::new(&owner.app, &owner.block);

@@ -19,6 +19,9 @@ pub struct StatusReport {
     pub pending: Vec<String>,
     /// The runtime's containers that no target block owns.
     pub strays: Vec<String>,
+    /// The clock's state the plan was made with (`unsynced`, `coarse`,
+    /// `synced`): what blocks that need time wait for.
+    pub time: &'static str,
 }
 
 /// One block.
@@ -98,6 +101,7 @@ pub fn report(target: &TargetState, observed: &Observed) -> StatusReport {
         blocks,
         pending: steps.iter().map(ToString::to_string).collect(),
         strays,
+        time: observed.conditions.time.as_str(),
     }
 }
 
@@ -159,6 +163,7 @@ pub fn table(report: &StatusReport) -> String {
     } else {
         "not converged\n"
     });
+    out.push_str(&format!("time: {}\n", report.time));
     for s in &report.strays {
         out.push_str(&format!("stray container: {s}\n"));
     }

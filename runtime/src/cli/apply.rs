@@ -6,10 +6,12 @@ use std::time::Instant;
 use clap::Args;
 
 use super::blocks::{BlockArgs, ComposeArgs, read_target, tokio_runtime};
+use super::time::TimeStatusArg;
 use crate::apply::Applier;
 use crate::apply::progress::ProgressOutput;
 use crate::block::HumanDuration;
 use crate::config::DeviceConfig;
+use crate::time::TimeHandle;
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
@@ -29,12 +31,18 @@ pub struct ApplyArgs {
     /// No progress bars, even on a terminal.
     #[arg(long)]
     no_progress: bool,
+    /// The clock's state to plan with: blocks that need `coarse` or
+    /// `synced` time start only when it is that good. `osb apply` runs no
+    /// time service (`osb daemon` does), so this is taken on your word.
+    #[arg(long, value_enum, default_value = "unsynced")]
+    time_status: TimeStatusArg,
 }
 
 pub fn run(args: ApplyArgs, config: &DeviceConfig, log_json: bool) -> anyhow::Result<()> {
     // Bad input is refused before the engine or the store is touched.
     let target = read_target(&args.file, &args.compose)?;
-    let settings = args.blocks.settings(config);
+    let mut settings = args.blocks.settings(config);
+    settings.time = TimeHandle::fixed(args.time_status.status());
     let progress = ProgressOutput::detect(!args.no_progress && !log_json && !args.json);
     let deadline = Instant::now() + args.timeout.get();
     let outcome = tokio_runtime()?.block_on(async {

@@ -1,4 +1,5 @@
-//! `osb daemon`: the plugin host as a long-running service.
+//! `osb daemon`: the plugin host, the time service and the blocks, as a
+//! long-running service.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -6,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use tokio::signal::unix::{SignalKind, signal};
 
 use super::blocks::{BlockArgs, ComposeArgs, read_target, tokio_runtime};
 use crate::apply::progress::ProgressOutput;
@@ -13,6 +15,7 @@ use crate::apply::{Applier, ApplyError, ApplySettings};
 use crate::block::TargetState;
 use crate::config::DeviceConfig;
 use crate::plugin::{PluginHost, PluginWatcher};
+use crate::time::TimeService;
 
 /// Between reconciles of a converged device, when the engine says nothing.
 const RECHECK: Duration = Duration::from_secs(30);
@@ -46,7 +49,7 @@ pub fn run(args: DaemonArgs, config: &DeviceConfig) -> anyhow::Result<()> {
         .as_deref()
         .map(|path| read_target(path, &args.compose))
         .transpose()?;
-    let block_settings = args.blocks.settings(config);
+    let mut block_settings = args.blocks.settings(config);
     let plugin_dir = args.plugin_dir.unwrap_or_else(|| config.plugin_dir.clone());
     let mut settings = config.host_settings();
     // One state directory: the compile cache, the plugins' key-value store,
@@ -68,21 +71,44 @@ pub fn run(args: DaemonArgs, config: &DeviceConfig) -> anyhow::Result<()> {
     let _watcher = PluginWatcher::start(host.clone(), &plugin_dir)
         .with_context(|| format!("cannot watch '{}'", plugin_dir.display()))?;
     tracing::info!(dir = %plugin_dir.display(), plugins = host.names().len(), "plugin host running; watching for new packages");
-    tokio_runtime()?.block_on(async {
+    let runtime = tokio_runtime()?;
+    // Signal handlers before the time service: a signal arriving before
+    // them would end the daemon without its shutdown, and the time sources
+    // would not be told the good time. SIGTERM is how a service manager
+    // stops it.
+    let (mut interrupt, mut terminate) = {
+        let _context = runtime.enter();
+        (
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::terminate())?,
+        )
+    };
+    // On a thread of its own: plugin calls block. Its state gates blocks.
+    let time = TimeService::new(host.clone(), config.time.clone())
+        .spawn()
+        .context("cannot start the time service")?;
+    block_settings.time = time.handle();
+    runtime.block_on(async {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
             () = keep_blocks_converged(block_settings, new_target) => {}
         }
     });
     tracing::info!("stopping");
+    // The sources are told the good time once more (a fake hardware clock
+    // saves it for the next boot).
+    time.stop();
     Ok(())
 }
 
 /// Reconciles the blocks for as long as the daemon runs: after each
 /// convergence it waits for an engine event (a block died, turned
-/// unhealthy, was removed by hand) or a periodic recheck. An engine that
+/// unhealthy, was removed by hand), a change of the clock's state (a block
+/// waiting for `synced` time starts), or a periodic recheck. An engine that
 /// does not answer is retried; it never ends the daemon.
 async fn keep_blocks_converged(settings: ApplySettings, mut new_target: Option<TargetState>) {
+    let mut time = settings.time.clone();
     loop {
         let applier = match Applier::connect(settings.clone(), ProgressOutput::Log).await {
             Ok(applier) => applier,
@@ -131,6 +157,9 @@ async fn keep_blocks_converged(settings: ApplySettings, mut new_target: Option<T
                         break;
                     }
                 },
+                () = time.changed() => {
+                    tracing::debug!(time = time.current().as_str(), "clock state changed");
+                }
                 () = tokio::time::sleep(RECHECK) => {}
             }
         }

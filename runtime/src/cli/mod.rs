@@ -6,6 +6,7 @@ mod daemon;
 mod grant_flag;
 mod plugin;
 mod status;
+mod time;
 
 use std::path::PathBuf;
 
@@ -51,9 +52,14 @@ pub enum Command {
     /// Show each block of the applied target, as the engine has it.
     Status(status::StatusArgs),
     /// Run the device: the plugin host (hot-swapping packages as they
-    /// change) and, when a target is applied, keep the blocks converged,
-    /// reacting to engine events. Runs until interrupted.
+    /// change), the time service and, when a target is applied, keep the
+    /// blocks converged, reacting to engine events and to the clock's state.
+    /// Runs until interrupted.
     Daemon(daemon::DaemonArgs),
+    /// Ask every time-source plugin where the true time lies, and show the
+    /// answers, the fused estimate, the clock's state and its offset.
+    /// Never moves the clock.
+    Time(time::TimeArgs),
 }
 
 /// Parses the command line and runs it; returns the process exit code.
@@ -69,6 +75,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Apply(args) => apply::run(args, &config, cli.log_json),
         Command::Status(args) => status::run(args, &config),
         Command::Daemon(args) => daemon::run(args, &config),
+        Command::Time(args) => time::run(args, &config),
     }
 }
 

@@ -209,6 +209,25 @@ impl Engine {
                     .inspect_container(&plan.name, None)
                     .await
                     .map_err(|e| EngineError::from_bollard(format!("inspect {}", plan.name), e))?;
+                // Only ours if it carries this instance's label: another
+                // runtime (or a person) may hold the name.
+                let theirs = existing
+                    .config
+                    .and_then(|c| c.labels)
+                    .and_then(|l| l.get(RUNTIME_LABEL).cloned());
+                if theirs.as_deref() != Some(self.instance.as_str()) {
+                    return Err(EngineError::Refused {
+                        action: format!("create {}", plan.name),
+                        message: format!(
+                            "the name is taken by a container that is not this runtime instance's ({})",
+                            theirs.map_or_else(
+                                || "no io.osb.runtime label".to_owned(),
+                                |i| format!("instance '{i}'")
+                            )
+                        ),
+                        status: Some(409),
+                    });
+                }
                 ContainerId(existing.id.unwrap_or_default())
             }
         };

@@ -15,7 +15,7 @@ use super::call;
 use super::engine::{self, EpochTicker, PoolLimits};
 use super::grants::{self, EffectiveGrants};
 use super::host_api::device::{DeviceProvider, DeviceTable};
-use super::host_api::http::{HttpTransport, UreqTransport};
+use super::host_api::http::{CaFileError, HttpSettings, HttpTransport, UreqTransport};
 use super::host_api::kv::KvStore;
 use super::host_api::{self, HostServices, PluginContext, StoreState};
 use super::loaded::{CallError, CallLimits, Exports, LoadParts, LoadedPlugin};
@@ -50,6 +50,8 @@ pub struct HostSettings {
     pub state_dir: Option<PathBuf>,
     pub quarantine: QuarantinePolicy,
     pub devices: DeviceTable,
+    /// The real HTTP transport's settings (extra CA certificates).
+    pub http: HttpSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +60,8 @@ pub enum HostError {
     Engine(String),
     #[error("cannot open the state directory '{}': {reason}", path.display())]
     State { path: PathBuf, reason: String },
+    #[error("cannot set up HTTPS: {0}")]
+    Http(#[from] CaFileError),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +122,8 @@ impl PluginHost {
     /// A host reaching the real network and devices.
     pub fn new(settings: HostSettings) -> Result<PluginHost, HostError> {
         let devices = Arc::new(settings.devices.clone());
-        PluginHost::with_transports(settings, Arc::new(UreqTransport), devices)
+        let http = Arc::new(UreqTransport::new(&settings.http)?);
+        PluginHost::with_transports(settings, http, devices)
     }
 
     /// A host whose HTTP and device transports are given: the SDK harness

@@ -24,6 +24,7 @@ pub use grants::{EffectiveGrants, FsMode, NetProtocol};
 pub use host::{
     HostError, HostSettings, LoadError, LoadReport, PluginHost, PluginInfo, PluginSettings,
 };
+pub use host_api::http::HttpSettings;
 pub use loaded::{CallError, CallLimits};
 pub use manifest::{Capabilities, Manifest, PluginKind, PluginName};
 pub use package::{Package, PackageError, Provenance, TrustPolicy};

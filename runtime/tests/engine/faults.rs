@@ -363,3 +363,30 @@ fn a_block_holding_its_update_lock_is_not_stopped_until_it_lets_go() {
         Some("2.0.0")
     );
 }
+
+#[test]
+fn a_name_held_by_another_runtime_instance_is_an_error_not_a_takeover() {
+    let Some(mine) = Osb::new("clash-mine") else {
+        return;
+    };
+    let Some(theirs) = Osb::new("clash-theirs") else {
+        return;
+    };
+    let t = target(
+        "clash",
+        "1.0.0",
+        json!({"app": {"image": mine.engine.busybox_image("1")}}),
+        json!({}),
+    );
+    theirs.apply(&t);
+    let started = Instant::now();
+    let out = mine.apply_with(&t, &["--timeout", "20s"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "took over another instance's block");
+    assert!(stderr.contains("not this runtime instance's"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(60));
+    let held = theirs.scope.containers();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].state, "running");
+    assert!(mine.scope.containers().is_empty());
+}

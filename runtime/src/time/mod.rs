@@ -1,0 +1,47 @@
+//! The time service: every time source answers an interval where the true
+//! time lies; the service fuses them, owns the clock, and publishes a
+//! state (`unsynced`, `coarse`, `synced`) that blocks are gated on.
+//!
+//! - [`utc`]: [`UtcTime`], nanoseconds since the epoch, and its spellings.
+//! - [`interval`]: [`Interval`] `[earliest, latest]`, either end unbounded;
+//!   widening by a call's duration and ageing with drift.
+//! - [`marzullo`]: fusing intervals under a majority rule, naming the
+//!   false tickers.
+//! - [`status`]: from an interval's error bound to a state ([`Thresholds`]).
+//! - [`tracker`]: the estimate carried between rounds (pure).
+//! - [`mono`]: the boot-time clock intervals are carried forward on.
+//! - [`clock`]: the backends, `virtual` (an offset) and `system` (steps
+//!   `CLOCK_REALTIME`, only when configured).
+//! - [`sources`]: [`TimeSources`], implemented by the plugin host.
+//! - [`service`]: [`TimeService`], its rounds and its thread.
+//! - [`handle`]: [`TimeHandle`], how the executor reads the state.
+//! - [`settings`]: [`TimeSettings`], the `[time]` config section.
+//!
+//! **Architecture invariant:** plugins never set the clock; only the
+//! service's backend does, and `system` only when configured.
+//!
+//! The rules (majority, thresholds, ageing, backends) are documented in
+//! `docs/time.md`.
+
+pub mod clock;
+pub mod handle;
+pub mod interval;
+pub mod marzullo;
+pub mod mono;
+pub mod service;
+pub mod settings;
+pub mod sources;
+pub mod status;
+pub mod tracker;
+pub mod utc;
+
+pub use clock::{Clock, ClockKind};
+pub use handle::TimeHandle;
+pub use interval::Interval;
+pub use mono::Mono;
+pub use service::{RunningTimeService, TimeService};
+pub use settings::TimeSettings;
+pub use sources::{SourceError, TimeSources};
+pub use status::{Thresholds, parse_status};
+pub use tracker::{Round, Tracker};
+pub use utc::UtcTime;

@@ -1,0 +1,448 @@
+//! `TimeService`: the rounds (sample every source, fuse, move the clock,
+//! publish the state), telling the sources the good time, and the thread
+//! the daemon runs it on.
+//!
+//! Plugin calls are synchronous and may take up to their deadline, so the
+//! service runs on a thread of its own rather than on the async executor;
+//! it publishes through a `tokio::sync::watch` channel, which readers on
+//! the executor await.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::clock::Clock;
+use super::handle::TimeHandle;
+use super::marzullo::NoAgreement;
+use super::mono::Mono;
+use super::settings::TimeSettings;
+use super::sources::{SourceError, TimeSources};
+use super::tracker::{Carry, Round, Sample, SourceOutcome, Tracker};
+use super::utc::{UtcTime, span};
+use crate::block::TimeStatus;
+use crate::plugin::PluginName;
+
+pub struct TimeService {
+    sources: Arc<dyn TimeSources>,
+    settings: TimeSettings,
+    tracker: Tracker,
+    clock: Clock,
+    status: watch::Sender<TimeStatus>,
+    /// Rounds in a row that ended short of `synced`.
+    short_rounds: u32,
+    last_observed: Option<Mono>,
+    /// Each failing source's last error: a source down for an hour is
+    /// reported when it fails and when it is back, not at every poll.
+    failing: BTreeMap<PluginName, String>,
+}
+
+impl TimeService {
+    /// A service over `sources`, with the clock backend of `settings`.
+    pub fn new(sources: Arc<dyn TimeSources>, settings: TimeSettings) -> TimeService {
+        let tracker = Tracker::new(settings.thresholds(), settings.drift_ppm);
+        let clock = Clock::new(settings.clock);
+        TimeService {
+            sources,
+            tracker,
+            clock,
+            settings,
+            status: watch::channel(TimeStatus::Unsynced).0,
+            short_rounds: 0,
+            last_observed: None,
+            failing: BTreeMap::new(),
+        }
+    }
+
+    /// A reader of the state.
+    pub fn handle(&self) -> TimeHandle {
+        TimeHandle::new(self.status.subscribe())
+    }
+
+    pub fn settings(&self) -> &TimeSettings {
+        &self.settings
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The state now (the estimate carried to this instant).
+    pub fn status(&self) -> TimeStatus {
+        self.tracker.status(Mono::now())
+    }
+
+    /// The sources a round asks: `time.sources`, else every time source.
+    pub fn selected(&self) -> Vec<PluginName> {
+        match &self.settings.sources {
+            Some(names) => names.clone(),
+            None => self.sources.time_sources(),
+        }
+    }
+
+    /// One round: samples every selected source in turn, fuses, moves the
+    /// clock if it is outside the estimate, and publishes the state.
+    pub fn round(&mut self) -> Round {
+        let mut outcomes: Vec<SourceOutcome> = Vec::new();
+        for name in self.selected() {
+            let result = self.sample(&name);
+            outcomes.push(SourceOutcome { name, result });
+        }
+        let before = *self.status.borrow();
+        let round = self.tracker.update(outcomes, Mono::now());
+        log_round(&round);
+        if let Some(estimate) = &round.estimate {
+            match self.clock.follow(estimate) {
+                Ok(Some(step)) => tracing::info!(
+                    clock = self.clock.kind().as_str(),
+                    from = %step.from,
+                    to = %step.to,
+                    by_ms = step.by_nanos() / 1_000_000,
+                    "clock moved into the fused interval"
+                ),
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "clock not moved"),
+            }
+        }
+        self.short_rounds = match round.status {
+            TimeStatus::Synced => 0,
+            _ => self.short_rounds.saturating_add(1),
+        };
+        self.publish(before, round.status);
+        round
+    }
+
+    fn sample(&mut self, name: &PluginName) -> Result<Sample, SourceError> {
+        let started = Mono::now();
+        let result = self.sources.sample(name);
+        let returned = Mono::now();
+        let call = returned.since(started);
+        match result {
+            Ok(raw) => {
+                tracing::debug!(
+                    source = %name,
+                    earliest = %show(raw.interval.earliest()),
+                    latest = %show(raw.interval.latest()),
+                    call_ms = call.as_secs_f64() * 1e3,
+                    detail = %raw.detail,
+                    "time sample"
+                );
+                if self.failing.remove(name).is_some() {
+                    tracing::info!(source = %name, "time source answers again");
+                }
+                Ok(Sample {
+                    interval: raw.interval.widen_latest(call),
+                    at: returned,
+                    detail: raw.detail,
+                    call,
+                })
+            }
+            Err(e) => {
+                let error = e.to_string();
+                if self.failing.get(name) == Some(&error) {
+                    tracing::debug!(source = %name, %error, "time source still gives no sample");
+                } else {
+                    tracing::warn!(source = %name, %error, "time source gave no sample");
+                    self.failing.insert(name.clone(), error);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn publish(&self, before: TimeStatus, now: TimeStatus) {
+        if before != now {
+            tracing::info!(
+                from = before.as_str(),
+                to = now.as_str(),
+                "time state changed"
+            );
+        }
+        self.status.send_if_modified(|s| {
+            let changed = *s != now;
+            *s = now;
+            changed
+        });
+    }
+
+    /// The wait before the next round.
+    pub fn next_poll(&self) -> Duration {
+        self.settings
+            .next_poll(*self.status.borrow(), self.short_rounds)
+    }
+
+    /// Tells every selected source the lower end of the estimate: the
+    /// latest time the true time is known to be past. Not the midpoint: a
+    /// fake hardware clock saves what it is told as a floor for the next
+    /// boot, and a floor ahead of the true time would make it a false
+    /// ticker then. Returns the time told, if any is known.
+    pub fn observe_all(&mut self) -> Option<UtcTime> {
+        let now = Mono::now();
+        let lower = self.tracker.estimate(now)?.earliest()?;
+        for name in self.selected() {
+            match self.sources.observe(&name, lower) {
+                Ok(()) => {
+                    tracing::debug!(source = %name, time = %lower, "time source told the good time")
+                }
+                Err(e) => {
+                    tracing::warn!(source = %name, error = %e, "time source not told the good time")
+                }
+            }
+        }
+        self.last_observed = Some(now);
+        Some(lower)
+    }
+
+    fn observe_due(&self, now: Mono) -> bool {
+        self.last_observed
+            .is_none_or(|last| now.since(last) >= self.settings.observe_interval())
+    }
+
+    /// Runs rounds on a thread of its own until [`RunningTimeService::stop`].
+    pub fn spawn(self) -> std::io::Result<RunningTimeService> {
+        let handle = self.handle();
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("osb-time".to_owned())
+            .spawn(move || self.run(&stopped))?;
+        Ok(RunningTimeService {
+            handle,
+            stop,
+            thread,
+        })
+    }
+
+    fn run(mut self, stopped: &mpsc::Receiver<()>) {
+        tracing::info!(
+            clock = self.clock.kind().as_str(),
+            sources = ?self.selected().iter().map(PluginName::as_str).collect::<Vec<_>>(),
+            "time service running"
+        );
+        loop {
+            self.round();
+            if self.observe_due(Mono::now()) {
+                self.observe_all();
+            }
+            match stopped.recv_timeout(self.next_poll()) {
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        // The good time, saved once more on the way out.
+        if let Some(t) = self.observe_all() {
+            tracing::info!(time = %t, "time sources told the good time at shutdown");
+        }
+    }
+}
+
+/// The service on its thread.
+pub struct RunningTimeService {
+    handle: TimeHandle,
+    stop: mpsc::Sender<()>,
+    thread: JoinHandle<()>,
+}
+
+impl RunningTimeService {
+    pub fn handle(&self) -> TimeHandle {
+        self.handle.clone()
+    }
+
+    /// Stops after the round in progress, tells the sources the good time
+    /// once more, and waits for that.
+    pub fn stop(self) {
+        // A send fails only when the thread has ended already.
+        let _ = self.stop.send(());
+        if self.thread.join().is_err() {
+            tracing::error!("the time service thread panicked");
+        }
+    }
+}
+
+fn show(t: Option<UtcTime>) -> String {
+    t.map_or_else(|| "-".to_owned(), |t| t.to_string())
+}
+
+fn log_round(round: &Round) {
+    for name in round.rejected() {
+        tracing::warn!(source = %name, "time source rejected: its interval disagrees with the majority");
+    }
+    match round.agreement {
+        Err(NoAgreement::NoMajority { agreeing, answered }) => {
+            let answered_names: Vec<&str> = round
+                .sources
+                .iter()
+                .filter(|s| s.interval.is_some())
+                .map(|s| s.name.as_str())
+                .collect();
+            tracing::warn!(agreeing, answered, sources = ?answered_names, "time sources disagree with no majority; keeping the previous estimate");
+        }
+        Err(NoAgreement::NoAnswer) => {
+            tracing::debug!("no time source answered; keeping the previous estimate");
+        }
+        Ok(_) => {}
+    }
+    if round.carry == Carry::Replaced {
+        tracing::warn!(
+            "the sources now agree on a time outside the previous estimate; following them"
+        );
+    }
+    if let Some(e) = &round.estimate {
+        tracing::debug!(
+            earliest = %show(e.earliest()),
+            latest = %show(e.latest()),
+            error = %e.error_bound().map_or_else(|| "unbounded".to_owned(), span),
+            status = round.status.as_str(),
+            "time estimate"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::time::interval::Interval;
+    use crate::time::sources::RawSample;
+
+    /// Sources answering from a table, recording what they were told.
+    #[derive(Default)]
+    struct Scripted {
+        answers: Mutex<BTreeMap<PluginName, Result<Interval, SourceError>>>,
+        told: Mutex<Vec<(PluginName, UtcTime)>>,
+    }
+
+    impl Scripted {
+        fn set(&self, name: &str, answer: Result<Interval, SourceError>) {
+            self.answers
+                .lock()
+                .unwrap()
+                .insert(PluginName::new(name).unwrap(), answer);
+        }
+    }
+
+    impl TimeSources for Scripted {
+        fn time_sources(&self) -> Vec<PluginName> {
+            self.answers.lock().unwrap().keys().cloned().collect()
+        }
+
+        fn sample(&self, name: &PluginName) -> Result<RawSample, SourceError> {
+            let answers = self.answers.lock().unwrap();
+            match answers.get(name) {
+                Some(Ok(interval)) => Ok(RawSample {
+                    interval: *interval,
+                    detail: String::new(),
+                }),
+                Some(Err(e)) => Err(e.clone()),
+                None => Err(SourceError::Call(crate::plugin::CallError::NotLoaded(
+                    name.to_string(),
+                ))),
+            }
+        }
+
+        fn observe(&self, name: &PluginName, now: UtcTime) -> Result<(), SourceError> {
+            self.told.lock().unwrap().push((name.clone(), now));
+            Ok(())
+        }
+    }
+
+    fn around_now(half_ms: i128) -> Interval {
+        let now = UtcTime::now_system();
+        Interval::between(
+            now.saturating_add(-half_ms * 1_000_000),
+            now.saturating_add(half_ms * 1_000_000),
+        )
+    }
+
+    #[test]
+    fn a_round_fuses_moves_the_virtual_clock_and_publishes() {
+        let sources = Arc::new(Scripted::default());
+        // The true time, by two sources, is a day ahead of the system clock.
+        let day = 86_400 * 1_000_000_000i128;
+        let ahead = |i: Interval| {
+            Interval::between(
+                i.earliest().unwrap().saturating_add(day),
+                i.latest().unwrap().saturating_add(day),
+            )
+        };
+        sources.set("ntp", Ok(ahead(around_now(20))));
+        sources.set("https", Ok(ahead(around_now(600))));
+        sources.set(
+            "broken",
+            Err(SourceError::Plugin {
+                code: "unavailable",
+                message: "no network".to_owned(),
+            }),
+        );
+        let mut service = TimeService::new(sources.clone(), TimeSettings::default());
+        let handle = service.handle();
+        let round = service.round();
+        assert_eq!(round.agreement, Ok((2, 2)));
+        assert_eq!(round.status, TimeStatus::Synced);
+        assert_eq!(handle.current(), TimeStatus::Synced);
+        let offset = service.clock().offset_nanos();
+        assert!((offset - day).abs() < 1_000_000_000, "offset {offset}");
+        // Synced: the next round comes after the slow interval.
+        assert_eq!(service.next_poll(), Duration::from_secs(64));
+
+        let told = service.observe_all().unwrap();
+        let lower = round.estimate.unwrap().earliest().unwrap();
+        assert!(told >= lower);
+        let recorded = sources.told.lock().unwrap().clone();
+        assert_eq!(recorded.len(), 3, "every selected source is told");
+    }
+
+    #[test]
+    fn configured_sources_are_asked_even_when_missing() {
+        let sources = Arc::new(Scripted::default());
+        sources.set("ntp", Ok(around_now(10)));
+        let settings = TimeSettings {
+            sources: Some(vec![
+                PluginName::new("ntp").unwrap(),
+                PluginName::new("time-rtc").unwrap(),
+            ]),
+            ..TimeSettings::default()
+        };
+        let mut service = TimeService::new(sources, settings);
+        let round = service.round();
+        assert_eq!(round.sources.len(), 2);
+        assert!(
+            round.sources[1]
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("not loaded")
+        );
+        assert_eq!(round.agreement, Ok((1, 1)));
+    }
+
+    #[test]
+    fn the_thread_publishes_and_tells_the_sources_at_shutdown() {
+        let sources = Arc::new(Scripted::default());
+        sources.set("ntp", Ok(around_now(10)));
+        let settings = TimeSettings {
+            observe_interval_ms: 3_600_000,
+            ..TimeSettings::default()
+        };
+        let running = TimeService::new(sources.clone(), settings).spawn().unwrap();
+        let mut handle = running.handle();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            while handle.current() != TimeStatus::Synced {
+                tokio::time::timeout(Duration::from_secs(10), handle.changed())
+                    .await
+                    .expect("synced within 10 s");
+            }
+        });
+        running.stop();
+        // Told once after the first round, once at shutdown.
+        assert_eq!(sources.told.lock().unwrap().len(), 2);
+    }
+}

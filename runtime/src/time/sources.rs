@@ -1,0 +1,84 @@
+//! Where samples come from: [`TimeSources`], implemented by the plugin
+//! host (every loaded plugin of kind `time-source`) and, in tests, by
+//! scripted fakes.
+
+use super::interval::{Interval, IntervalError};
+use super::utc::UtcTime;
+use crate::plugin::wit::latest::{ErrorCode, PluginError};
+use crate::plugin::{CallError, PluginHost, PluginKind, PluginName};
+
+/// One answer of a source, as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawSample {
+    pub interval: Interval,
+    pub detail: String,
+}
+
+/// Why a source gave no usable answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SourceError {
+    /// The call itself failed: not loaded, quarantined, deadline, trap.
+    #[error(transparent)]
+    Call(#[from] CallError),
+    /// The plugin answered with an error.
+    #[error("{code}: {message}")]
+    Plugin { code: &'static str, message: String },
+    /// The plugin answered something that is not an interval.
+    #[error("invalid interval: {0}")]
+    Invalid(#[from] IntervalError),
+}
+
+impl From<PluginError> for SourceError {
+    fn from(e: PluginError) -> Self {
+        SourceError::Plugin {
+            code: code_name(e.code),
+            message: e.message,
+        }
+    }
+}
+
+fn code_name(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::Unavailable => "unavailable",
+        ErrorCode::InvalidInput => "invalid-input",
+        ErrorCode::PermissionDenied => "permission-denied",
+        ErrorCode::Unsupported => "unsupported",
+        ErrorCode::Internal => "internal",
+    }
+}
+
+/// The time sources the service can ask. Calls block (plugin calls are
+/// synchronous), so the service makes them off any async executor.
+pub trait TimeSources: Send + Sync {
+    /// Every source there is now (the service's default selection).
+    fn time_sources(&self) -> Vec<PluginName>;
+    /// Where the true time lies, by this source.
+    fn sample(&self, name: &PluginName) -> Result<RawSample, SourceError>;
+    /// Tells the source a time the true time is known to be past.
+    fn observe(&self, name: &PluginName, now: UtcTime) -> Result<(), SourceError>;
+}
+
+impl TimeSources for PluginHost {
+    fn time_sources(&self) -> Vec<PluginName> {
+        self.names()
+            .into_iter()
+            .filter(|n| {
+                self.get(n)
+                    .is_some_and(|p| p.kind() == PluginKind::TimeSource)
+            })
+            .collect()
+    }
+
+    fn sample(&self, name: &PluginName) -> Result<RawSample, SourceError> {
+        let sample = PluginHost::sample(self, name)??;
+        Ok(RawSample {
+            interval: Interval::from_wit(&sample.interval)?,
+            detail: sample.detail,
+        })
+    }
+
+    fn observe(&self, name: &PluginName, now: UtcTime) -> Result<(), SourceError> {
+        PluginHost::observe(self, name, now.to_timestamp())??;
+        Ok(())
+    }
+}

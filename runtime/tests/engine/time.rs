@@ -1,0 +1,125 @@
+//! Blocks that need a good clock: held back while the clock is not good
+//! enough (and `osb status` says why), started by the daemon as soon as its
+//! time service reaches the state.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::{Osb, eventually, target};
+
+/// A plugin directory with the probe (it answers exactly
+/// 2023-11-14T22:13:20Z) and the fake hardware clock saved before that,
+/// and a device config running them in development mode.
+fn synced_sources(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let plugins = dir.join("plugins");
+    std::fs::create_dir_all(&plugins).expect("plugin dir");
+    osb_test_artifacts::copy_package("osb-test-probe", &plugins);
+    let hwclock = osb_test_artifacts::copy_package("time-fake-hwclock", &plugins);
+    let clock = dir.join("clock");
+    std::fs::create_dir_all(&clock).expect("clock dir");
+    std::fs::write(clock.join("fake-hwclock"), "1600000000\n").expect("saved time");
+    let manifest_path = hwclock.join("plugin.toml");
+    let manifest = std::fs::read_to_string(&manifest_path)
+        .expect("manifest")
+        .replace("/var/lib/osb/fake-hwclock", clock.to_str().expect("utf-8"));
+    std::fs::write(&manifest_path, manifest).expect("manifest");
+    let config = dir.join("device.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "development = true\n[plugins.time-fake-hwclock]\ngrants = {{ fs = [{{ host = \"{}\", guest = \"/data\", mode = \"rw\" }}] }}\n",
+            clock.display()
+        ),
+    )
+    .expect("config");
+    (config, plugins)
+}
+
+/// A daemon that must not outlive its test, whatever the test does: it
+/// would keep the test's blocks alive after the scope removed them.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn waiting(status: &Value) -> Option<String> {
+    status["blocks"][0]["waiting"].as_str().map(str::to_owned)
+}
+
+#[test]
+fn a_block_needing_synced_time_waits_then_the_daemon_starts_it() {
+    let Some(osb) = Osb::new("timegate") else {
+        return;
+    };
+    let t = target(
+        "timegate",
+        "1.0.0",
+        json!({"app": {"image": osb.engine.busybox_image("1"), "time": "synced"}}),
+        json!({}),
+    );
+
+    // Without a time service the clock is unsynced: held back, and said so.
+    let out = osb.apply_with(&t, &["--timeout", "3s", "--time-status", "unsynced"]);
+    assert!(!out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let error = report["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("needs synced time, clock is unsynced"),
+        "{report:#}"
+    );
+    let status = osb.status();
+    assert_eq!(status["time"], "unsynced", "{status:#}");
+    assert_eq!(
+        waiting(&status).as_deref(),
+        Some("needs synced time, clock is unsynced"),
+        "{status:#}"
+    );
+    assert!(
+        osb.scope.containers().iter().all(|c| c.state != "running"),
+        "started before the clock was synced"
+    );
+
+    // The daemon's time service reaches synced; the block starts.
+    let (config, plugins) = synced_sources(osb.dir.path());
+    let mut daemon = KillOnDrop(
+        osb.command(
+            "daemon",
+            &[
+                "--config",
+                config.to_str().expect("utf-8"),
+                "--plugin-dir",
+                plugins.to_str().expect("utf-8"),
+            ],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn osb daemon"),
+    );
+    let mut containers = Vec::new();
+    let up = eventually(Duration::from_secs(60), || {
+        containers = osb.scope.containers();
+        containers.len() == 1 && containers[0].state == "running"
+    });
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &daemon.0.id().to_string()])
+        .status();
+    let stopped = eventually(Duration::from_secs(10), || {
+        matches!(daemon.0.try_wait(), Ok(Some(_)))
+    });
+    assert!(up, "the daemon did not start the block: {containers:#?}");
+    assert!(stopped, "the daemon did not stop on SIGINT");
+    // A running block waits for nothing, whatever `osb status` (which runs
+    // no time service) says of the clock.
+    let status = osb.status();
+    assert_eq!(status["time"], "unsynced", "{status:#}");
+    assert_eq!(waiting(&status), None, "{status:#}");
+    assert_eq!(status["converged"], true, "{status:#}");
+}
