@@ -2,6 +2,7 @@
 
 mod apply;
 mod blocks;
+mod columns;
 mod daemon;
 mod grant_flag;
 mod plugin;

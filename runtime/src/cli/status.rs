@@ -29,7 +29,43 @@ pub fn run(args: StatusArgs, config: &DeviceConfig) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", status::table(&report));
+        print!("{}", table(&report));
     }
     Ok(())
+}
+
+/// The report as a table, for a terminal.
+fn table(report: &status::StatusReport) -> String {
+    let mut rows = vec![[
+        "BLOCK".to_owned(),
+        "RELEASE".to_owned(),
+        "STATE".to_owned(),
+        "CONTAINER".to_owned(),
+        "NOTE".to_owned(),
+    ]];
+    for b in &report.blocks {
+        let note = match (&b.waiting, b.updating) {
+            (Some(w), _) => w.clone(),
+            (None, true) => "updating".to_owned(),
+            (None, false) => String::new(),
+        };
+        rows.push([
+            b.block.clone(),
+            b.release.clone(),
+            b.state.clone(),
+            b.container.clone().unwrap_or_else(|| "-".to_owned()),
+            note,
+        ]);
+    }
+    let mut out = super::columns::aligned(&rows);
+    out.push_str(if report.converged {
+        "converged\n"
+    } else {
+        "not converged\n"
+    });
+    out.push_str(&format!("time: {}\n", report.time));
+    for s in &report.strays {
+        out.push_str(&format!("stray container: {s}\n"));
+    }
+    out
 }

@@ -244,22 +244,11 @@ pub fn table(report: &TimeReport) -> String {
             note,
         ]);
     }
-    let widths: Vec<usize> = (0..5)
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
     let mut out = String::new();
     if report.sources.is_empty() {
         out.push_str("no time sources\n");
     } else {
-        for row in &rows {
-            let line: Vec<String> = row
-                .iter()
-                .zip(&widths)
-                .map(|(cell, w)| format!("{cell:<w$}"))
-                .collect();
-            out.push_str(line.join("  ").trim_end());
-            out.push('\n');
-        }
+        out.push_str(&super::columns::aligned(&rows));
     }
     out.push_str(&format!("agreement: {}\n", report.agreement));
     let estimate = match &report.estimate {
