@@ -99,10 +99,7 @@ impl Device {
             std::fs::read_to_string(from.join("plugin.toml")).expect("read the manifest");
         let mut manifest: Table = toml::from_str(&manifest_text).expect("parse the manifest");
         manifest.insert("name".to_owned(), Toml::String(name.to_owned()));
-        manifest.insert(
-            "capabilities".to_owned(),
-            Toml::Table(capabilities.clone()),
-        );
+        manifest.insert("capabilities".to_owned(), Toml::Table(capabilities.clone()));
         std::fs::write(
             to.join("plugin.toml"),
             toml::to_string(&manifest).expect("serialise the manifest"),
@@ -253,9 +250,9 @@ impl Run {
     /// unbounded (or when there is no estimate).
     pub fn estimate(&self) -> (Option<i128>, Option<i128>) {
         let end = |key: &str| {
-            self.report["estimate"][key].as_str().map(|t| {
-                dates::parse_rfc3339(t).unwrap_or_else(|| panic!("estimate.{key}: {t:?}"))
-            })
+            self.report["estimate"][key]
+                .as_str()
+                .map(|t| dates::parse_rfc3339(t).unwrap_or_else(|| panic!("estimate.{key}: {t:?}")))
         };
         (end("earliest"), end("latest"))
     }
@@ -332,12 +329,4 @@ impl Run {
             .filter(|line| needles.iter().all(|n| line.contains(n)))
             .collect()
     }
-}
-
-/// A loopback port nothing listens on (bound, then let go).
-pub fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }

@@ -61,10 +61,11 @@ impl TestCa {
     /// signed for `127.0.0.1` and `localhost`.
     pub fn serve(&self, answer: Answer) -> HttpsServer {
         let key = rcgen::KeyPair::generate().expect("server key");
-        let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-            .expect("server params")
-            .signed_by(&key, &self.issuer)
-            .expect("server certificate");
+        let cert =
+            rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+                .expect("server params")
+                .signed_by(&key, &self.issuer)
+                .expect("server certificate");
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -132,11 +133,6 @@ impl HttpsServer {
         format!("https://{}/time", self.addr)
     }
 
-    /// The URL prefix to request and grant (`http` capability).
-    pub fn prefix(&self) -> String {
-        format!("https://{}/", self.addr)
-    }
-
     /// From now on, answer this.
     pub fn set(&self, answer: Answer) {
         *self.shared.answer.lock().expect("answer lock") = answer;
@@ -197,7 +193,11 @@ fn serve_one(tcp: TcpStream, config: Arc<rustls::ServerConfig>, shared: &Shared)
     // Read as late as possible: the Date must be the clock when answering.
     let now = dates::now().div_euclid(dates::SECOND) as i64;
     let (status, headers, body) = match answer {
-        Answer::Honest => ("200 OK", format!("Date: {}\r\n", dates::http_date(now)), "ok\n"),
+        Answer::Honest => (
+            "200 OK",
+            format!("Date: {}\r\n", dates::http_date(now)),
+            "ok\n",
+        ),
         Answer::Skewed(by) => (
             "200 OK",
             format!("Date: {}\r\n", dates::http_date(now + by)),
@@ -216,7 +216,11 @@ fn serve_one(tcp: TcpStream, config: Arc<rustls::ServerConfig>, shared: &Shared)
             "Content-Type: text/html\r\n".to_owned(),
             "<html><body>Log in to use the Wi-Fi</body></html>\n",
         ),
-        Answer::MalformedDate => ("200 OK", "Date: yesterday at noonish\r\n".to_owned(), "ok\n"),
+        Answer::MalformedDate => (
+            "200 OK",
+            "Date: yesterday at noonish\r\n".to_owned(),
+            "ok\n",
+        ),
     };
     let counter = if with_body {
         &shared.gets

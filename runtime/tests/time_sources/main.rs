@@ -1,0 +1,433 @@
+//! The time service end to end against real components: the `osb` binary,
+//! the real time-source plugins, an HTTPS server with a test CA on
+//! loopback whose `Date` the test chooses, and a real chronyd serving NTP
+//! on loopback. Every server serves this machine's clock (or a chosen lie
+//! about it), so the machine's clock is the true time the estimates must
+//! hold.
+//!
+//! Tests that need chronyd return early with a notice when it is not
+//! installed, unless `CI` is set (scripts/services installs it).
+
+mod chrony;
+mod dates;
+mod device;
+mod https;
+
+use chrony::Chronyd;
+use dates::SECOND;
+use device::Device;
+use https::{Answer, TestCa};
+
+const HOUR: i64 = 3600;
+const DAY: i64 = 86_400;
+
+fn now_seconds() -> i64 {
+    dates::now().div_euclid(SECOND) as i64
+}
+
+/// The fixture itself, through the runtime's own HTTP transport: HEAD and
+/// GET, each answer's status and `Date`, and the test CA trusted only when
+/// configured.
+#[test]
+fn the_https_fixture_answers_as_told_and_only_to_clients_trusting_its_ca() {
+    use osb_runtime::plugin::HttpSettings;
+    use osb_runtime::plugin::host_api::http::{HttpTransport, UreqTransport};
+    use osb_runtime::plugin::wit::latest::host::osb::plugin::http::Request;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = TestCa::new(dir.path());
+    let server = ca.serve(Answer::Honest);
+    let transport = UreqTransport::new(&HttpSettings {
+        ca_files: vec![ca.file().to_owned()],
+    })
+    .expect("the test CA file is usable");
+    let send = |method: &str| {
+        transport
+            .send(&Request {
+                method: method.to_owned(),
+                url: server.url(),
+                headers: Vec::new(),
+                body: Vec::new(),
+                timeout_ms: 5000,
+            })
+            .expect("the fixture answers")
+    };
+    let date = |r: &osb_runtime::plugin::wit::latest::host::osb::plugin::http::Response| {
+        r.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("date"))
+            .map(|(_, v)| v.clone())
+    };
+
+    let before = now_seconds();
+    let head = send("HEAD");
+    let after = now_seconds();
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    let sent = date(&head).expect("a Date");
+    assert!(
+        (before..=after).any(|t| dates::http_date(t) == sent),
+        "{sent}"
+    );
+    let get = send("GET");
+    assert_eq!((get.status, get.body.as_slice()), (200, b"ok\n".as_slice()));
+    assert_eq!((server.heads(), server.gets()), (1, 1));
+
+    server.set(Answer::Skewed(-2 * HOUR));
+    let before = now_seconds();
+    let sent = date(&send("HEAD")).expect("a Date");
+    let after = now_seconds();
+    assert!(
+        (before - 2 * HOUR..=after - 2 * HOUR).any(|t| dates::http_date(t) == sent),
+        "{sent}"
+    );
+    server.set(Answer::Redirect);
+    let redirect = send("GET");
+    assert_eq!(redirect.status, 302);
+    assert!(
+        redirect
+            .headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("location") && v.contains("portal"))
+    );
+    server.set(Answer::NoDate);
+    let page = send("GET");
+    assert_eq!((page.status, date(&page)), (200, None));
+    server.set(Answer::MalformedDate);
+    assert_eq!(date(&send("HEAD")).as_deref(), Some("yesterday at noonish"));
+
+    // Without the test CA, the same server is refused.
+    let public_only = UreqTransport::new(&HttpSettings::default()).expect("public roots");
+    let refused = public_only.send(&Request {
+        method: "HEAD".to_owned(),
+        url: server.url(),
+        headers: Vec::new(),
+        body: Vec::new(),
+        timeout_ms: 5000,
+    });
+    assert!(refused.is_err(), "an unknown CA was trusted: {refused:?}");
+}
+
+#[test]
+fn the_chronyd_fixture_serves_ntp_and_stops_when_dropped() {
+    let Some(chronyd) = Chronyd::start() else {
+        return;
+    };
+    let addr = chronyd.addr();
+    assert!(chrony::sntp_answers(addr), "{}", chronyd.log());
+    drop(chronyd);
+    assert!(!chrony::sntp_answers(addr), "chronyd outlived its fixture");
+}
+
+#[test]
+fn https_alone_reaches_coarse_with_an_interval_holding_the_true_time() {
+    let mut device = Device::new();
+    let ca = TestCa::new(device.dir());
+    let server = ca.serve(Answer::Honest);
+    device
+        .trust_ca(ca.file())
+        .https("time-https", &[server.url()]);
+
+    let run = device.time(&["--wait", "coarse", "--timeout", "30s"]).ok();
+    assert!(
+        ["coarse", "synced"].contains(&run.state()),
+        "{:#}",
+        run.report
+    );
+    run.assert_estimate_holds_the_true_time();
+    // A Date has a resolution of one second; the round trip on loopback
+    // and the call add little to that.
+    let width = run.width();
+    assert!(
+        width > 0 && width < 2 * SECOND,
+        "width {width} ns: {:#}",
+        run.report
+    );
+    let source = run.source("time-https");
+    assert_eq!(source["error"], serde_json::Value::Null, "{source:#}");
+    assert!(
+        source["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(&server.url())),
+        "{source:#}"
+    );
+    assert!(server.heads() >= 1, "the server was never asked");
+    assert_eq!(server.gets(), 0, "the plugin asks with HEAD only");
+    // The machine's clock is inside the estimate: not moved.
+    assert_eq!(run.offset_ms(), 0.0, "{:#}", run.report);
+}
+
+#[test]
+fn ntp_against_chronyd_reaches_synced_with_an_interval_holding_the_true_time() {
+    let Some(chronyd) = Chronyd::start() else {
+        return;
+    };
+    let mut device = Device::new();
+    device.ntp("time-ntp", &[chronyd.addr()]);
+
+    let run = device.time(&["--wait", "synced", "--timeout", "30s"]).ok();
+    assert_eq!(run.state(), "synced", "{:#}", run.report);
+    run.assert_estimate_holds_the_true_time();
+    // synced: an error bound of at most 250 ms, that is a width of 500 ms.
+    let width = run.width();
+    assert!(
+        width > 0 && width <= SECOND / 2,
+        "width {width} ns: {:#}",
+        run.report
+    );
+    let error_bound = run.report["estimate"]["error_bound_ms"]
+        .as_f64()
+        .expect("an error bound");
+    assert!(error_bound > 0.0 && error_bound <= 250.0, "{error_bound}");
+    let source = run.source("time-ntp");
+    let source_width = source["width_ms"].as_f64().expect("the source's width");
+    assert!(source_width > 0.0 && source_width <= 500.0, "{source:#}");
+    let detail = source["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains(&chronyd.addr().to_string()) && detail.contains("stratum 8"),
+        "{source:#}"
+    );
+    assert_eq!(run.offset_ms(), 0.0, "{:#}", run.report);
+}
+
+#[test]
+fn a_server_two_hours_ahead_is_outvoted_by_three_honest_sources_and_named() {
+    let Some(chronyd) = Chronyd::start() else {
+        return;
+    };
+    let mut device = Device::new();
+    let ca = TestCa::new(device.dir());
+    let honest = ca.serve(Answer::Honest);
+    let liar = ca.serve(Answer::Skewed(2 * HOUR));
+    device
+        .trust_ca(ca.file())
+        .https("time-https", &[honest.url()])
+        .https("time-https-liar", &[liar.url()])
+        .ntp("time-ntp", &[chronyd.addr()]);
+    device.fake_hwclock("time-fake-hwclock", now_seconds() - DAY);
+
+    let run = device.time(&["--wait", "synced", "--timeout", "30s"]).ok();
+    assert_eq!(run.rejected(), ["time-https-liar"], "{:#}", run.report);
+    assert_eq!(run.report["agreement"], "3 of 4 sources agree");
+    assert_eq!(run.state(), "synced", "{:#}", run.report);
+    run.assert_estimate_holds_the_true_time();
+    // The liar did answer, two hours ahead: it was outvoted, not silent.
+    let (liar_earliest, _) = run.source_interval("time-https-liar");
+    let liar_earliest = liar_earliest.expect("the liar answered an interval");
+    assert!(
+        liar_earliest > run.after + i128::from(2 * HOUR - 5) * SECOND,
+        "{:#}",
+        run.report
+    );
+    assert!(liar.heads() >= 1);
+    assert_eq!(run.offset_ms(), 0.0, "the liar moved the clock");
+    let named = run.log_lines_with(&["time source rejected", "time-https-liar"]);
+    assert!(
+        !named.is_empty(),
+        "the log does not name the liar:\n{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_single_server_is_taken_at_its_word_and_the_virtual_clock_follows_it() {
+    let mut device = Device::new();
+    let ca = TestCa::new(device.dir());
+    let behind = ca.serve(Answer::Skewed(-600));
+    device
+        .trust_ca(ca.file())
+        .https("time-https", &[behind.url()]);
+
+    let run = device.time(&["--wait", "coarse", "--timeout", "30s"]).ok();
+    assert!(
+        ["coarse", "synced"].contains(&run.state()),
+        "{:#}",
+        run.report
+    );
+    // Nothing can outvote one source: the estimate is ten minutes behind
+    // and misses the machine's clock.
+    let (earliest, latest) = run.estimate();
+    let (earliest, latest) = (earliest.expect("bounded"), latest.expect("bounded"));
+    let lie = 600 * SECOND;
+    assert!(
+        earliest <= run.after - lie && latest >= run.before - lie && latest < run.before,
+        "{:#}",
+        run.report
+    );
+    assert!(run.rejected().is_empty());
+    // The virtual clock moved to the estimate's midpoint; the system
+    // clock was not touched (`osb time` is read-only).
+    let offset = run.offset_ms();
+    assert!(
+        (offset + 600_000.0).abs() < 2_000.0,
+        "offset {offset} ms: {:#}",
+        run.report
+    );
+}
+
+#[test]
+fn with_every_server_gone_the_lower_bounds_remain_and_nothing_panics() {
+    let Some(chronyd) = Chronyd::start() else {
+        return;
+    };
+    let mut device = Device::new();
+    let ca = TestCa::new(device.dir());
+    let server = ca.serve(Answer::Honest);
+    let saved = now_seconds() - DAY;
+    let built = now_seconds() - 30 * DAY;
+    device
+        .trust_ca(ca.file())
+        .https("time-https", &[server.url()])
+        .ntp("time-ntp", &[chronyd.addr()])
+        .build_floor("time-build-floor", built);
+    let state_file = device.fake_hwclock("time-fake-hwclock", saved);
+
+    // With the servers up, the same device is synced: what follows fails
+    // because they are gone, not because the device cannot reach them.
+    let up = device.time(&["--wait", "synced", "--timeout", "30s"]).ok();
+    assert_eq!(up.state(), "synced", "{:#}", up.report);
+    assert_eq!(up.report["agreement"], "4 of 4 sources agree");
+
+    drop(server);
+    drop(chronyd);
+    let down = device.time(&[]).ok();
+    assert_eq!(down.state(), "unsynced", "{:#}", down.report);
+    for name in ["time-https", "time-ntp"] {
+        let error = down.source(name)["error"].as_str().unwrap_or_default();
+        assert!(error.starts_with("unavailable"), "{name}: {error}");
+    }
+    assert!(
+        down.source("time-ntp")["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no reply")),
+        "{:#}",
+        down.report
+    );
+    assert_eq!(down.report["agreement"], "2 of 2 sources agree");
+    assert!(down.rejected().is_empty(), "{:#}", down.report);
+    // The later of the two floors, the saved time, and no upper bound.
+    let (earliest, latest) = down.estimate();
+    let earliest = earliest.expect("a lower bound");
+    let saved_ns = i128::from(saved) * SECOND;
+    assert!(
+        earliest >= saved_ns && earliest < saved_ns + 10 * SECOND,
+        "{:#}",
+        down.report
+    );
+    assert_eq!(latest, None, "{:#}", down.report);
+    // Both failures are logged, naming the source.
+    for name in ["time-https", "time-ntp"] {
+        let lines = down.log_lines_with(&["time source gave no sample", name]);
+        assert!(!lines.is_empty(), "{name} not in the log:\n{}", down.stderr);
+    }
+
+    // Waiting for better fails cleanly, still printing the report.
+    let wait = device.time(&["--wait", "coarse", "--timeout", "3s"]);
+    assert!(!wait.success, "{:#}", wait.report);
+    assert_eq!(wait.state(), "unsynced", "{:#}", wait.report);
+    assert!(
+        wait.stderr.contains("did not reach 'coarse'") && wait.stderr.contains("'unsynced'"),
+        "{}",
+        wait.stderr
+    );
+    // Read-only: the saved time is as it was.
+    assert_eq!(
+        std::fs::read_to_string(&state_file).expect("state file"),
+        format!("{saved}\n")
+    );
+}
+
+#[test]
+fn captive_portals_and_malformed_dates_are_ignored_naming_why() {
+    let mut device = Device::new();
+    let ca = TestCa::new(device.dir());
+    let server = ca.serve(Answer::Redirect);
+    device
+        .trust_ca(ca.file())
+        .https("time-https", &[server.url()]);
+
+    for (answer, why) in [
+        (Answer::Redirect, "status 302, not 2xx (a captive portal"),
+        (Answer::NoDate, "no Date header"),
+        (
+            Answer::MalformedDate,
+            "malformed Date header \"yesterday at noonish\"",
+        ),
+    ] {
+        server.set(answer);
+        let asked = server.heads();
+        let run = device.time(&[]).ok();
+        assert_eq!(run.state(), "unsynced", "{answer:?}: {:#}", run.report);
+        assert_eq!(
+            run.report["estimate"],
+            serde_json::Value::Null,
+            "{answer:?}: {:#}",
+            run.report
+        );
+        assert_eq!(run.report["agreement"], "no source answered", "{answer:?}");
+        let error = run.source("time-https")["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            error.starts_with("unavailable") && error.contains(why),
+            "{answer:?}: {error}"
+        );
+        // Asked once, then not again in that sample.
+        assert_eq!(server.heads(), asked + 1, "{answer:?}");
+        let logged = run.log_lines_with(&["time-https", "ignoring", &server.url(), why]);
+        assert!(
+            !logged.is_empty(),
+            "{answer:?}: the log does not say why:\n{}",
+            run.stderr
+        );
+    }
+
+    // However long it is asked, a portal never makes the clock coarse.
+    server.set(Answer::Redirect);
+    let wait = device.time(&["--wait", "coarse", "--timeout", "3s"]);
+    assert!(!wait.success, "{:#}", wait.report);
+    assert_eq!(wait.state(), "unsynced");
+}
+
+#[test]
+fn a_fake_hwclock_saved_a_day_ahead_is_rejected_by_honest_https_and_ntp() {
+    let Some(chronyd) = Chronyd::start() else {
+        return;
+    };
+    let mut device = Device::new();
+    let ca = TestCa::new(device.dir());
+    let server = ca.serve(Answer::Honest);
+    let future = now_seconds() + DAY;
+    device
+        .trust_ca(ca.file())
+        .https("time-https", &[server.url()])
+        .ntp("time-ntp", &[chronyd.addr()]);
+    let state_file = device.fake_hwclock("time-fake-hwclock", future);
+
+    let run = device.time(&["--wait", "synced", "--timeout", "30s"]).ok();
+    assert_eq!(run.rejected(), ["time-fake-hwclock"], "{:#}", run.report);
+    assert_eq!(run.report["agreement"], "2 of 3 sources agree");
+    assert_eq!(run.state(), "synced", "{:#}", run.report);
+    run.assert_estimate_holds_the_true_time();
+    // It answered its saved time, carried to the round's instant.
+    let (floor, _) = run.source_interval("time-fake-hwclock");
+    let floor = floor.expect("the saved time answered as a lower bound");
+    let future_ns = i128::from(future) * SECOND;
+    assert!(
+        floor >= future_ns && floor < future_ns + 10 * SECOND,
+        "{:#}",
+        run.report
+    );
+    assert_eq!(run.offset_ms(), 0.0, "the saved time moved the clock");
+    let named = run.log_lines_with(&["time source rejected", "time-fake-hwclock"]);
+    assert!(
+        !named.is_empty(),
+        "the log does not name it:\n{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(&state_file).expect("state file"),
+        format!("{future}\n")
+    );
+}
