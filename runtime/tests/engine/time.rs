@@ -61,7 +61,10 @@ fn a_block_needing_synced_time_waits_then_the_daemon_starts_it() {
     let t = target(
         "timegate",
         "1.0.0",
-        json!({"app": {"image": osb.engine.busybox_image("1"), "time": "synced"}}),
+        json!({
+            "app": {"image": osb.engine.busybox_image("1"), "time": "synced"},
+            "free": {"image": osb.engine.busybox_image("1")}
+        }),
         json!({}),
     );
 
@@ -81,9 +84,23 @@ fn a_block_needing_synced_time_waits_then_the_daemon_starts_it() {
         Some("needs synced time, clock is unsynced"),
         "{status:#}"
     );
+    let block = |c: &osb_test_docker::ContainerInfo| {
+        c.labels.get("io.osb.block").cloned().unwrap_or_default()
+    };
+    let containers = osb.scope.containers();
     assert!(
-        osb.scope.containers().iter().all(|c| c.state != "running"),
-        "started before the clock was synced"
+        containers
+            .iter()
+            .filter(|c| block(c) == "app")
+            .all(|c| c.state != "running"),
+        "started before the clock was synced: {containers:#?}"
+    );
+    // A block with no time requirement is not held back by the clock.
+    assert!(
+        containers
+            .iter()
+            .any(|c| block(c) == "free" && c.state == "running"),
+        "an unrelated block was held back: {containers:#?}"
     );
 
     // The daemon's time service reaches synced; the block starts.
@@ -103,10 +120,10 @@ fn a_block_needing_synced_time_waits_then_the_daemon_starts_it() {
         .spawn()
         .expect("spawn osb daemon"),
     );
-    let mut containers = Vec::new();
+    let mut containers: Vec<osb_test_docker::ContainerInfo> = Vec::new();
     let up = eventually(Duration::from_secs(60), || {
         containers = osb.scope.containers();
-        containers.len() == 1 && containers[0].state == "running"
+        containers.len() == 2 && containers.iter().all(|c| c.state == "running")
     });
     let _ = std::process::Command::new("kill")
         .args(["-INT", &daemon.0.id().to_string()])
