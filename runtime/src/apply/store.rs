@@ -59,11 +59,16 @@ pub struct HistoryEntry {
     pub detail: String,
 }
 
-/// The open store.
+/// The store. The file is opened for each operation and closed after it:
+/// redb allows one open handle per file, and a daemon holding it for its
+/// whole life would lock `osb status` out.
 pub struct Store {
-    db: Database,
     path: PathBuf,
 }
+
+/// How long an operation waits for another process (or another step of
+/// the same batch) to close the file.
+const OPEN_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Store {
     /// Opens (or creates) the store in `state_dir`.
@@ -74,8 +79,26 @@ impl Store {
             reason,
         };
         std::fs::create_dir_all(state_dir).map_err(|e| io(e.to_string()))?;
-        let db = Database::create(&path).map_err(|e| io(e.to_string()))?;
-        Ok(Store { db, path })
+        let store = Store { path: path.clone() };
+        // Created (or checked) now, so a bad path fails here, not mid-apply.
+        drop(store.db()?);
+        Ok(store)
+    }
+
+    /// Opens the file, waiting while someone else has it open.
+    fn db(&self) -> Result<Database, StoreError> {
+        let started = std::time::Instant::now();
+        loop {
+            match Database::create(&self.path) {
+                Ok(db) => return Ok(db),
+                Err(redb::DatabaseError::DatabaseAlreadyOpen)
+                    if started.elapsed() < OPEN_PATIENCE =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(e) => return Err(self.io(e)),
+            }
+        }
     }
 
     fn io(&self, e: impl std::fmt::Display) -> StoreError {
@@ -88,7 +111,8 @@ impl Store {
     /// Records `target` as the one to converge to, with an `accepted` entry.
     pub fn accept(&self, target: &TargetState) -> Result<(), StoreError> {
         let json = target.to_json();
-        let txn = self.db.begin_write().map_err(|e| self.io(e))?;
+        let db = self.db()?;
+        let txn = db.begin_write().map_err(|e| self.io(e))?;
         {
             let mut table = txn.open_table(TARGET).map_err(|e| self.io(e))?;
             table
@@ -101,7 +125,8 @@ impl Store {
 
     /// The target last accepted, if any.
     pub fn target(&self) -> Result<Option<TargetState>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.io(e))?;
+        let db = self.db()?;
+        let txn = db.begin_read().map_err(|e| self.io(e))?;
         let table = match txn.open_table(TARGET) {
             Ok(t) => t,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
@@ -125,14 +150,16 @@ impl Store {
         target: &TargetState,
         detail: &str,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.io(e))?;
+        let db = self.db()?;
+        let txn = db.begin_write().map_err(|e| self.io(e))?;
         append(&txn, &entry(event, &target.to_json(), detail)).map_err(|e| self.io(e))?;
         txn.commit().map_err(|e| self.io(e))
     }
 
     /// The history, oldest first.
     pub fn history(&self) -> Result<Vec<HistoryEntry>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.io(e))?;
+        let db = self.db()?;
+        let txn = db.begin_read().map_err(|e| self.io(e))?;
         let table = match txn.open_table(HISTORY) {
             Ok(t) => t,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
@@ -150,7 +177,8 @@ impl Store {
 
     /// Images the runtime pulled: canonical reference -> image id.
     pub fn fetched(&self) -> Result<BTreeMap<String, ImageId>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.io(e))?;
+        let db = self.db()?;
+        let txn = db.begin_read().map_err(|e| self.io(e))?;
         let table = match txn.open_table(FETCHED) {
             Ok(t) => t,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(BTreeMap::new()),
@@ -166,7 +194,8 @@ impl Store {
 
     /// Records that the runtime pulled `reference` as image `id`.
     pub fn add_fetched(&self, reference: &str, id: &ImageId) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.io(e))?;
+        let db = self.db()?;
+        let txn = db.begin_write().map_err(|e| self.io(e))?;
         {
             let mut table = txn.open_table(FETCHED).map_err(|e| self.io(e))?;
             table
@@ -178,7 +207,8 @@ impl Store {
 
     /// Forgets every reference to image `id`.
     pub fn forget_fetched(&self, id: &ImageId) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.io(e))?;
+        let db = self.db()?;
+        let txn = db.begin_write().map_err(|e| self.io(e))?;
         {
             let mut table = txn.open_table(FETCHED).map_err(|e| self.io(e))?;
             table

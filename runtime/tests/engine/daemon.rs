@@ -43,6 +43,9 @@ fn the_daemon_brings_back_a_block_removed_behind_its_back() {
         running(&first)
     });
     assert!(up, "the daemon did not start the block: {first:#?}");
+    // `osb status` reads the block store while the daemon runs.
+    let status = osb.status();
+    assert_eq!(status["blocks"][0]["state"], "running", "{status:#}");
 
     osb.engine.run(&["rm", "-f", &first[0].id]);
     let mut again = Vec::new();
