@@ -197,26 +197,19 @@ impl Engine {
     /// Removes a container; its named volumes stay.
     pub async fn remove_container(&self, id: &ContainerId) -> Result<(), EngineError> {
         let options = RemoveContainerOptionsBuilder::new().force(true).build();
-        match self.docker.remove_container(&id.0, Some(options)).await {
-            Err(e) => {
-                let e = EngineError::from_bollard(format!("remove {id}"), e);
-                // Gone already: a crash between remove and the next read.
-                if e.is_not_found() { Ok(()) } else { Err(e) }
-            }
-            Ok(()) => Ok(()),
-        }
+        already_gone(
+            self.docker.remove_container(&id.0, Some(options)).await,
+            format!("remove {id}"),
+        )
     }
 
     /// Removes an image by id.
     pub async fn remove_image(&self, id: &ImageId) -> Result<(), EngineError> {
         let options = RemoveImageOptionsBuilder::new().build();
-        match self.docker.remove_image(&id.0, Some(options), None).await {
-            Err(e) => {
-                let e = EngineError::from_bollard(format!("remove image {id}"), e);
-                if e.is_not_found() { Ok(()) } else { Err(e) }
-            }
-            Ok(_) => Ok(()),
-        }
+        already_gone(
+            self.docker.remove_image(&id.0, Some(options), None).await,
+            format!("remove image {id}"),
+        )
     }
 
     /// Creates an app's named volume, labelled as the runtime's.
@@ -246,17 +239,11 @@ impl Engine {
 
     /// Removes a volume and its data.
     pub async fn remove_volume(&self, name: &str) -> Result<(), EngineError> {
-        match self
-            .docker
-            .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>)
-            .await
-        {
-            Err(e) => {
-                let e = EngineError::from_bollard(format!("remove volume {name}"), e);
-                if e.is_not_found() { Ok(()) } else { Err(e) }
-            }
-            Ok(()) => Ok(()),
-        }
+        let options = None::<bollard::query_parameters::RemoveVolumeOptions>;
+        already_gone(
+            self.docker.remove_volume(name, options).await,
+            format!("remove volume {name}"),
+        )
     }
 
     /// Creates an app's network, labelled as the runtime's.
@@ -287,13 +274,22 @@ impl Engine {
 
     /// Removes a network.
     pub async fn remove_network(&self, name: &str) -> Result<(), EngineError> {
-        match self.docker.remove_network(name).await {
-            Err(e) => {
-                let e = EngineError::from_bollard(format!("remove network {name}"), e);
-                if e.is_not_found() { Ok(()) } else { Err(e) }
-            }
-            Ok(()) => Ok(()),
-        }
+        already_gone(
+            self.docker.remove_network(name).await,
+            format!("remove network {name}"),
+        )
+    }
+}
+
+/// A removal's outcome, where "not found" counts as done: the object went
+/// already (a crash between the removal and the next read).
+fn already_gone<T>(
+    result: Result<T, bollard::errors::Error>,
+    action: String,
+) -> Result<(), EngineError> {
+    match result.map_err(|e| EngineError::from_bollard(action, e)) {
+        Err(e) if !e.is_not_found() => Err(e),
+        _ => Ok(()),
     }
 }
 
