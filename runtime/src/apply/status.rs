@@ -22,6 +22,9 @@ pub struct StatusReport {
     /// The clock's state the plan was made with (`unsynced`, `coarse`,
     /// `synced`): what blocks that need time wait for.
     pub time: &'static str,
+    /// The running daemon whose time service that state is from; `None`
+    /// when no daemon runs, and the clock is taken as `unsynced`.
+    pub time_daemon_pid: Option<u32>,
 }
 
 /// One block.
@@ -44,8 +47,13 @@ pub struct BlockStatus {
     pub waiting: Option<String>,
 }
 
-/// The status of `target`'s blocks in `observed`.
-pub fn report(target: &TargetState, observed: &Observed) -> StatusReport {
+/// The status of `target`'s blocks in `observed`, planned with the clock
+/// state of the daemon `time_daemon_pid` if one runs.
+pub fn report(
+    target: &TargetState,
+    observed: &Observed,
+    time_daemon_pid: Option<u32>,
+) -> StatusReport {
     let steps = plan(&observed.current, target, &observed.conditions);
     let mut blocks = Vec::new();
     for (app_name, app) in &target.apps {
@@ -102,6 +110,7 @@ pub fn report(target: &TargetState, observed: &Observed) -> StatusReport {
         pending: steps.iter().map(ToString::to_string).collect(),
         strays,
         time: observed.conditions.time.as_str(),
+        time_daemon_pid,
     }
 }
 

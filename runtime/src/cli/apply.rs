@@ -5,11 +5,11 @@ use std::time::Instant;
 
 use clap::Args;
 
-use super::blocks::{BlockArgs, ComposeArgs, read_target, tokio_runtime};
+use super::blocks::{BlockArgs, ComposeArgs, read_target, running_daemon_time, tokio_runtime};
 use super::time::TimeStatusArg;
 use crate::apply::Applier;
 use crate::apply::progress::ProgressOutput;
-use crate::block::HumanDuration;
+use crate::block::{HumanDuration, TimeStatus};
 use crate::config::DeviceConfig;
 use crate::time::TimeHandle;
 
@@ -34,15 +34,20 @@ pub struct ApplyArgs {
     /// The clock's state to plan with: blocks that need `coarse` or
     /// `synced` time start only when it is that good. `osb apply` runs no
     /// time service (`osb daemon` does), so this is taken on your word.
-    #[arg(long, value_enum, default_value = "unsynced")]
-    time_status: TimeStatusArg,
+    /// Default: the running daemon's state, else `unsynced`.
+    #[arg(long, value_enum)]
+    time_status: Option<TimeStatusArg>,
 }
 
 pub fn run(args: ApplyArgs, config: &DeviceConfig, log_json: bool) -> anyhow::Result<()> {
     // Bad input is refused before the engine or the store is touched.
     let target = read_target(&args.file, &args.compose)?;
     let mut settings = args.blocks.settings(config);
-    settings.time = TimeHandle::fixed(args.time_status.status());
+    let time = match args.time_status {
+        Some(told) => told.status(),
+        None => running_daemon_time(&settings.state_dir).map_or(TimeStatus::Unsynced, |d| d.state),
+    };
+    settings.time = TimeHandle::fixed(time);
     let progress = ProgressOutput::detect(!args.no_progress && !log_json && !args.json);
     let deadline = Instant::now() + args.timeout.get();
     let outcome = tokio_runtime()?.block_on(async {

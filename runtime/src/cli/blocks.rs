@@ -11,6 +11,7 @@ use crate::apply::ApplySettings;
 use crate::block::target::{AppClass, FormatVersion, ReleaseStatus};
 use crate::block::{AppName, TargetState, compose};
 use crate::config::DeviceConfig;
+use crate::time::published::{self, DaemonTime};
 
 #[derive(Debug, Args)]
 pub struct BlockArgs {
@@ -115,6 +116,17 @@ fn app_name_from_dir(path: &Path) -> AppName {
     AppName::new(cleaned.trim_start_matches(['-', '_']))
         .or_else(|_| AppName::new("app"))
         .unwrap_or_else(|_| unreachable!("'app' is a valid name"))
+}
+
+/// The clock state a running daemon published in `state_dir`, if one
+/// runs. A damaged file is reported and treated as no daemon: the
+/// command then plans with `unsynced`, which holds blocks back rather than
+/// starting them early.
+pub fn running_daemon_time(state_dir: &Path) -> Option<DaemonTime> {
+    published::read_running(state_dir)
+        .inspect_err(|e| tracing::warn!(error = %e, "ignoring the daemon's time report"))
+        .ok()
+        .flatten()
 }
 
 /// A current-thread runtime: the executor's concurrency is IO, not CPU.

@@ -16,6 +16,7 @@ use crate::block::TargetState;
 use crate::config::DeviceConfig;
 use crate::plugin::{PluginHost, PluginWatcher};
 use crate::time::TimeService;
+use crate::time::published::Publisher;
 
 /// Between reconciles of a converged device, when the engine says nothing.
 const RECHECK: Duration = Duration::from_secs(30);
@@ -84,7 +85,10 @@ pub fn run(args: DaemonArgs, config: &DeviceConfig) -> anyhow::Result<()> {
         )
     };
     // On a thread of its own: plugin calls block. Its state gates blocks.
+    let publisher = Publisher::new(&block_settings.state_dir)
+        .context("cannot name this process for the time report")?;
     let time = TimeService::new(host.clone(), config.time.clone())
+        .publish_to(publisher)
         .spawn()
         .context("cannot start the time service")?;
     block_settings.time = time.handle();

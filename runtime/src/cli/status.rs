@@ -2,10 +2,11 @@
 
 use clap::Args;
 
-use super::blocks::{BlockArgs, tokio_runtime};
+use super::blocks::{BlockArgs, running_daemon_time, tokio_runtime};
 use crate::apply::progress::ProgressOutput;
 use crate::apply::{Applier, status};
 use crate::config::DeviceConfig;
+use crate::time::TimeHandle;
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
@@ -17,14 +18,18 @@ pub struct StatusArgs {
 }
 
 pub fn run(args: StatusArgs, config: &DeviceConfig) -> anyhow::Result<()> {
-    let settings = args.blocks.settings(config);
+    let mut settings = args.blocks.settings(config);
+    let daemon = running_daemon_time(&settings.state_dir);
+    if let Some(daemon) = &daemon {
+        settings.time = TimeHandle::fixed(daemon.state);
+    }
     let report = tokio_runtime()?.block_on(async {
         let applier = Applier::connect(settings, ProgressOutput::Log).await?;
         let Some(target) = applier.store().target()? else {
             anyhow::bail!("no target applied yet (osb apply FILE sets one)");
         };
         let observed = applier.observe(&target).await?;
-        Ok(status::report(&target, &observed))
+        Ok(status::report(&target, &observed, daemon.map(|d| d.pid)))
     })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -63,7 +68,16 @@ fn table(report: &status::StatusReport) -> String {
     } else {
         "not converged\n"
     });
-    out.push_str(&format!("time: {}\n", report.time));
+    match report.time_daemon_pid {
+        Some(pid) => out.push_str(&format!(
+            "time: {} (the running daemon's, pid {pid})\n",
+            report.time
+        )),
+        None => out.push_str(&format!(
+            "time: {} (no daemon runs a time service)\n",
+            report.time
+        )),
+    }
     for s in &report.strays {
         out.push_str(&format!("stray container: {s}\n"));
     }

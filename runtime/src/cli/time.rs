@@ -10,16 +10,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
-use clap::{Args, ValueEnum};
-use serde::Serialize;
-
 use crate::block::{HumanDuration, TimeStatus};
 use crate::config::DeviceConfig;
 use crate::plugin::PluginHost;
-use crate::time::marzullo::NoAgreement;
+use crate::time::report::TimeReport;
 use crate::time::utc::span;
-use crate::time::{ClockKind, Round, TimeService, TimeSettings, UtcTime};
+use crate::time::{ClockKind, TimeService, TimeSettings, UtcTime};
+use anyhow::bail;
+use clap::{Args, ValueEnum};
 
 #[derive(Debug, Args)]
 pub struct TimeArgs {
@@ -129,93 +127,6 @@ pub fn run(args: TimeArgs, config: &DeviceConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What `osb time` shows.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TimeReport {
-    pub sources: Vec<SourceView>,
-    /// `3 of 4 sources agree`, `no majority: ...`, `no source answered`.
-    pub agreement: String,
-    pub estimate: Option<EstimateView>,
-    pub state: &'static str,
-    pub clock: ClockView,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SourceView {
-    pub name: String,
-    pub earliest: Option<UtcTime>,
-    pub latest: Option<UtcTime>,
-    pub width_ms: Option<f64>,
-    pub detail: Option<String>,
-    pub error: Option<String>,
-    pub rejected: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct EstimateView {
-    pub earliest: Option<UtcTime>,
-    pub latest: Option<UtcTime>,
-    /// The midpoint; `None` when unbounded.
-    pub time: Option<UtcTime>,
-    /// Half the width; `None` when unbounded.
-    pub error_bound_ms: Option<f64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ClockView {
-    /// The configured backend.
-    pub backend: &'static str,
-    /// The system clock when the report was made.
-    pub system: UtcTime,
-    /// How far the estimate moves the clock (for `system`: the step the
-    /// daemon would make), in milliseconds.
-    pub offset_ms: f64,
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-impl TimeReport {
-    pub fn new(round: &Round, backend: ClockKind, offset_nanos: i128) -> TimeReport {
-        let agreement = match round.agreement {
-            Ok((agreeing, answered)) => format!("{agreeing} of {answered} sources agree"),
-            Err(NoAgreement::NoMajority { agreeing, answered }) => format!(
-                "no majority: at most {agreeing} of {answered} sources agree; nothing fused"
-            ),
-            Err(NoAgreement::NoAnswer) => "no source answered".to_owned(),
-        };
-        TimeReport {
-            sources: round
-                .sources
-                .iter()
-                .map(|s| SourceView {
-                    name: s.name.to_string(),
-                    earliest: s.interval.and_then(|i| i.earliest()),
-                    latest: s.interval.and_then(|i| i.latest()),
-                    width_ms: s.interval.and_then(|i| i.width()).map(ms),
-                    detail: s.detail.clone(),
-                    error: s.error.clone(),
-                    rejected: s.rejected,
-                })
-                .collect(),
-            agreement,
-            estimate: round.estimate.map(|e| EstimateView {
-                earliest: e.earliest(),
-                latest: e.latest(),
-                time: e.midpoint(),
-                error_bound_ms: e.error_bound().map(ms),
-            }),
-            state: round.status.as_str(),
-            clock: ClockView {
-                backend: backend.as_str(),
-                system: UtcTime::now_system(),
-                offset_ms: offset_nanos as f64 / 1e6,
-            },
-        }
-    }
-}
-
 /// The report for a terminal.
 pub fn table(report: &TimeReport) -> String {
     let show = |t: Option<UtcTime>| t.map_or_else(|| "-".to_owned(), |t| t.rfc3339(3));
@@ -283,6 +194,7 @@ fn duration_ms(ms: f64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::report::{ClockView, EstimateView, SourceView};
 
     fn t(s: i64) -> Option<UtcTime> {
         Some(UtcTime::from_unix_seconds(1_700_000_000 + s))

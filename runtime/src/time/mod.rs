@@ -13,6 +13,9 @@
 //! - [`clock`]: the backends, `virtual` (an offset) and `system` (steps
 //!   `CLOCK_REALTIME`, only when configured).
 //! - [`sources`]: [`TimeSources`], implemented by the plugin host.
+//! - [`report`]: [`report::TimeReport`], a round as `osb time` shows it.
+//! - [`published`]: the daemon's last report in `<state_dir>/time.json`,
+//!   believed only while that daemon runs.
 //! - [`service`]: [`TimeService`], its rounds and its thread.
 //! - [`handle`]: [`TimeHandle`], how the executor reads the state.
 //! - [`settings`]: [`TimeSettings`], the `[time]` config section.
@@ -28,6 +31,8 @@ pub mod handle;
 pub mod interval;
 pub mod marzullo;
 pub mod mono;
+pub mod published;
+pub mod report;
 pub mod service;
 pub mod settings;
 pub mod sources;

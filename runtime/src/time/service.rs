@@ -15,10 +15,12 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::clock::Clock;
+use super::clock::{Clock, ClockStep};
 use super::handle::TimeHandle;
 use super::marzullo::NoAgreement;
 use super::mono::Mono;
+use super::published::Publisher;
+use super::report::TimeReport;
 use super::settings::TimeSettings;
 use super::sources::{SourceError, TimeSources};
 use super::tracker::{Carry, Round, Sample, SourceOutcome, Tracker};
@@ -38,6 +40,10 @@ pub struct TimeService {
     /// Each failing source's last error: a source down for an hour is
     /// reported when it fails and when it is back, not at every poll.
     failing: BTreeMap<PluginName, String>,
+    /// Where the daemon publishes each round (`<state_dir>/time.json`).
+    publisher: Option<Publisher>,
+    /// Whether the last publish failed: said once, not every round.
+    publish_failing: bool,
 }
 
 impl TimeService {
@@ -54,7 +60,16 @@ impl TimeService {
             short_rounds: 0,
             last_observed: None,
             failing: BTreeMap::new(),
+            publisher: None,
+            publish_failing: false,
         }
+    }
+
+    /// Publishes each round through `publisher`, and withdraws it when the
+    /// service's thread stops.
+    pub fn publish_to(mut self, publisher: Publisher) -> TimeService {
+        self.publisher = Some(publisher);
+        self
     }
 
     /// A reader of the state.
@@ -94,15 +109,19 @@ impl TimeService {
         let before = *self.status.borrow();
         let round = self.tracker.update(outcomes, Mono::now());
         log_round(&round);
+        let mut step = None;
         if let Some(estimate) = &round.estimate {
             match self.clock.follow(estimate) {
-                Ok(Some(step)) => tracing::info!(
-                    clock = self.clock.kind().as_str(),
-                    from = %step.from,
-                    to = %step.to,
-                    by_ms = step.by_nanos() / 1_000_000,
-                    "clock moved into the fused interval"
-                ),
+                Ok(Some(moved)) => {
+                    tracing::info!(
+                        clock = self.clock.kind().as_str(),
+                        from = %moved.from,
+                        to = %moved.to,
+                        by_ms = moved.by_nanos() / 1_000_000,
+                        "clock moved into the fused interval"
+                    );
+                    step = Some(moved);
+                }
                 Ok(None) => {}
                 Err(e) => tracing::error!(error = %e, "clock not moved"),
             }
@@ -112,7 +131,31 @@ impl TimeService {
             _ => self.short_rounds.saturating_add(1),
         };
         self.publish(before, round.status);
+        self.publish_report(&round, step);
         round
+    }
+
+    fn publish_report(&mut self, round: &Round, step: Option<ClockStep>) {
+        let Some(publisher) = &mut self.publisher else {
+            return;
+        };
+        let report = TimeReport::new(round, self.clock.kind(), self.clock.offset_nanos());
+        match publisher.publish(&report, step) {
+            Ok(()) if self.publish_failing => {
+                self.publish_failing = false;
+                tracing::info!(file = %publisher.path().display(), "time report written again");
+            }
+            Ok(()) => {}
+            Err(e) if !self.publish_failing => {
+                self.publish_failing = true;
+                tracing::warn!(
+                    file = %publisher.path().display(),
+                    error = %e,
+                    "cannot write the time report: osb status will not see this daemon's clock state"
+                );
+            }
+            Err(_) => {}
+        }
     }
 
     fn sample(&mut self, name: &PluginName) -> Result<Sample, SourceError> {
@@ -234,6 +277,11 @@ impl TimeService {
         // The good time, saved once more on the way out.
         if let Some(t) = self.observe_all() {
             tracing::info!(time = %t, "time sources told the good time at shutdown");
+        }
+        if let Some(publisher) = &self.publisher
+            && let Err(e) = publisher.withdraw()
+        {
+            tracing::warn!(file = %publisher.path().display(), error = %e, "cannot remove the time report");
         }
     }
 }

@@ -125,6 +125,12 @@ fn a_block_needing_synced_time_waits_then_the_daemon_starts_it() {
         containers = osb.scope.containers();
         containers.len() == 2 && containers.iter().all(|c| c.state == "running")
     });
+    // While the daemon runs, `osb status` plans with its clock state.
+    let running = osb.status();
+    let time_report: Value = std::fs::read(osb.state().join("time.json"))
+        .ok()
+        .and_then(|text| serde_json::from_slice(&text).ok())
+        .unwrap_or(Value::Null);
     let _ = std::process::Command::new("kill")
         .args(["-INT", &daemon.0.id().to_string()])
         .status();
@@ -133,10 +139,21 @@ fn a_block_needing_synced_time_waits_then_the_daemon_starts_it() {
     });
     assert!(up, "the daemon did not start the block: {containers:#?}");
     assert!(stopped, "the daemon did not stop on SIGINT");
-    // A running block waits for nothing, whatever `osb status` (which runs
-    // no time service) says of the clock.
+    assert_eq!(running["time"], "synced", "{running:#}");
+    assert_eq!(running["time_daemon_pid"], daemon.0.id(), "{running:#}");
+    assert_eq!(time_report["state"], "synced", "{time_report:#}");
+    assert_eq!(
+        time_report["writer"]["pid"],
+        daemon.0.id(),
+        "{time_report:#}"
+    );
+    // The daemon withdrew its report on the way out: `osb status` runs no
+    // time service, so the clock is unsynced again for it, and a running
+    // block waits for nothing.
+    assert!(!osb.state().join("time.json").exists());
     let status = osb.status();
     assert_eq!(status["time"], "unsynced", "{status:#}");
+    assert_eq!(status["time_daemon_pid"], Value::Null, "{status:#}");
     assert_eq!(waiting(&status), None, "{status:#}");
     assert_eq!(status["converged"], true, "{status:#}");
 }

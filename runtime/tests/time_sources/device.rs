@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use toml::{Table, Value as Toml};
@@ -186,16 +187,74 @@ impl Device {
         self
     }
 
-    /// Runs `osb time --json` with `args` over this device, with the log
-    /// at `warn` on stderr. Whatever the outcome, the process must have
-    /// exited by itself and without a panic.
-    pub fn time(&self, args: &[&str]) -> Run {
+    /// Sets `key` in the device config's `[time]` section.
+    pub fn time_setting(&mut self, key: &str, value: Toml) -> &mut Device {
+        self.config
+            .entry("time")
+            .or_insert_with(|| Toml::Table(Table::new()))
+            .as_table_mut()
+            .expect("[time] is a table")
+            .insert(key.to_owned(), value);
+        self
+    }
+
+    /// Writes the device config; returns its path.
+    fn write_config(&self) -> PathBuf {
         let config = self.dir.path().join("device.toml");
         std::fs::write(
             &config,
             toml::to_string(&self.config).expect("serialise the device config"),
         )
         .expect("write the device config");
+        config
+    }
+
+    /// `osb daemon` over this device, its state in `state`, its log (at
+    /// `info`) in `state/daemon.log`, started through `wrapper` (a command
+    /// and its arguments, the daemon's command line after them) if any.
+    pub fn daemon(&self, state: &Path, wrapper: &[&str]) -> Daemon {
+        let config = self.write_config();
+        std::fs::create_dir_all(state).expect("state directory");
+        let log = state.join("daemon.log");
+        let osb = env!("CARGO_BIN_EXE_osb");
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(osb);
+                c
+            }
+            None => Command::new(osb),
+        };
+        let child = command
+            .arg("--config")
+            .arg(&config)
+            .arg("daemon")
+            .arg("--plugin-dir")
+            .arg(&self.plugins)
+            .arg("--state-dir")
+            .arg(state)
+            .arg("--instance")
+            .arg(format!("osb-test-{}", std::process::id()))
+            .env_remove("OSB_CONFIG")
+            .env_remove("OSB_DEVELOPMENT")
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("daemon log file"))
+            .spawn()
+            .expect("spawn osb daemon");
+        Daemon {
+            child,
+            log,
+            report: state.join("time.json"),
+        }
+    }
+
+    /// Runs `osb time --json` with `args` over this device, with the log
+    /// at `warn` on stderr. Whatever the outcome, the process must have
+    /// exited by itself and without a panic.
+    pub fn time(&self, args: &[&str]) -> Run {
+        let config = self.write_config();
         let before = dates::now();
         let out = Command::new(env!("CARGO_BIN_EXE_osb"))
             .arg("--config")
@@ -232,6 +291,66 @@ impl Device {
             before,
             after,
         }
+    }
+}
+
+/// Polls `check` every 50 ms until it holds or `limit` passes; whether it
+/// held.
+pub fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A running `osb daemon`, stopped (SIGINT, then killed) when dropped.
+pub struct Daemon {
+    child: std::process::Child,
+    log: PathBuf,
+    report: PathBuf,
+}
+
+impl Daemon {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What the daemon logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The time report it published (`time.json`), once there is one.
+    pub fn report(&self) -> Option<Value> {
+        let text = std::fs::read(&self.report).ok()?;
+        serde_json::from_slice(&text).ok()
+    }
+
+    /// Whether it has exited.
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// Stops it as a service manager would (SIGINT), then waits up to
+    /// 10 s; whether it stopped by itself.
+    pub fn stop(&mut self) -> bool {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        eventually(Duration::from_secs(10), || self.exited())
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

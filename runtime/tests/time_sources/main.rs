@@ -10,6 +10,9 @@
 
 mod chrony;
 mod dates;
+// Shared with the system_clock tests, which use parts this binary does
+// not (the daemon).
+#[allow(dead_code)]
 mod device;
 mod https;
 
