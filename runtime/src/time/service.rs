@@ -22,7 +22,7 @@ use super::mono::Mono;
 use super::published::Publisher;
 use super::report::TimeReport;
 use super::settings::TimeSettings;
-use super::sources::{SourceError, TimeSources};
+use super::sources::{RawSample, SourceError, TimeSources};
 use super::tracker::{Carry, Round, Sample, SourceOutcome, Tracker};
 use super::utc::{UtcTime, span};
 use crate::block::TimeStatus;
@@ -98,14 +98,21 @@ impl TimeService {
         }
     }
 
-    /// One round: samples every selected source in turn, fuses, moves the
+    /// One round: samples every selected source at once, fuses, moves the
     /// clock if it is outside the estimate, and publishes the state.
     pub fn round(&mut self) -> Round {
-        let mut outcomes: Vec<SourceOutcome> = Vec::new();
-        for name in self.selected() {
-            let result = self.sample(&name);
-            outcomes.push(SourceOutcome { name, result });
-        }
+        let answers = ask_all(self.sources.as_ref(), self.selected());
+        let outcomes: Vec<SourceOutcome> = answers
+            .into_iter()
+            .map(|answer| {
+                let result =
+                    self.take(&answer.name, answer.started, answer.returned, answer.result);
+                SourceOutcome {
+                    name: answer.name,
+                    result,
+                }
+            })
+            .collect();
         let before = *self.status.borrow();
         let round = self.tracker.update(outcomes, Mono::now());
         log_round(&round);
@@ -158,10 +165,15 @@ impl TimeService {
         }
     }
 
-    fn sample(&mut self, name: &PluginName) -> Result<Sample, SourceError> {
-        let started = Mono::now();
-        let result = self.sources.sample(name);
-        let returned = Mono::now();
+    /// A source's answer as a sample, logged (a failure once, until the
+    /// source answers again).
+    fn take(
+        &mut self,
+        name: &PluginName,
+        started: Mono,
+        returned: Mono,
+        result: Result<RawSample, SourceError>,
+    ) -> Result<Sample, SourceError> {
         let call = returned.since(started);
         match result {
             Ok(raw) => {
@@ -348,6 +360,65 @@ fn log_round(round: &Round) {
     }
 }
 
+/// One source's answer and when its call started and returned.
+struct Answer {
+    name: PluginName,
+    started: Mono,
+    returned: Mono,
+    result: Result<RawSample, SourceError>,
+}
+
+fn ask(sources: &dyn TimeSources, name: PluginName) -> Answer {
+    let started = Mono::now();
+    let result = sources.sample(&name);
+    Answer {
+        name,
+        started,
+        returned: Mono::now(),
+        result,
+    }
+}
+
+/// Asks every source in `names` at once, each on a thread of its own, so a
+/// round takes as long as its slowest source rather than the sum of all
+/// (a dead server costs its whole timeout). Each answer keeps its own
+/// call times, which is what bounds it. In `names`' order.
+fn ask_all(sources: &dyn TimeSources, names: Vec<PluginName>) -> Vec<Answer> {
+    if names.len() < 2 {
+        return names.into_iter().map(|name| ask(sources, name)).collect();
+    }
+    std::thread::scope(|scope| {
+        let calls: Vec<_> = names
+            .into_iter()
+            .map(|name| {
+                let spawned = std::thread::Builder::new()
+                    .name(format!("osb-time-{name}"))
+                    .spawn_scoped(scope, {
+                        let name = name.clone();
+                        move || ask(sources, name)
+                    });
+                (name, spawned)
+            })
+            .collect();
+        calls
+            .into_iter()
+            .map(|(name, spawned)| match spawned {
+                Ok(thread) => thread.join().unwrap_or_else(|_| Answer {
+                    name,
+                    started: Mono::now(),
+                    returned: Mono::now(),
+                    result: Err(SourceError::Panicked),
+                }),
+                // No thread to be had: asked here instead, after the others.
+                Err(e) => {
+                    tracing::debug!(source = %name, error = %e, "no thread for the sample; asking in turn");
+                    ask(sources, name)
+                }
+            })
+            .collect()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -355,7 +426,6 @@ mod tests {
 
     use super::*;
     use crate::time::interval::Interval;
-    use crate::time::sources::RawSample;
 
     /// Sources answering from a table, recording what they were told.
     #[derive(Default)]
@@ -442,6 +512,62 @@ mod tests {
         assert!(told >= lower);
         let recorded = sources.told.lock().unwrap().clone();
         assert_eq!(recorded.len(), 3, "every selected source is told");
+    }
+
+    /// Sources whose calls each wait (up to 5 s) until every one of them
+    /// has been called, recording how many were ever in a call at once.
+    struct Gathering {
+        names: Vec<PluginName>,
+        /// (calls begun, calls in progress, most in progress at once)
+        calls: Mutex<(usize, usize, usize)>,
+        all_called: std::sync::Condvar,
+    }
+
+    impl TimeSources for Gathering {
+        fn time_sources(&self) -> Vec<PluginName> {
+            self.names.clone()
+        }
+
+        fn sample(&self, _: &PluginName) -> Result<RawSample, SourceError> {
+            let mut calls = self.calls.lock().unwrap();
+            calls.0 += 1;
+            calls.1 += 1;
+            calls.2 = calls.2.max(calls.1);
+            self.all_called.notify_all();
+            let (mut calls, _) = self
+                .all_called
+                .wait_timeout_while(calls, Duration::from_secs(5), |c| c.0 < self.names.len())
+                .unwrap();
+            calls.1 -= 1;
+            Ok(RawSample {
+                interval: around_now(10),
+                detail: String::new(),
+            })
+        }
+
+        fn observe(&self, _: &PluginName, _: UtcTime) -> Result<(), SourceError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_round_asks_its_sources_at_once_and_keeps_their_order() {
+        let names: Vec<PluginName> = ["c-ntp", "a-https", "b-rtc"]
+            .iter()
+            .map(|n| PluginName::new(n).unwrap())
+            .collect();
+        let sources = Arc::new(Gathering {
+            names: names.clone(),
+            calls: Mutex::new((0, 0, 0)),
+            all_called: std::sync::Condvar::new(),
+        });
+        let mut service = TimeService::new(sources.clone(), TimeSettings::default());
+        let round = service.round();
+        // Asked one after another, each call would have waited alone.
+        assert_eq!(sources.calls.lock().unwrap().2, 3);
+        let order: Vec<&PluginName> = round.sources.iter().map(|s| &s.name).collect();
+        assert_eq!(order, names.iter().collect::<Vec<_>>());
+        assert_eq!(round.agreement, Ok((3, 3)));
     }
 
     #[test]

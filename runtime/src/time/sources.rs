@@ -26,6 +26,9 @@ pub enum SourceError {
     /// The plugin answered something that is not an interval.
     #[error("invalid interval: {0}")]
     Invalid(#[from] IntervalError),
+    /// The thread asking it panicked (a bug in the host, not the plugin).
+    #[error("the sample call panicked")]
+    Panicked,
 }
 
 impl From<PluginError> for SourceError {
