@@ -98,7 +98,7 @@ pub enum ApplyError {
     #[error(transparent)]
     NoSpace(#[from] disk::NoSpace),
     /// A step kept failing.
-    #[error("{step} failed {attempts} times, last: {error}")]
+    #[error("{step} failed (attempts: {attempts}), last: {error}")]
     Step {
         /// The step.
         step: String,
@@ -157,8 +157,9 @@ enum StepError {
     Store(#[from] StoreError),
     #[error(transparent)]
     NoSpace(#[from] disk::NoSpace),
-    /// A pull that failed every attempt: not retried by the cycle.
-    #[error("{error} (after {attempts} attempts)")]
+    /// A pull that failed every attempt, or that the registry answered
+    /// with "no such image": not retried by the cycle.
+    #[error("{error}")]
     PullGaveUp { error: EngineError, attempts: u32 },
 }
 
@@ -349,11 +350,11 @@ impl Applier {
                         report.steps.push(line);
                     }
                     Err(StepError::NoSpace(e)) => return Err(e.into()),
-                    Err(e @ StepError::PullGaveUp { .. }) => {
+                    Err(StepError::PullGaveUp { error, attempts }) => {
                         return Err(ApplyError::Step {
                             step: line,
-                            attempts: self.settings.pull_attempts,
-                            error: e.to_string(),
+                            attempts,
+                            error: error.to_string(),
                         });
                     }
                     Err(e) => {
@@ -551,6 +552,18 @@ impl Applier {
             progress.finish(result.is_ok());
             match result {
                 Ok(()) => break,
+                // The registry answered that it has no such image (or
+                // will not say it has one): asking again within the
+                // minute will not change that, and a mistyped tag should
+                // be reported at once. The daemon's next reconcile asks
+                // again, for an image pushed later.
+                Err(error) if error.is_not_found() => {
+                    tracing::warn!(%image, %error, "pull refused: no such image; not retried");
+                    return Err(StepError::PullGaveUp {
+                        error,
+                        attempts: attempt + 1,
+                    });
+                }
                 Err(error) if attempt + 1 >= attempts => {
                     return Err(StepError::PullGaveUp { error, attempts });
                 }

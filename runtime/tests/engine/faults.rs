@@ -191,6 +191,51 @@ fn a_registry_down_at_the_start_is_retried_with_backoff() {
 }
 
 #[test]
+fn an_image_the_registry_does_not_have_fails_at_once_naming_it() {
+    let Some(osb) = Osb::new("no-such-image") else {
+        return;
+    };
+    let registry = osb.engine.registry();
+    let pushed = registry.push(&osb.engine.busybox_image("1"), "missing/app:1");
+    // The same repository, a tag never pushed.
+    let image = format!(
+        "{}:2",
+        pushed
+            .strip_suffix(":1")
+            .expect("the pushed reference ends in its tag")
+    );
+    let t = target(
+        "missing",
+        "1.0.0",
+        json!({"app": {"image": image}}),
+        json!({}),
+    );
+    let started = Instant::now();
+    let out = osb.apply_with(&t, &["--timeout", "5m"]);
+    let took = started.elapsed();
+    assert!(!out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let error = report["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(&format!("fetch {image}"))
+            && error.contains("not found")
+            && error.contains("attempts: 1"),
+        "{report:#}"
+    );
+    // Retried, it would have taken the backoff's 1 + 2 + 4 + ... s.
+    assert!(
+        took < Duration::from_secs(20),
+        "took {took:?} to report a missing image"
+    );
+    assert!(osb.scope.containers().is_empty());
+    // A registry that does not answer is still retried (the test above);
+    // one that answers "no" is not.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("pull failed; retrying"), "{stderr}");
+    drop(registry);
+}
+
+#[test]
 fn bad_targets_are_refused_naming_the_field_and_running_blocks_are_untouched() {
     let Some(osb) = Osb::new("bad-targets") else {
         return;
