@@ -14,10 +14,16 @@
 #      to that state (the line's own timestamp).
 # Plugin settings are the manifests' defaults (call deadline 1 s, HTTPS
 # budget 800 ms, NTP timeout 800 ms), as on a device.
+#   - Offline: time-https against a server that accepts connections and
+#     never answers, time-ntp against a UDP port that never answers, and
+#     time-build-floor: how long one `osb time` round takes when the
+#     network is gone. With BASELINE=path/to/another/osb, that binary runs
+#     the same case, alternating with this one, for a side-by-side ratio.
 #
 # Usage: tests/benches/time.sh            (from anywhere in the repo)
 #   SKIP_BUILD=1   use target/release/osb and the packages already built
 #   RUNS=N         timed runs of each (default 10)
+#   BASELINE=FILE  an osb binary to compare with in the offline case
 # Needs: chronyd (package chrony; scripts/services installs it), openssl,
 # python3 (its ssl module serves HTTPS), jq.
 set -euo pipefail
@@ -268,5 +274,79 @@ measure() { # label plugin-dir state
 
 measure https "$WORK/https-plugins" coarse
 measure ntp "$WORK/ntp-plugins" synced
+
+# Offline: servers that take connections and datagrams and never answer.
+cat >"$WORK/silent.py" <<'PY'
+import socket, sys, time
+tcp = socket.socket()
+tcp.bind(("127.0.0.1", 0))
+tcp.listen(64)
+udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+udp.bind(("127.0.0.1", 0))
+held = []
+with open(sys.argv[1], "w") as f:
+    f.write(f"{tcp.getsockname()[1]} {udp.getsockname()[1]}\n")
+while True:
+    conn, _ = tcp.accept()
+    held.append(conn)  # kept open, never read nor written
+PY
+python3 "$WORK/silent.py" "$WORK/silent.ports" &
+PIDS+=($!)
+for _ in $(seq 100); do [[ -s $WORK/silent.ports ]] && break; sleep 0.05; done
+read -r SILENT_TCP SILENT_UDP <"$WORK/silent.ports"
+SILENT_PREFIX="https://127.0.0.1:$SILENT_TCP/"
+SILENT_NTP="127.0.0.1:$SILENT_UDP"
+install time-https "$WORK/offline-plugins" "http = [\"$SILENT_PREFIX\"]"
+install time-ntp "$WORK/offline-plugins" "net = [{ addr = \"$SILENT_NTP\", protocol = \"udp\" }]"
+install time-build-floor "$WORK/offline-plugins" ""
+cat >"$WORK/offline.toml" <<TOML
+development = true
+
+[plugins.time-https]
+grants = { http = ["$SILENT_PREFIX"] }
+config = { urls = "${SILENT_PREFIX}time" }
+
+[plugins.time-ntp]
+grants = { net = [{ addr = "$SILENT_NTP", protocol = "udp" }] }
+config = { servers = "$SILENT_NTP" }
+
+[plugins.time-build-floor]
+config = { build_time = "$(date +%s)" }
+TOML
+
+# One `osb time` round with BINARY: prints "wall_ms state sources-failed".
+offline_round() { # binary state-dir
+    local start end out
+    start=$(now_ns)
+    out=$("$1" --config "$WORK/offline.toml" time --plugin-dir "$WORK/offline-plugins" \
+        --state-dir "$2" --json 2>>"$WORK/offline.log") ||
+        { echo "osb time failed offline:" >&2; tail -20 "$WORK/offline.log" >&2; exit 1; }
+    end=$(now_ns)
+    echo "$(ms $((end - start))) $(jq -r '"\(.state) \([.sources[] | select(.error != null)] | length)"' <<<"$out")"
+}
+
+echo
+echo "== offline: one round, HTTPS and NTP servers silent, build floor answering"
+BINARIES=("$OSB")
+[[ -n ${BASELINE:-} ]] && BINARIES+=("$BASELINE")
+for i in "${!BINARIES[@]}"; do
+    offline_round "${BINARIES[$i]}" "$WORK/offline-state-$i" >/dev/null # compile cache
+    : >"$WORK/offline-$i.txt"
+done
+for _ in $(seq "$RUNS"); do
+    for i in "${!BINARIES[@]}"; do
+        offline_round "${BINARIES[$i]}" "$WORK/offline-state-$i" >>"$WORK/offline-$i.txt"
+    done
+done
+for i in "${!BINARIES[@]}"; do
+    echo "${BINARIES[$i]}: osb time, one round, wall ms: $(cut -d' ' -f1 "$WORK/offline-$i.txt" | stats)"
+    echo "  states: $(cut -d' ' -f2 "$WORK/offline-$i.txt" | sort | uniq -c | xargs);" \
+        "sources failed per round: $(cut -d' ' -f3 "$WORK/offline-$i.txt" | sort | uniq -c | xargs)"
+done
+if [[ -n ${BASELINE:-} ]]; then
+    this=$(cut -d' ' -f1 "$WORK/offline-0.txt" | stats | sed 's/median \([0-9.]*\).*/\1/')
+    base=$(cut -d' ' -f1 "$WORK/offline-1.txt" | stats | sed 's/median \([0-9.]*\).*/\1/')
+    echo "median ratio, this / baseline: $(awk -v a="$this" -v b="$base" 'BEGIN { printf "%.2f", a / b }')"
+fi
 echo
 echo "load after: $(uptime)"
