@@ -20,6 +20,7 @@ pub mod locks;
 pub mod progress;
 pub mod status;
 pub mod store;
+pub mod turn;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -38,6 +39,7 @@ use backoff::Backoff;
 use locks::{LockError, Locks};
 use progress::{ProgressOutput, PullProgress};
 use store::{Store, StoreError};
+use turn::{Turn, TurnError};
 
 /// How the executor behaves.
 #[derive(Debug, Clone)]
@@ -94,6 +96,9 @@ pub enum ApplyError {
     /// The store could not be read or written.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Another executor kept its turn, or the lock is unusable.
+    #[error(transparent)]
+    Turn(#[from] TurnError),
     /// An image does not fit on the disk.
     #[error(transparent)]
     NoSpace(#[from] disk::NoSpace),
@@ -126,6 +131,19 @@ pub struct ApplyReport {
     pub steps: Vec<String>,
     /// Wall time in milliseconds.
     pub elapsed_ms: u64,
+    /// What was still held back when a [`Applier::settle`] returned (a
+    /// block waiting for a lock, the clock, a restart backoff); empty when
+    /// converged.
+    pub waiting: Vec<String>,
+}
+
+/// When a reconcile returns.
+#[derive(Debug, Clone, Copy)]
+enum Until {
+    /// Converged, or only waits remain at the deadline (an error then).
+    Converged(Option<Instant>),
+    /// Converged, or nothing left to do but wait.
+    Settled,
 }
 
 /// The state one cycle plans from.
@@ -246,12 +264,19 @@ impl Applier {
         })
     }
 
-    /// Records `target` durably, then converges to it.
+    /// Waits for the executor's turn (see [`turn`]) until `deadline`.
+    pub async fn take_turn(&self, deadline: Option<Instant>) -> Result<Turn, ApplyError> {
+        Ok(Turn::take(&self.settings.state_dir, deadline).await?)
+    }
+
+    /// Takes the executor's turn, records `target` durably, then converges
+    /// to it.
     pub async fn apply(
         &self,
         target: &TargetState,
         deadline: Option<Instant>,
     ) -> Result<ApplyReport, ApplyError> {
+        let _turn = self.take_turn(deadline).await?;
         self.store.accept(target)?;
         let result = self.converge(target, deadline).await;
         let (event, detail) = match &result {
@@ -265,12 +290,32 @@ impl Applier {
     }
 
     /// Plans and runs batches until the plan is empty, or `deadline` passes
-    /// with blocks held back, or a step keeps failing.
+    /// with blocks held back, or a step keeps failing. The caller holds the
+    /// turn.
     pub async fn converge(
         &self,
         target: &TargetState,
         deadline: Option<Instant>,
     ) -> Result<ApplyReport, ApplyError> {
+        self.reconcile(target, Until::Converged(deadline)).await
+    }
+
+    /// Plans and runs batches until the plan is empty or holds only waits
+    /// (those are in the report), or a step keeps failing: a daemon's
+    /// reconcile, which must give the turn back rather than wait in it.
+    pub async fn settle(&self, target: &TargetState) -> Result<ApplyReport, ApplyError> {
+        self.reconcile(target, Until::Settled).await
+    }
+
+    async fn reconcile(
+        &self,
+        target: &TargetState,
+        until: Until,
+    ) -> Result<ApplyReport, ApplyError> {
+        let deadline = match until {
+            Until::Converged(deadline) => deadline,
+            Until::Settled => None,
+        };
         let started = Instant::now();
         let mut report = ApplyReport::default();
         let mut failures: BTreeMap<String, u32> = BTreeMap::new();
@@ -317,6 +362,13 @@ impl Applier {
                     waiting,
                     elapsed: started.elapsed(),
                 });
+            }
+            if actions.is_empty() && matches!(until, Until::Settled) {
+                report.elapsed_ms =
+                    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                tracing::debug!(waiting = ?waiting, "settled; held back");
+                report.waiting = waiting;
+                return Ok(report);
             }
             if actions.is_empty() {
                 tracing::debug!(waiting = ?waiting, "held back; waiting for the engine");

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use futures_util::FutureExt;
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::blocks::{BlockArgs, ComposeArgs, read_target, tokio_runtime};
@@ -22,6 +23,9 @@ use crate::time::published::Publisher;
 const RECHECK: Duration = Duration::from_secs(30);
 /// Between attempts to reach an engine that does not answer.
 const RECONNECT: Duration = Duration::from_secs(5);
+/// Between reconciles while blocks are held back (a restart backoff, an
+/// update lock, the clock) and the engine says nothing.
+const HELD_BACK: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Args)]
 pub struct DaemonArgs {
@@ -107,12 +111,16 @@ pub fn run(args: DaemonArgs, config: &DeviceConfig) -> anyhow::Result<()> {
 }
 
 /// Reconciles the blocks for as long as the daemon runs: after each
-/// convergence it waits for an engine event (a block died, turned
-/// unhealthy, was removed by hand), a change of the clock's state (a block
-/// waiting for `synced` time starts), or a periodic recheck. An engine that
-/// does not answer is retried; it never ends the daemon.
+/// reconcile it waits for an engine event (a block died, turned unhealthy,
+/// was removed by hand, or an `osb apply` is at work), a change of the
+/// clock's state (a block waiting for `synced` time starts), or a periodic
+/// recheck; sooner while blocks are held back. Each reconcile takes the
+/// executor's turn and reads the stored target afresh, so a target applied
+/// by `osb apply` meanwhile is the one kept. An engine that does not
+/// answer is retried; it never ends the daemon.
 async fn keep_blocks_converged(settings: ApplySettings, mut new_target: Option<TargetState>) {
     let mut time = settings.time.clone();
+    let mut said_no_target = false;
     loop {
         let applier = match Applier::connect(settings.clone(), ProgressOutput::Log).await {
             Ok(applier) => applier,
@@ -122,40 +130,53 @@ async fn keep_blocks_converged(settings: ApplySettings, mut new_target: Option<T
                 continue;
             }
         };
-        if let Some(target) = new_target.take()
-            && let Err(e) = applier.store().accept(&target)
-        {
-            tracing::error!(error = %e, "blocks: cannot store the new target");
-            new_target = Some(target);
-            tokio::time::sleep(RECONNECT).await;
-            continue;
-        }
-        let target = match applier.store().target() {
-            Ok(Some(target)) => target,
-            Ok(None) => {
-                tracing::info!("blocks: no target applied; only plugins run");
-                std::future::pending::<()>().await;
-                return;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "blocks: cannot read the stored target");
-                std::future::pending::<()>().await;
-                return;
-            }
-        };
         let mut events = applier.engine().events();
         loop {
-            match applier.converge(&target, None).await {
-                Ok(_) => {}
-                Err(ApplyError::Engine(e)) => {
-                    tracing::error!(error = %e, "blocks: engine failed; reconnecting");
-                    break;
+            let turn = match applier.take_turn(None).await {
+                Ok(turn) => turn,
+                Err(e) => {
+                    tracing::error!(error = %e, "blocks: cannot take the executor's turn; retrying");
+                    tokio::time::sleep(RECONNECT).await;
+                    continue;
                 }
-                Err(e) => tracing::error!(error = %e, "blocks: reconcile failed; retrying"),
+            };
+            if let Some(target) = new_target.take()
+                && let Err(e) = applier.store().accept(&target)
+            {
+                tracing::error!(error = %e, "blocks: cannot store the new target");
+                new_target = Some(target);
             }
+            let mut next = RECHECK;
+            match applier.store().target() {
+                Ok(Some(target)) => {
+                    said_no_target = false;
+                    match applier.settle(&target).await {
+                        Ok(report) if !report.waiting.is_empty() => next = HELD_BACK,
+                        Ok(_) => {}
+                        Err(ApplyError::Engine(e)) => {
+                            tracing::error!(error = %e, "blocks: engine failed; reconnecting");
+                            tokio::time::sleep(RECONNECT).await;
+                            break;
+                        }
+                        Err(e) => tracing::error!(error = %e, "blocks: reconcile failed; retrying"),
+                    }
+                }
+                Ok(None) if !said_no_target => {
+                    said_no_target = true;
+                    tracing::info!("blocks: no target applied yet; waiting for one");
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "blocks: cannot read the stored target"),
+            }
+            drop(turn);
             tokio::select! {
                 event = events.next() => match event {
-                    Some(Ok(event)) => tracing::debug!(?event, "engine event"),
+                    Some(Ok(event)) => {
+                        tracing::debug!(?event, "engine event");
+                        // One reconcile for a burst (an apply's dozens of
+                        // events), not one per event.
+                        while let Some(Some(Ok(_))) = events.next().now_or_never() {}
+                    }
                     Some(Err(_)) | None => {
                         tokio::time::sleep(RECONNECT).await;
                         break;
@@ -164,7 +185,7 @@ async fn keep_blocks_converged(settings: ApplySettings, mut new_target: Option<T
                 () = time.changed() => {
                     tracing::debug!(time = time.current().as_str(), "clock state changed");
                 }
-                () = tokio::time::sleep(RECHECK) => {}
+                () = tokio::time::sleep(next) => {}
             }
         }
     }

@@ -68,3 +68,108 @@ fn the_daemon_brings_back_a_block_removed_behind_its_back() {
     }
     assert!(stopped, "the daemon did not stop on SIGINT");
 }
+
+/// `osb daemon` over `osb`'s state, with an empty plugin directory and no
+/// new target: it works from what the store holds.
+fn spawn_daemon(osb: &Osb) -> std::process::Child {
+    let plugins = osb.dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).expect("plugin dir");
+    osb.command(
+        "daemon",
+        &["--plugin-dir", plugins.to_str().expect("utf-8")],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("spawn osb daemon")
+}
+
+fn stop(mut daemon: std::process::Child) -> bool {
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &daemon.id().to_string()])
+        .status();
+    let stopped = eventually(Duration::from_secs(10), || {
+        matches!(daemon.try_wait(), Ok(Some(_)))
+    });
+    if !stopped {
+        let _ = daemon.kill();
+        let _ = daemon.wait();
+    }
+    stopped
+}
+
+fn release_of(c: &osb_test_docker::ContainerInfo) -> String {
+    c.labels.get("io.osb.release").cloned().unwrap_or_default()
+}
+
+#[test]
+fn a_target_applied_while_the_daemon_runs_is_kept_not_reverted() {
+    let Some(osb) = Osb::new("daemon-apply") else {
+        return;
+    };
+    let release = |version: &str, tag: &str| {
+        target(
+            "dapply",
+            version,
+            json!({"app": {"image": osb.engine.busybox_image(tag)}}),
+            json!({}),
+        )
+    };
+    osb.apply(&release("1.0.0", "1"));
+    let daemon = spawn_daemon(&osb);
+    std::thread::sleep(Duration::from_secs(1));
+    // While the daemon keeps 1.0.0, an update to 2.0.0 by `osb apply`.
+    let out = osb.apply_with(&release("2.0.0", "2"), &["--timeout", "60s"]);
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    // The daemon wakes on the update's engine events, and again when the
+    // block is removed behind its back: each time it must keep the target
+    // last applied, never go back to the one before.
+    std::thread::sleep(Duration::from_secs(3));
+    let containers = osb.scope.containers();
+    let first = containers.first().map(|c| c.id.clone()).unwrap_or_default();
+    osb.engine.run(&["rm", "-f", &first]);
+    let mut again = Vec::new();
+    let back = eventually(Duration::from_secs(20), || {
+        again = osb.scope.containers();
+        again.len() == 1 && again[0].id != first && again[0].state == "running"
+    });
+    let stopped = stop(daemon);
+    assert!(out.status.success(), "the update failed: {report}");
+    assert!(
+        containers.len() == 1 && release_of(&containers[0]) == "2.0.0",
+        "{containers:#?}"
+    );
+    assert!(back, "the daemon did not bring the block back: {again:#?}");
+    assert_eq!(release_of(&again[0]), "2.0.0", "{again:#?}");
+    assert!(stopped, "the daemon did not stop on SIGINT");
+}
+
+#[test]
+fn a_daemon_started_before_any_target_takes_the_first_one_applied() {
+    let Some(osb) = Osb::new("daemon-first") else {
+        return;
+    };
+    let daemon = spawn_daemon(&osb);
+    std::thread::sleep(Duration::from_secs(1));
+    osb.apply(&target(
+        "dfirst",
+        "1.0.0",
+        json!({"app": {"image": osb.engine.busybox_image("1")}}),
+        json!({}),
+    ));
+    let first = osb.scope.containers();
+    let first_id = first.first().map(|c| c.id.clone()).unwrap_or_default();
+    osb.engine.run(&["rm", "-f", &first_id]);
+    let mut again = Vec::new();
+    let back = eventually(Duration::from_secs(20), || {
+        again = osb.scope.containers();
+        again.len() == 1 && again[0].id != first_id && again[0].state == "running"
+    });
+    let stopped = stop(daemon);
+    assert_eq!(first.len(), 1, "{first:#?}");
+    assert!(
+        back,
+        "the daemon does not keep the target applied after it started: {again:#?}"
+    );
+    assert!(stopped, "the daemon did not stop on SIGINT");
+}
