@@ -1,9 +1,11 @@
 //! `osb daemon` keeps the blocks converged: a block removed behind its back
-//! comes back, reacting to the engine's events.
+//! comes back, reacting to the engine's events, and the target kept is the
+//! one last applied, also by an `osb apply` made beside the daemon.
 
 use std::process::Stdio;
 use std::time::Duration;
 
+use osb_test_docker::ContainerInfo;
 use serde_json::json;
 
 use super::{Osb, eventually, target};
@@ -20,23 +22,8 @@ fn the_daemon_brings_back_a_block_removed_behind_its_back() {
         json!({}),
     );
     let path = osb.write(&t);
-    let plugins = osb.dir.path().join("plugins");
-    std::fs::create_dir_all(&plugins).expect("plugin dir");
-    let mut daemon = osb
-        .command(
-            "daemon",
-            &[
-                "--target",
-                path.to_str().expect("utf-8"),
-                "--plugin-dir",
-                plugins.to_str().expect("utf-8"),
-            ],
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn osb daemon");
-    let running = |c: &Vec<osb_test_docker::ContainerInfo>| c.len() == 1 && c[0].state == "running";
+    let daemon = spawn_daemon(&osb, &["--target", path.to_str().expect("utf-8")]);
+    let running = |c: &Vec<ContainerInfo>| c.len() == 1 && c[0].state == "running";
     let mut first = Vec::new();
     let up = eventually(Duration::from_secs(60), || {
         first = osb.scope.containers();
@@ -47,41 +34,24 @@ fn the_daemon_brings_back_a_block_removed_behind_its_back() {
     let status = osb.status();
     assert_eq!(status["blocks"][0]["state"], "running", "{status:#}");
 
-    osb.engine.run(&["rm", "-f", &first[0].id]);
-    let mut again = Vec::new();
-    let back = eventually(Duration::from_secs(20), || {
-        again = osb.scope.containers();
-        running(&again) && again[0].id != first[0].id
-    });
-    // The daemon's own recheck is 30 s: coming back sooner means it reacted
-    // to the engine's event.
+    let (back, again) = removed_comes_back(&osb, &first[0].id);
+    let stopped = stop(daemon);
     assert!(back, "the block did not come back within 20 s: {again:#?}");
-
-    let _ = std::process::Command::new("kill")
-        .args(["-INT", &daemon.id().to_string()])
-        .status();
-    let stopped = eventually(Duration::from_secs(10), || {
-        matches!(daemon.try_wait(), Ok(Some(_)))
-    });
-    if !stopped {
-        let _ = daemon.kill();
-    }
     assert!(stopped, "the daemon did not stop on SIGINT");
 }
 
-/// `osb daemon` over `osb`'s state, with an empty plugin directory and no
-/// new target: it works from what the store holds.
-fn spawn_daemon(osb: &Osb) -> std::process::Child {
+/// `osb daemon` over `osb`'s state with an empty plugin directory, and
+/// `args`.
+fn spawn_daemon(osb: &Osb, args: &[&str]) -> std::process::Child {
     let plugins = osb.dir.path().join("plugins");
     std::fs::create_dir_all(&plugins).expect("plugin dir");
-    osb.command(
-        "daemon",
-        &["--plugin-dir", plugins.to_str().expect("utf-8")],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .expect("spawn osb daemon")
+    let mut all = vec!["--plugin-dir", plugins.to_str().expect("utf-8")];
+    all.extend_from_slice(args);
+    osb.command("daemon", &all)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn osb daemon")
 }
 
 fn stop(mut daemon: std::process::Child) -> bool {
@@ -98,7 +68,21 @@ fn stop(mut daemon: std::process::Child) -> bool {
     stopped
 }
 
-fn release_of(c: &osb_test_docker::ContainerInfo) -> String {
+/// Removes container `id` behind the daemon's back: whether a new
+/// container of the block runs within 20 s, and the containers then. The
+/// daemon's own recheck is 30 s: sooner means it reacted to the engine's
+/// event.
+fn removed_comes_back(osb: &Osb, id: &str) -> (bool, Vec<ContainerInfo>) {
+    osb.engine.run(&["rm", "-f", id]);
+    let mut again = Vec::new();
+    let back = eventually(Duration::from_secs(20), || {
+        again = osb.scope.containers();
+        again.len() == 1 && again[0].id != id && again[0].state == "running"
+    });
+    (back, again)
+}
+
+fn release_of(c: &ContainerInfo) -> String {
     c.labels.get("io.osb.release").cloned().unwrap_or_default()
 }
 
@@ -116,7 +100,7 @@ fn a_target_applied_while_the_daemon_runs_is_kept_not_reverted() {
         )
     };
     osb.apply(&release("1.0.0", "1"));
-    let daemon = spawn_daemon(&osb);
+    let daemon = spawn_daemon(&osb, &[]);
     std::thread::sleep(Duration::from_secs(1));
     // While the daemon keeps 1.0.0, an update to 2.0.0 by `osb apply`.
     let out = osb.apply_with(&release("2.0.0", "2"), &["--timeout", "60s"]);
@@ -127,12 +111,7 @@ fn a_target_applied_while_the_daemon_runs_is_kept_not_reverted() {
     std::thread::sleep(Duration::from_secs(3));
     let containers = osb.scope.containers();
     let first = containers.first().map(|c| c.id.clone()).unwrap_or_default();
-    osb.engine.run(&["rm", "-f", &first]);
-    let mut again = Vec::new();
-    let back = eventually(Duration::from_secs(20), || {
-        again = osb.scope.containers();
-        again.len() == 1 && again[0].id != first && again[0].state == "running"
-    });
+    let (back, again) = removed_comes_back(&osb, &first);
     let stopped = stop(daemon);
     assert!(out.status.success(), "the update failed: {report}");
     assert!(
@@ -149,7 +128,7 @@ fn a_daemon_started_before_any_target_takes_the_first_one_applied() {
     let Some(osb) = Osb::new("daemon-first") else {
         return;
     };
-    let daemon = spawn_daemon(&osb);
+    let daemon = spawn_daemon(&osb, &[]);
     std::thread::sleep(Duration::from_secs(1));
     osb.apply(&target(
         "dfirst",
@@ -159,12 +138,7 @@ fn a_daemon_started_before_any_target_takes_the_first_one_applied() {
     ));
     let first = osb.scope.containers();
     let first_id = first.first().map(|c| c.id.clone()).unwrap_or_default();
-    osb.engine.run(&["rm", "-f", &first_id]);
-    let mut again = Vec::new();
-    let back = eventually(Duration::from_secs(20), || {
-        again = osb.scope.containers();
-        again.len() == 1 && again[0].id != first_id && again[0].state == "running"
-    });
+    let (back, again) = removed_comes_back(&osb, &first_id);
     let stopped = stop(daemon);
     assert_eq!(first.len(), 1, "{first:#?}");
     assert!(
