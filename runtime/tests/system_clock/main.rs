@@ -32,6 +32,18 @@ use device::{Device, eventually};
 
 const CAP_SYS_TIME: u32 = 25;
 
+/// Held by each test that may move the clock: one test's step must not
+/// land between another's reading of the clock and its own step.
+static CLOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn clock_to_myself() -> std::sync::MutexGuard<'static, ()> {
+    // A test that failed while holding it poisoned it; the clock is still
+    // the clock.
+    CLOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Whether `status` (a `/proc/PID/status` text) gives CAP_SYS_TIME in
 /// effect.
 fn has_cap_sys_time(status: &str) -> bool {
@@ -62,6 +74,7 @@ fn parse_time(report: &Value, pointer: &str) -> i128 {
 
 #[test]
 fn the_system_backend_steps_the_real_clock_forward_into_a_lower_bound() {
+    let _clock = clock_to_myself();
     if !may_step_the_clock() {
         return;
     }
@@ -110,6 +123,7 @@ fn now_seconds() -> i64 {
 
 #[test]
 fn a_daemon_with_the_system_clock_steps_it_once_and_publishes_the_step() {
+    let _clock = clock_to_myself();
     if !may_step_the_clock() {
         return;
     }
@@ -178,6 +192,7 @@ fn a_daemon_with_the_system_clock_steps_it_once_and_publishes_the_step() {
 
 #[test]
 fn a_daemon_without_cap_sys_time_says_it_cannot_step_and_keeps_running() {
+    let _clock = clock_to_myself();
     // The capability dropped from the bounding set, so that not even root
     // gets it back at exec.
     let drop_cap = [
