@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use tracing::Instrument;
 
-use crate::block::current::{ContainerId, ContainerStatus, CurrentState, Image};
+use crate::block::current::{ContainerId, ContainerStatus, CurrentState, Image, ImageId};
 use crate::block::plan::{ContainerRef, Step};
 use crate::block::{BlockId, Conditions, ImageRef, TargetState, TimeStatus, plan};
 use crate::engine::{ContainerPlan, Engine, EngineError};
@@ -230,7 +230,21 @@ impl Applier {
     /// them or if the target asks for them (an image loaded by hand is used,
     /// but never removed).
     pub async fn observe(&self, target: &TargetState) -> Result<Observed, ApplyError> {
+        self.observe_claiming(target, false).await
+    }
+
+    /// [`Applier::observe`]; with `claim`, pulls begun by an earlier run
+    /// and never recorded are settled first (only under the turn: a pull
+    /// may be in flight otherwise).
+    async fn observe_claiming(
+        &self,
+        target: &TargetState,
+        claim: bool,
+    ) -> Result<Observed, ApplyError> {
         let engine = self.engine.read().await?;
+        if claim {
+            self.claim_fetches(&engine.images)?;
+        }
         let fetched: BTreeSet<_> = self.store.fetched()?.into_values().collect();
         let wanted: Vec<&ImageRef> = target
             .apps
@@ -262,6 +276,48 @@ impl Applier {
             },
             names: engine.names,
         })
+    }
+
+    /// Removes the references the runtime pulled image `id` under: the
+    /// image goes with them unless somebody else tagged it too (removing
+    /// it by id would then be refused, and leave the runtime's tags
+    /// behind). With no reference recorded, by id.
+    async fn remove_fetched_image(&self, id: &ImageId) -> Result<(), StepError> {
+        let references: Vec<String> = self
+            .store
+            .fetched()?
+            .into_iter()
+            .filter(|(_, fetched)| fetched == id)
+            .map(|(reference, _)| reference)
+            .collect();
+        if references.is_empty() {
+            return Ok(self.engine.remove_image(id).await?);
+        }
+        for reference in references {
+            self.engine.untag_image(&reference).await?;
+        }
+        Ok(())
+    }
+
+    /// Pulls begun and never recorded as over: the runtime stopped between
+    /// the image landing and the record (it is claimed as fetched, so it is
+    /// removed once no target wants it), or the pull left nothing.
+    fn claim_fetches(&self, images: &[Image]) -> Result<(), StoreError> {
+        for reference in self.store.fetching()? {
+            let landed = ImageRef::parse(&reference).ok().and_then(|wanted| {
+                images
+                    .iter()
+                    .find(|i| i.references.iter().any(|r| wanted.is_satisfied_by(r)))
+            });
+            match landed {
+                Some(image) => {
+                    tracing::info!(image = %reference, id = %image.id.0, "claiming an image whose pull was not recorded");
+                    self.store.add_fetched(&reference, &image.id)?;
+                }
+                None => self.store.end_fetch(&reference)?,
+            }
+        }
+        Ok(())
     }
 
     /// Waits for the executor's turn (see [`turn`]) until `deadline`.
@@ -323,7 +379,7 @@ impl Applier {
         let mut time = self.settings.time.clone();
         loop {
             report.cycles += 1;
-            let observed = self.observe(target).await?;
+            let observed = self.observe_claiming(target, report.cycles == 1).await?;
             self.forget_old_restarts(&observed);
             let steps = plan(&observed.current, target, &observed.conditions);
             if steps.is_empty() {
@@ -572,14 +628,14 @@ impl Applier {
             }
             Step::RemoveContainer { container } => Ok(e.remove_container(&container.id).await?),
             Step::RemoveImage { image, .. } => {
-                match e.remove_image(image).await {
+                match self.remove_fetched_image(image).await {
                     Ok(()) => {}
                     // Used by a container that is not the runtime's: it is
                     // no longer the runtime's to remove.
-                    Err(err) if err.is_conflict() => {
+                    Err(StepError::Engine(err)) if err.is_conflict() => {
                         tracing::warn!(error = %err, "image in use elsewhere; left in place");
                     }
-                    Err(err) => return Err(err.into()),
+                    Err(err) => return Err(err),
                 }
                 Ok(self.store.forget_fetched(image)?)
             }
@@ -594,6 +650,21 @@ impl Applier {
     /// the runtime's.
     async fn fetch(&self, image: &ImageRef) -> Result<(), StepError> {
         self.check_disk(image).await?;
+        let reference = image.canonical();
+        self.store.begin_fetch(&reference)?;
+        let result = self.pull_with_retries(image).await;
+        if result.is_err()
+            && let Err(e) = self.store.end_fetch(&reference)
+        {
+            tracing::warn!(%image, error = %e, "cannot clear the pull's mark; the next apply does");
+        }
+        result?;
+        let id = self.engine.image_id(image).await?;
+        self.store.add_fetched(&reference, &id)?;
+        Ok(())
+    }
+
+    async fn pull_with_retries(&self, image: &ImageRef) -> Result<(), StepError> {
         let attempts = self.settings.pull_attempts.max(1);
         for attempt in 0..attempts {
             let mut progress = PullProgress::new(image.as_str(), &self.progress);
@@ -632,8 +703,6 @@ impl Applier {
                 }
             }
         }
-        let id = self.engine.image_id(image).await?;
-        self.store.add_fetched(&image.canonical(), &id)?;
         Ok(())
     }
 

@@ -1,5 +1,7 @@
 //! The block store (`<state_dir>/blocks.redb`): the target being applied,
-//! the apply history, and the images the runtime fetched.
+//! the apply history, the images the runtime fetched, and the pulls it
+//! began (a pull that lands just before a power cut is not recorded as
+//! fetched; its mark lets the next observation claim the image).
 //!
 //! Every write is one redb transaction, committed with fsync before the
 //! caller goes on: the target is on disk before the first engine call made
@@ -19,6 +21,8 @@ use crate::block::current::ImageId;
 const TARGET: TableDefinition<&str, &str> = TableDefinition::new("target");
 const HISTORY: TableDefinition<u64, &str> = TableDefinition::new("history");
 const FETCHED: TableDefinition<&str, &str> = TableDefinition::new("fetched_images");
+/// Canonical reference -> when its pull began (Unix seconds).
+const FETCHING: TableDefinition<&str, u64> = TableDefinition::new("fetching_images");
 const TARGET_KEY: &str = "target";
 /// History entries kept; older ones are dropped as new ones come.
 const HISTORY_KEEP: u64 = 200;
@@ -192,7 +196,8 @@ impl Store {
         Ok(out)
     }
 
-    /// Records that the runtime pulled `reference` as image `id`.
+    /// Records that the runtime pulled `reference` as image `id`, and that
+    /// its pull is over.
     pub fn add_fetched(&self, reference: &str, id: &ImageId) -> Result<(), StoreError> {
         let db = self.db()?;
         let txn = db.begin_write().map_err(|e| self.io(e))?;
@@ -201,6 +206,51 @@ impl Store {
             table
                 .insert(reference, id.0.as_str())
                 .map_err(|e| self.io(e))?;
+            let mut fetching = txn.open_table(FETCHING).map_err(|e| self.io(e))?;
+            fetching.remove(reference).map_err(|e| self.io(e))?;
+        }
+        txn.commit().map_err(|e| self.io(e))
+    }
+
+    /// Records, before the pull, that the runtime is pulling `reference`.
+    pub fn begin_fetch(&self, reference: &str) -> Result<(), StoreError> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let db = self.db()?;
+        let txn = db.begin_write().map_err(|e| self.io(e))?;
+        {
+            let mut table = txn.open_table(FETCHING).map_err(|e| self.io(e))?;
+            table.insert(reference, now).map_err(|e| self.io(e))?;
+        }
+        txn.commit().map_err(|e| self.io(e))
+    }
+
+    /// Pulls begun and never recorded as over (the runtime was stopped, or
+    /// the pull failed).
+    pub fn fetching(&self) -> Result<Vec<String>, StoreError> {
+        let db = self.db()?;
+        let txn = db.begin_read().map_err(|e| self.io(e))?;
+        let table = match txn.open_table(FETCHING) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.io(e)),
+        };
+        let mut out = Vec::new();
+        for row in table.iter().map_err(|e| self.io(e))? {
+            let (k, _) = row.map_err(|e| self.io(e))?;
+            out.push(k.value().to_owned());
+        }
+        Ok(out)
+    }
+
+    /// Forgets the pull of `reference`: it left no image.
+    pub fn end_fetch(&self, reference: &str) -> Result<(), StoreError> {
+        let db = self.db()?;
+        let txn = db.begin_write().map_err(|e| self.io(e))?;
+        {
+            let mut table = txn.open_table(FETCHING).map_err(|e| self.io(e))?;
+            table.remove(reference).map_err(|e| self.io(e))?;
         }
         txn.commit().map_err(|e| self.io(e))
     }
@@ -285,6 +335,28 @@ mod tests {
             fetched.keys().collect::<Vec<_>>(),
             ["docker.io/library/busybox:2"]
         );
+    }
+
+    #[test]
+    fn a_pull_is_marked_begun_until_recorded_or_forgotten() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(store.fetching().unwrap_or_default(), Vec::<String>::new());
+        for r in ["reg.test/a:1", "reg.test/b:1"] {
+            store.begin_fetch(r).unwrap_or_else(|e| panic!("{e}"));
+        }
+        store
+            .add_fetched("reg.test/a:1", &ImageId("sha256:aa".into()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        drop(store);
+        // Reopened, as after a power cut: b's pull is still marked.
+        let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(store.fetching().unwrap_or_default(), ["reg.test/b:1"]);
+        store
+            .end_fetch("reg.test/b:1")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(store.fetching().unwrap_or_default(), Vec::<String>::new());
+        assert_eq!(store.fetched().unwrap_or_default().len(), 1);
     }
 
     #[test]

@@ -205,10 +205,21 @@ impl Engine {
 
     /// Removes an image by id.
     pub async fn remove_image(&self, id: &ImageId) -> Result<(), EngineError> {
+        self.remove_image_named(&id.0).await
+    }
+
+    /// Removes one reference (`registry/repo:tag`) of an image: the image
+    /// itself goes with its last reference, and stays while another one
+    /// (somebody else's tag) is left.
+    pub async fn untag_image(&self, reference: &str) -> Result<(), EngineError> {
+        self.remove_image_named(reference).await
+    }
+
+    async fn remove_image_named(&self, name: &str) -> Result<(), EngineError> {
         let options = RemoveImageOptionsBuilder::new().build();
         already_gone(
-            self.docker.remove_image(&id.0, Some(options), None).await,
-            format!("remove image {id}"),
+            self.docker.remove_image(name, Some(options), None).await,
+            format!("remove image {name}"),
         )
     }
 

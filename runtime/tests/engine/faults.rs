@@ -191,6 +191,67 @@ fn a_registry_down_at_the_start_is_retried_with_backoff() {
 }
 
 #[test]
+fn an_image_pulled_just_before_a_kill_is_claimed_and_removed_once_unused() {
+    use osb_runtime::apply::store::Store;
+    use osb_runtime::block::ImageRef;
+    let Some(osb) = Osb::new("claim") else {
+        return;
+    };
+    let registry = osb.engine.registry();
+    let v1_image = registry.push(&osb.engine.busybox_image("1"), "claim/app:1");
+    let v2_image = registry.push(&osb.engine.busybox_image("2"), "claim/app:2");
+    let canonical = |r: &str| ImageRef::parse(r).expect("a reference").canonical();
+    let never = format!(
+        "{}:9",
+        v1_image
+            .strip_suffix(":1")
+            .expect("the pushed reference ends in its tag")
+    );
+    // What a SIGKILL between a pull landing and its record leaves: the
+    // mark written before the pull, and the image on the engine. Beside
+    // it, the mark of a pull that left nothing.
+    {
+        let store = Store::open(&osb.state()).expect("the block store");
+        store.begin_fetch(&canonical(&v1_image)).expect("mark");
+        store.begin_fetch(&canonical(&never)).expect("mark");
+    }
+    osb.engine.run(&["pull", &v1_image]);
+
+    osb.apply(&target(
+        "claim",
+        "1.0.0",
+        json!({"app": {"image": v1_image}}),
+        json!({}),
+    ));
+    {
+        let store = Store::open(&osb.state()).expect("the block store");
+        assert_eq!(store.fetching().expect("marks"), Vec::<String>::new());
+        let fetched = store.fetched().expect("fetched images");
+        assert!(
+            fetched.contains_key(&canonical(&v1_image)),
+            "not claimed: {fetched:?}"
+        );
+    }
+    // The update leaves 1.0.0's image unused: the runtime's reference to
+    // it goes. The same image's other tag (the local build, not the
+    // runtime's) stays, and with it the image.
+    osb.apply(&target(
+        "claim",
+        "2.0.0",
+        json!({"app": {"image": v2_image}}),
+        json!({}),
+    ));
+    assert!(
+        osb_test_docker::try_run(&["image", "inspect", &v1_image]).is_err(),
+        "the claimed image is still there"
+    );
+    assert!(
+        osb_test_docker::try_run(&["image", "inspect", &osb.engine.busybox_image("1")]).is_ok()
+    );
+    drop(registry);
+}
+
+#[test]
 fn an_image_the_registry_does_not_have_fails_at_once_naming_it() {
     let Some(osb) = Osb::new("no-such-image") else {
         return;
