@@ -10,14 +10,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::bail;
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+
+use super::blocks::running_daemon_time;
 use crate::block::{HumanDuration, TimeStatus};
 use crate::config::DeviceConfig;
 use crate::plugin::PluginHost;
 use crate::time::report::TimeReport;
 use crate::time::utc::span;
 use crate::time::{ClockKind, TimeService, TimeSettings, UtcTime};
-use anyhow::bail;
-use clap::{Args, ValueEnum};
 
 #[derive(Debug, Args)]
 pub struct TimeArgs {
@@ -108,10 +111,25 @@ pub fn run(args: TimeArgs, config: &DeviceConfig) -> anyhow::Result<()> {
         std::thread::sleep(service.next_poll().min(left));
     };
     let report = TimeReport::new(&round, configured, service.clock().offset_nanos());
+    // The device's daemon's own view (in the config's state directory),
+    // beside this fresh round: its estimate is carried between rounds, so
+    // it may be better than one round's.
+    let daemon = running_daemon_time(&config.state_dir);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let output = TimeOutput {
+            report: &report,
+            daemon: daemon.as_ref().map(|d| DaemonView {
+                pid: d.pid,
+                state: d.state.as_str(),
+            }),
+        };
+        println!("{}", serde_json::to_string_pretty(&output)?);
     } else {
         print!("{}", table(&report));
+        match &daemon {
+            Some(d) => println!("daemon:    {} (pid {})", d.state.as_str(), d.pid),
+            None => println!("daemon:    none running"),
+        }
     }
     if !reached && let Some(wait) = args.wait {
         bail!(
@@ -125,6 +143,21 @@ pub fn run(args: TimeArgs, config: &DeviceConfig) -> anyhow::Result<()> {
         eprintln!("no time-source plugin in '{}'", plugin_dir.display());
     }
     Ok(())
+}
+
+/// What `osb time --json` prints: the round, and the running daemon's
+/// state (`null` when none runs).
+#[derive(Serialize)]
+struct TimeOutput<'a> {
+    #[serde(flatten)]
+    report: &'a TimeReport,
+    daemon: Option<DaemonView>,
+}
+
+#[derive(Serialize)]
+struct DaemonView {
+    pid: u32,
+    state: &'static str,
 }
 
 /// The report for a terminal.

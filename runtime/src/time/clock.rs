@@ -20,6 +20,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::interval::Interval;
+use super::mono::Mono;
 use super::utc::UtcTime;
 
 /// Which backend, as the device config names it.
@@ -164,9 +165,16 @@ impl Clock {
         match self {
             Clock::Virtual(v) => Ok(v.follow(system, interval)),
             Clock::System => {
+                let read_at = Mono::now();
                 let Some(to) = correction(system, interval) else {
                     return Ok(None);
                 };
+                // `to` is where the clock belonged when it was read. Set a
+                // moment later, to `to` itself, it would sit behind a lower
+                // bound by that moment, and the next round would step it
+                // again by as much: move the target on by the time since
+                // (on the boot-time clock, which a step does not move).
+                let to = to.saturating_add_duration(Mono::now().since(read_at));
                 step_system_clock(to)?;
                 Ok(Some(ClockStep { from: system, to }))
             }

@@ -64,6 +64,23 @@ fn may_step_the_clock() -> bool {
     may
 }
 
+/// The `by_ms` of each step the daemon logged, in order. After the first
+/// step, a round may still find the clock a few microseconds behind the
+/// lower bound (the moment between the backend reading the clock and the
+/// kernel setting it, which it makes up for, can stretch under load): such
+/// catch-ups are logged as 0 ms and are all a later step may be.
+fn steps_logged(log: &str) -> Vec<i64> {
+    log.lines()
+        .filter(|l| l.contains("clock moved into the fused interval"))
+        .map(|l| {
+            l.split_whitespace()
+                .find_map(|field| field.strip_prefix("by_ms="))
+                .and_then(|ms| ms.parse().ok())
+                .unwrap_or_else(|| panic!("no by_ms in {l}"))
+        })
+        .collect()
+}
+
 fn parse_time(report: &Value, pointer: &str) -> i128 {
     let text = report
         .pointer(pointer)
@@ -86,9 +103,14 @@ fn the_system_backend_steps_the_real_clock_forward_into_a_lower_bound() {
         .expect("root may step the clock")
         .expect("a clock behind the lower bound is stepped");
     let after = UtcTime::now_system();
-    assert_eq!(step.to, floor);
+    // The floor, moved on by the moment between reading the clock and
+    // setting it.
     assert!(
-        step.by_nanos() > 0 && step.by_nanos() <= 20_000_000,
+        step.to >= floor && step.to.nanos_since(floor) < 5_000_000,
+        "{step:?}, floor {floor}"
+    );
+    assert!(
+        step.by_nanos() > 0 && step.by_nanos() <= 25_000_000,
         "{step:?}"
     );
     assert!(
@@ -127,10 +149,15 @@ fn a_daemon_with_the_system_clock_steps_it_once_and_publishes_the_step() {
     if !may_step_the_clock() {
         return;
     }
+    let mut device = device_with_floor(now_seconds() - 60);
+    let state = device.dir().join("state");
+    // The plugin compiled into the daemon's cache first, so that its first
+    // round comes within moments of its start even on a busy machine.
+    let warm = device.time(&["--state-dir", state.to_str().expect("utf-8")]);
+    assert!(warm.success, "{}", warm.stderr);
     // One to two seconds ahead of the machine's clock.
     let floor = now_seconds() + 2;
-    let device = device_with_floor(floor);
-    let state = device.dir().join("state");
+    device.build_floor("time-build-floor", floor);
     let mut daemon = device.daemon(&state, &[]);
 
     let mut report = Value::Null;
@@ -162,11 +189,7 @@ fn a_daemon_with_the_system_clock_steps_it_once_and_publishes_the_step() {
     assert_eq!(report["clock"]["offset_ms"], 0.0, "{report:#}");
     assert_eq!(report["writer"]["pid"], daemon.pid(), "{report:#}");
     let log = daemon.log();
-    assert_eq!(
-        log.matches("clock moved into the fused interval").count(),
-        1,
-        "{log}"
-    );
+    assert_eq!(steps_logged(&log).len(), 1, "{log}");
 
     // Later rounds find the clock inside the interval: no second step.
     let written = parse_time(&report, "/written");
@@ -176,13 +199,35 @@ fn a_daemon_with_the_system_clock_steps_it_once_and_publishes_the_step() {
         later["written"].as_str().is_some() && parse_time(&later, "/written") > written
     });
     assert!(another_round, "no later round: {later:#}\n{}", daemon.log());
-    assert_eq!(later["last_step"], report["last_step"], "{later:#}");
-    assert!(daemon.stop(), "the daemon did not stop on SIGINT");
-    let log = daemon.log();
+    assert!(
+        later["last_step"] == report["last_step"]
+            || later["last_step"]["by_ms"]
+                .as_f64()
+                .is_some_and(|ms| ms < 1.0),
+        "{later:#}"
+    );
+    // `osb time` shows the running daemon's state beside its own round
+    // (which, read-only, moves nothing).
+    let run = device.time(&[]).ok();
     assert_eq!(
-        log.matches("clock moved into the fused interval").count(),
-        1,
-        "{log}"
+        run.report["daemon"]["pid"],
+        daemon.pid(),
+        "{:#}",
+        run.report
+    );
+    assert_eq!(
+        run.report["daemon"]["state"], "unsynced",
+        "{:#}",
+        run.report
+    );
+    assert!(daemon.stop(), "the daemon did not stop on SIGINT");
+    let run = device.time(&[]).ok();
+    assert_eq!(run.report["daemon"], Value::Null, "{:#}", run.report);
+    let log = daemon.log();
+    let steps = steps_logged(&log);
+    assert!(
+        !steps.is_empty() && steps[1..].iter().all(|&ms| ms == 0),
+        "{steps:?}\n{log}"
     );
     assert!(
         !state.join("time.json").exists(),
@@ -216,7 +261,7 @@ fn a_daemon_without_cap_sys_time_says_it_cannot_step_and_keeps_running() {
     );
 
     let floor = now_seconds() + 30;
-    let device = device_with_floor(floor);
+    let mut device = device_with_floor(floor);
     let state = device.dir().join("state");
     let mut daemon = device.daemon(&state, &drop_cap);
 

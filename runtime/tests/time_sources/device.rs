@@ -209,10 +209,16 @@ impl Device {
         config
     }
 
-    /// `osb daemon` over this device, its state in `state`, its log (at
-    /// `info`) in `state/daemon.log`, started through `wrapper` (a command
-    /// and its arguments, the daemon's command line after them) if any.
-    pub fn daemon(&self, state: &Path, wrapper: &[&str]) -> Daemon {
+    /// `osb daemon` over this device, its state in `state` (also the
+    /// device config's `state_dir`, where `osb time` looks for it), its log
+    /// (at `info`) in `state/daemon.log`, started through `wrapper` (a
+    /// command and its arguments, the daemon's command line after them) if
+    /// any.
+    pub fn daemon(&mut self, state: &Path, wrapper: &[&str]) -> Daemon {
+        self.config.insert(
+            "state_dir".to_owned(),
+            Toml::String(state.display().to_string()),
+        );
         let config = self.write_config();
         std::fs::create_dir_all(state).expect("state directory");
         let log = state.join("daemon.log");
