@@ -381,3 +381,19 @@ fn the_daemon_runs_the_time_service_and_saves_the_good_time_when_stopped() {
         );
     }
 }
+
+#[test]
+fn an_instance_name_that_cannot_name_engine_objects_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    for bad in ["a.b", "-x", "has space"] {
+        let flag = format!("--instance={bad}");
+        let err = fails(&["status", "--state-dir", s(&state), &flag]);
+        assert!(
+            err.contains(&format!("instance '{bad}'")) && err.contains("--instance"),
+            "{bad}: {err}"
+        );
+    }
+    // Refused before anything is touched.
+    assert!(!state.exists());
+}

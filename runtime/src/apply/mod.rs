@@ -69,7 +69,7 @@ impl ApplySettings {
     pub fn new(state_dir: PathBuf) -> Self {
         ApplySettings {
             state_dir,
-            instance: "osb".to_owned(),
+            instance: crate::engine::DEFAULT_INSTANCE.to_owned(),
             pull_backoff: Backoff {
                 initial: Duration::from_secs(1),
                 cap: Duration::from_secs(30),
@@ -594,7 +594,7 @@ impl Applier {
                     let missing: Vec<String> = block
                         .effective_networks()
                         .iter()
-                        .map(|n| crate::block::labels::network_name(&owner.app, n))
+                        .map(|n| e.network_name(&owner.app, n))
                         .filter(|n| !c.networks.contains(n))
                         .collect();
                     e.join_networks(&container.id, &missing, owner.block.as_str())

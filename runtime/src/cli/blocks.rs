@@ -23,7 +23,9 @@ pub struct BlockArgs {
     /// The runtime instance: engine objects carry it in `io.osb.runtime`,
     /// so two runtimes can share an engine without touching each other's
     /// blocks.
-    #[arg(long, env = "OSB_INSTANCE", default_value = "osb")]
+    /// Engine object names carry it too (`<instance>.<app>...`), except
+    /// for the default.
+    #[arg(long, env = "OSB_INSTANCE", default_value = crate::engine::DEFAULT_INSTANCE, value_parser = parse_instance)]
     pub instance: String,
     /// Steps run at once (creates, starts, pulls...): the engine, not the
     /// runtime, is what limits how many help.
@@ -32,6 +34,10 @@ pub struct BlockArgs {
     /// Disk space, in MiB, a pull must leave free beyond the image itself.
     #[arg(long, default_value_t = 256)]
     pub disk_reserve_mb: u64,
+}
+
+fn parse_instance(instance: &str) -> Result<String, String> {
+    crate::engine::check_instance(instance).map(|()| instance.to_owned())
 }
 
 impl BlockArgs {

@@ -13,7 +13,7 @@ use bollard::models::{
 };
 use bollard::query_parameters::CreateContainerOptionsBuilder;
 
-use super::{Engine, EngineError, RUNTIME_LABEL};
+use super::{Engine, EngineError, RUNTIME_LABEL, scoped_name};
 use crate::block::current::ContainerId;
 use crate::block::labels::{self, BlockLabels};
 use crate::block::mount::VolumeMount;
@@ -46,7 +46,11 @@ impl ContainerPlan {
         all_labels.extend(owner.to_labels());
         all_labels.insert(RUNTIME_LABEL.to_owned(), instance.to_owned());
 
-        let mut mounts: Vec<Mount> = block.volumes.iter().map(|m| mount(app, m)).collect();
+        let mut mounts: Vec<Mount> = block
+            .volumes
+            .iter()
+            .map(|m| mount(instance, app, m))
+            .collect();
         mounts.push(Mount {
             typ: Some(MountType::BIND),
             source: Some(lock_dir.display().to_string()),
@@ -74,7 +78,7 @@ impl ContainerPlan {
         let networks: Vec<String> = block
             .effective_networks()
             .iter()
-            .map(|n| labels::network_name(app, n))
+            .map(|n| scoped_name(instance, labels::network_name(app, n)))
             .collect();
         let alias = owner.block.to_string();
         let (first, more) = match networks.split_first() {
@@ -136,7 +140,7 @@ impl ContainerPlan {
             ..Default::default()
         };
         ContainerPlan {
-            name: owner.container_name(),
+            name: scoped_name(instance, owner.container_name()),
             body,
             more_networks: more,
             alias,
@@ -144,7 +148,7 @@ impl ContainerPlan {
     }
 }
 
-fn mount(app: &crate::block::AppName, m: &VolumeMount) -> Mount {
+fn mount(instance: &str, app: &crate::block::AppName, m: &VolumeMount) -> Mount {
     match m {
         VolumeMount::Volume {
             source,
@@ -152,7 +156,7 @@ fn mount(app: &crate::block::AppName, m: &VolumeMount) -> Mount {
             read_only,
         } => Mount {
             typ: Some(MountType::VOLUME),
-            source: Some(labels::volume_name(app, source)),
+            source: Some(scoped_name(instance, labels::volume_name(app, source))),
             target: Some(target.as_str().to_owned()),
             read_only: Some(*read_only),
             ..Default::default()
@@ -278,6 +282,10 @@ mod tests {
     use crate::block::TargetState;
 
     fn plan_for(block_json: &str) -> ContainerPlan {
+        plan_for_instance(block_json, "osb")
+    }
+
+    fn plan_for_instance(block_json: &str, instance: &str) -> ContainerPlan {
         let text = format!(
             r#"{{"version": 1, "apps": {{"main": {{"class": "app",
                 "volumes": {{"data": {{}}}}, "networks": {{"back": {{}}}},
@@ -305,9 +313,57 @@ mod tests {
         ContainerPlan::new(
             &owner,
             block,
-            "osb",
+            instance,
             Path::new("/var/lib/osb/locks/main/web"),
         )
+    }
+
+    #[test]
+    fn another_instance_names_its_objects_apart() {
+        let block = r#"{"image": "web:1", "networks": ["default", "back"],
+            "volumes": [{"type": "volume", "source": "data", "target": "/data"}]}"#;
+        let default = plan_for_instance(block, "osb");
+        let other = plan_for_instance(block, "t-1");
+        assert_eq!(other.name, format!("t-1.{}", default.name));
+        let source = |p: &ContainerPlan| {
+            p.body
+                .host_config
+                .as_ref()
+                .and_then(|h| h.mounts.as_ref())
+                .and_then(|m| m[0].source.clone())
+        };
+        assert_eq!(source(&default).as_deref(), Some("main.data"));
+        assert_eq!(source(&other).as_deref(), Some("t-1.main.data"));
+        let first_network = |p: &ContainerPlan| {
+            p.body
+                .networking_config
+                .as_ref()
+                .and_then(|n| n.endpoints_config.as_ref())
+                .and_then(|e| e.keys().next().cloned())
+        };
+        assert_eq!(first_network(&default).as_deref(), Some("main.default"));
+        assert_eq!(first_network(&other).as_deref(), Some("t-1.main.default"));
+        assert_eq!(other.more_networks, vec!["t-1.main.back".to_owned()]);
+        assert_eq!(
+            other
+                .body
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(RUNTIME_LABEL))
+                .map(String::as_str),
+            Some("t-1")
+        );
+    }
+
+    #[test]
+    fn instance_names_hold_what_engine_names_may() {
+        for good in ["osb", "t-a-1", "Dev_2", "a"] {
+            assert_eq!(super::super::check_instance(good), Ok(()), "{good}");
+        }
+        for bad in ["", "-x", "a.b", "a/b", "a b", "é", &"x".repeat(33)] {
+            let err = super::super::check_instance(bad).unwrap_err();
+            assert!(err.contains("instance"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -37,6 +37,40 @@ pub use read::EngineState;
 /// The label naming the runtime instance an object belongs to.
 pub const RUNTIME_LABEL: &str = "io.osb.runtime";
 
+/// The instance whose engine objects carry no prefix in their names: a
+/// device's one runtime.
+pub const DEFAULT_INSTANCE: &str = "osb";
+
+/// `name` as instance `instance` names an engine object: as it is for the
+/// default instance; `<instance>.<name>` for any other, so that two
+/// instances running apps of the same name share no container, volume or
+/// network (names are the engine's keys; labels alone do not keep them
+/// apart).
+pub fn scoped_name(instance: &str, name: String) -> String {
+    if instance == DEFAULT_INSTANCE {
+        name
+    } else {
+        format!("{instance}.{name}")
+    }
+}
+
+/// Checks an instance name: it becomes the first part of engine object
+/// names, so it holds what those may, less `.` (the parts' separator: they
+/// must never run together): a letter or digit, then letters, digits, `_`
+/// or `-`, at most 32 characters.
+pub fn check_instance(instance: &str) -> Result<(), String> {
+    let mut chars = instance.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
+    if first_ok && rest_ok && instance.len() <= 32 {
+        Ok(())
+    } else {
+        Err(format!(
+            "instance '{instance}': a letter or digit, then letters, digits, '_' or '-', at most 32 characters"
+        ))
+    }
+}
+
 /// How long the engine may take to answer its first request.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// bollard's per-request timeout, in seconds: long enough for a slow stop.
@@ -154,6 +188,16 @@ impl Engine {
         &self.instance
     }
 
+    /// The engine name of `app`'s network `network`, for this instance.
+    pub fn network_name(&self, app: &AppName, network: &NetworkName) -> String {
+        scoped_name(&self.instance, labels::network_name(app, network))
+    }
+
+    /// The engine name of `app`'s volume `volume`, for this instance.
+    pub fn volume_name(&self, app: &AppName, volume: &VolumeName) -> String {
+        scoped_name(&self.instance, labels::volume_name(app, volume))
+    }
+
     /// Where the engine is.
     pub fn address(&self) -> &str {
         &self.address
@@ -230,7 +274,7 @@ impl Engine {
         volume: &VolumeName,
         config: &VolumeConfig,
     ) -> Result<(), EngineError> {
-        let name = labels::volume_name(app, volume);
+        let name = self.volume_name(app, volume);
         let mut all_labels = config.labels.clone();
         all_labels.extend(labels::volume_labels(app, volume));
         all_labels.insert(RUNTIME_LABEL.to_owned(), self.instance.clone());
@@ -264,7 +308,7 @@ impl Engine {
         network: &NetworkName,
         config: &NetworkConfig,
     ) -> Result<(), EngineError> {
-        let name = labels::network_name(app, network);
+        let name = self.network_name(app, network);
         let mut all_labels = config.labels.clone();
         all_labels.extend(labels::network_labels(app, network));
         all_labels.insert(RUNTIME_LABEL.to_owned(), self.instance.clone());

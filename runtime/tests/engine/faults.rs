@@ -55,7 +55,11 @@ fn assert_converged_to_v2(osb: &Osb, app: &str, context: &str) {
     );
     assert!(log.ends_with("v2"), "{context}: {log:?}");
     let volumes = osb_test_docker::volumes(osb.scope.instance());
-    assert_eq!(volumes, [format!("{app}.data")], "{context}");
+    assert_eq!(
+        volumes,
+        [format!("{}.{app}.data", osb.scope.instance())],
+        "{context}"
+    );
     for block in ["db", "web"] {
         let lock = osb
             .state()
@@ -471,28 +475,78 @@ fn a_block_holding_its_update_lock_is_not_stopped_until_it_lets_go() {
 }
 
 #[test]
-fn a_name_held_by_another_runtime_instance_is_an_error_not_a_takeover() {
-    let Some(mine) = Osb::new("clash-mine") else {
+fn two_instances_run_apps_of_the_same_name_apart() {
+    let Some(mine) = Osb::new("apart-mine") else {
         return;
     };
-    let Some(theirs) = Osb::new("clash-theirs") else {
+    let Some(theirs) = Osb::new("apart-theirs") else {
+        return;
+    };
+    let image = mine.engine.busybox_image("1");
+    let app = |line: &str| {
+        target(
+            "apart",
+            "1.0.0",
+            json!({"app": {
+                "image": image,
+                "command": log_then_idle(line),
+                "volumes": [{"type": "volume", "source": "data", "target": "/data"}]
+            }}),
+            json!({"data": {}}),
+        )
+    };
+    theirs.apply(&app("theirs"));
+    mine.apply(&app("mine"));
+    let log = |osb: &Osb| {
+        let held = osb.scope.containers();
+        assert_eq!(held.len(), 1, "{held:#?}");
+        assert_eq!(held[0].state, "running", "{held:#?}");
+        osb.engine.run(&["exec", &held[0].id, "cat", "/data/log"])
+    };
+    // Each its own container and its own volume: neither saw the other's
+    // line.
+    assert_eq!(log(&mine), "mine");
+    assert_eq!(log(&theirs), "theirs");
+    let volumes = (
+        osb_test_docker::volumes(mine.scope.instance()),
+        osb_test_docker::volumes(theirs.scope.instance()),
+    );
+    assert_eq!(
+        volumes.0,
+        vec![format!("{}.apart.data", mine.scope.instance())]
+    );
+    assert_eq!(
+        volumes.1,
+        vec![format!("{}.apart.data", theirs.scope.instance())]
+    );
+}
+
+#[test]
+fn a_name_held_by_a_container_not_the_runtimes_is_an_error_not_a_takeover() {
+    let Some(osb) = Osb::new("clash") else {
         return;
     };
     let t = target(
         "clash",
         "1.0.0",
-        json!({"app": {"image": mine.engine.busybox_image("1")}}),
+        json!({"app": {"image": osb.engine.busybox_image("1")}}),
         json!({}),
     );
-    theirs.apply(&t);
+    osb.apply(&t);
+    // Its container replaced, behind its back, by a stranger's of the same
+    // name (no runtime label).
+    let name = osb.scope.containers()[0].name.clone();
+    osb.engine.run(&["rm", "-f", &name]);
+    let stranger = osb
+        .engine
+        .run(&["create", "--name", &name, &osb.engine.busybox_image("1")]);
     let started = Instant::now();
-    let out = mine.apply_with(&t, &["--timeout", "20s"]);
+    let out = osb.apply_with(&t, &["--timeout", "20s"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "took over another instance's block");
+    let still = osb_test_docker::try_run(&["inspect", "--format", "{{.Id}}", &name]);
+    osb.engine.run(&["rm", "-f", &name]);
+    assert!(!out.status.success(), "took over a stranger's container");
     assert!(stderr.contains("not this runtime instance's"), "{stderr}");
     assert!(started.elapsed() < Duration::from_secs(60));
-    let held = theirs.scope.containers();
-    assert_eq!(held.len(), 1);
-    assert_eq!(held[0].state, "running");
-    assert!(mine.scope.containers().is_empty());
+    assert_eq!(still.as_deref(), Ok(stranger.as_str()));
 }
