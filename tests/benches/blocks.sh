@@ -9,12 +9,19 @@
 #   2. a no-op `osb apply` of 50 converged blocks, NOOP times: the whole
 #      process (start, engine connection, store write, one observation, an
 #      empty plan), and inside it the reconcile alone (the report's
-#      elapsed_ms: observe + plan), which is what a daemon cycle costs.
+#      elapsed_ms: observe + plan), which is what a daemon cycle costs;
+#   3. `osb daemon` keeping those 50 blocks: resident memory, CPU and
+#      context switches over IDLE_SECS of quiet;
+#   4. `osb daemon` with one block waiting for synced time and no time
+#      source (an offline device): its CPU and dockerd's over IDLE_SECS,
+#      and with BASELINE=path/to/another/osb the same for that binary.
 #
 # Usage: tests/benches/blocks.sh        (from anywhere in the repo)
 #   SKIP_BUILD=1  use target/release/osb as it is
 #   ROUNDS=N      compose-vs-apply rounds (default 5)
 #   NOOP=N        no-op applies (default 20)
+#   IDLE_SECS=N   quiet seconds measured for 3 and 4 (default 10)
+#   BASELINE=FILE an osb binary to compare with in 4
 # Needs: a running engine (scripts/services), docker-compose, busybox-static.
 set -euo pipefail
 
@@ -133,19 +140,43 @@ done
 echo "no-op reconcile inside the process (observe + plan): median $(median <"$WORK/noop-reconcile.ms") ms"
 echo "no-op apply, whole process: median $(median <"$WORK/noop.ms") ms (min $(sort -n "$WORK/noop.ms" | head -1), max $(sort -n "$WORK/noop.ms" | tail -1))"
 
-echo "== osb daemon keeping the 50 blocks converged: resident memory and idle CPU"
-mkdir -p "$WORK/plugins"
-"$OSB" daemon --target "$WORK/noop.json" --plugin-dir "$WORK/plugins" \
-    --state-dir "$WORK/state" --instance "$INSTANCE" >/dev/null 2>"$WORK/daemon.log" &
-DAEMON=$!
-sleep 5
+IDLE_SECS=${IDLE_SECS:-10}
 CLK_TCK=$(getconf CLK_TCK)
-ticks() { awk '{ print $14 + $15 }' "/proc/$DAEMON/stat"; }
-switches() { awk '/ctxt_switches/ { s += $2 } END { print s }' "/proc/$DAEMON/status"; }
-rss=$(awk '/VmRSS/ { print $2 }' "/proc/$DAEMON/status")
-t0=$(ticks); s0=$(switches)
-sleep "${IDLE_SECS:-10}"
-t1=$(ticks); s1=$(switches)
-kill -INT "$DAEMON"; wait "$DAEMON" || true
-echo "daemon RSS $((rss / 1024)) MiB ($rss KiB); idle CPU $(awk -v t=$((t1 - t0)) -v hz="$CLK_TCK" -v s="${IDLE_SECS:-10}" 'BEGIN { printf "%.2f", 100 * t / hz / s }') % of a core; $(( (s1 - s0) / ${IDLE_SECS:-10} )) context switches/s"
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+switches() { awk '/ctxt_switches/ { s += $2 } END { print s }' "/proc/$1/status"; }
+percent() { awk -v t="$1" -v hz="$CLK_TCK" -v s="$IDLE_SECS" 'BEGIN { printf "%.2f", 100 * t / hz / s }'; }
+DOCKERD=$(pgrep -xo dockerd || true)
+# `osb daemon` with BINARY over TARGET, left 5 s to settle, then measured
+# over IDLE_SECS: prints its RSS, its CPU and context switches, and
+# dockerd's CPU over the same window (each reconcile asks the engine).
+daemon_idle() { # binary target state-dir
+    local daemon rss t0 s0 d0 t1 s1 d1
+    mkdir -p "$WORK/plugins"
+    "$1" daemon --target "$2" --plugin-dir "$WORK/plugins" \
+        --state-dir "$3" --instance "$INSTANCE" >/dev/null 2>"$WORK/daemon.log" &
+    daemon=$!
+    sleep 5
+    rss=$(awk '/VmRSS/ { print $2 }' "/proc/$daemon/status")
+    t0=$(ticks "$daemon"); s0=$(switches "$daemon"); d0=$([[ -n $DOCKERD ]] && ticks "$DOCKERD" || echo 0)
+    sleep "$IDLE_SECS"
+    t1=$(ticks "$daemon"); s1=$(switches "$daemon"); d1=$([[ -n $DOCKERD ]] && ticks "$DOCKERD" || echo 0)
+    kill -INT "$daemon"; wait "$daemon" || true
+    echo "daemon RSS $((rss / 1024)) MiB ($rss KiB); idle CPU $(percent $((t1 - t0))) % of a core;" \
+        "$(( (s1 - s0) / IDLE_SECS )) context switches/s; dockerd meanwhile $(percent $((d1 - d0))) %"
+}
+
+echo "== osb daemon keeping the 50 blocks converged: resident memory and idle CPU"
+daemon_idle "$OSB" "$WORK/noop.json" "$WORK/state"
+
+echo "== osb daemon, one block waiting for synced time, no time source"
+cleanup_osb
+cat >"$WORK/waiting.json" <<'JSON'
+{"version": 1, "apps": {"wait": {"class": "app", "release": {"version": "1.0.0", "blocks": {
+  "app": {"image": "osb-bench/busybox:1", "command": ["sleep", "3600"], "time": "synced"}}}}}}
+JSON
+BINARIES=("$OSB")
+[[ -n ${BASELINE:-} ]] && BINARIES+=("$BASELINE")
+for binary in "${BINARIES[@]}"; do
+    echo "$binary: $(daemon_idle "$binary" "$WORK/waiting.json" "$WORK/state-wait-$(basename "$binary")")"
+done
 echo "osb binary: $(stat -c %s "$OSB") bytes"

@@ -31,7 +31,7 @@ use futures_util::StreamExt;
 use tracing::Instrument;
 
 use crate::block::current::{ContainerId, ContainerStatus, CurrentState, Image, ImageId};
-use crate::block::plan::{ContainerRef, Step};
+use crate::block::plan::{ContainerRef, Step, WaitReason};
 use crate::block::{BlockId, Conditions, ImageRef, TargetState, TimeStatus, plan};
 use crate::engine::{ContainerPlan, Engine, EngineError};
 use crate::time::TimeHandle;
@@ -135,6 +135,11 @@ pub struct ApplyReport {
     /// block waiting for a lock, the clock, a restart backoff); empty when
     /// converged.
     pub waiting: Vec<String>,
+    /// When those waits need another look with nothing to wake on (a
+    /// block's lock file, a restart backoff); `None` when an engine event
+    /// or a change of the clock's state is what ends them all.
+    #[serde(skip)]
+    pub look_again: Option<Duration>,
 }
 
 /// When a reconcile returns.
@@ -394,16 +399,28 @@ impl Applier {
             }
             let mut waiting: Vec<String> = Vec::new();
             let mut actions: Vec<Step> = Vec::new();
+            // When a wait can end with nothing to wake on: a block's own
+            // lock file going, a restart backoff running out.
+            let mut look_again: Option<Duration> = None;
+            let mut sooner = |d: Duration| look_again = Some(look_again.map_or(d, |l| l.min(d)));
             for step in steps {
                 match &step {
-                    Step::Wait { .. } => waiting.push(step.to_string()),
+                    Step::Wait { reason, .. } => {
+                        if matches!(reason, WaitReason::LockHeld) {
+                            sooner(POLL);
+                        }
+                        waiting.push(step.to_string());
+                    }
                     Step::StartContainer { container } => {
                         match self.restart_gate(container, &observed) {
-                            Some(wait) => waiting.push(format!(
-                                "wait {}: restart backoff, {}s left",
-                                container,
-                                wait.as_secs_f32().ceil()
-                            )),
+                            Some(wait) => {
+                                sooner(wait);
+                                waiting.push(format!(
+                                    "wait {}: restart backoff, {}s left",
+                                    container,
+                                    wait.as_secs_f32().ceil()
+                                ));
+                            }
                             None => actions.push(step),
                         }
                     }
@@ -422,8 +439,9 @@ impl Applier {
             if actions.is_empty() && matches!(until, Until::Settled) {
                 report.elapsed_ms =
                     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-                tracing::debug!(waiting = ?waiting, "settled; held back");
+                tracing::debug!(waiting = ?waiting, look_again_ms = look_again.map(|d| d.as_millis()), "settled; held back");
                 report.waiting = waiting;
+                report.look_again = look_again;
                 return Ok(report);
             }
             if actions.is_empty() {

@@ -23,9 +23,6 @@ use crate::time::published::Publisher;
 const RECHECK: Duration = Duration::from_secs(30);
 /// Between attempts to reach an engine that does not answer.
 const RECONNECT: Duration = Duration::from_secs(5);
-/// Between reconciles while blocks are held back (a restart backoff, an
-/// update lock, the clock) and the engine says nothing.
-const HELD_BACK: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Args)]
 pub struct DaemonArgs {
@@ -114,7 +111,8 @@ pub fn run(args: DaemonArgs, config: &DeviceConfig) -> anyhow::Result<()> {
 /// reconcile it waits for an engine event (a block died, turned unhealthy,
 /// was removed by hand, or an `osb apply` is at work), a change of the
 /// clock's state (a block waiting for `synced` time starts), or a periodic
-/// recheck; sooner while blocks are held back. Each reconcile takes the
+/// recheck; sooner when a block waits on something nothing wakes it for
+/// (its own update lock, a restart backoff). Each reconcile takes the
 /// executor's turn and reads the stored target afresh, so a target applied
 /// by `osb apply` meanwhile is the one kept. An engine that does not
 /// answer is retried; it never ends the daemon.
@@ -151,8 +149,14 @@ async fn keep_blocks_converged(settings: ApplySettings, mut new_target: Option<T
                 Ok(Some(target)) => {
                     said_no_target = false;
                     match applier.settle(&target).await {
-                        Ok(report) if !report.waiting.is_empty() => next = HELD_BACK,
-                        Ok(_) => {}
+                        // Held back: engine events and clock changes wake
+                        // the loop anyway; a lock file or a backoff needs
+                        // a look at a time.
+                        Ok(report) => {
+                            if let Some(look_again) = report.look_again {
+                                next = look_again.min(RECHECK);
+                            }
+                        }
                         Err(ApplyError::Engine(e)) => {
                             tracing::error!(error = %e, "blocks: engine failed; reconnecting");
                             tokio::time::sleep(RECONNECT).await;

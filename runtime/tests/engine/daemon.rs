@@ -43,13 +43,19 @@ fn the_daemon_brings_back_a_block_removed_behind_its_back() {
 /// `osb daemon` over `osb`'s state with an empty plugin directory, and
 /// `args`.
 fn spawn_daemon(osb: &Osb, args: &[&str]) -> std::process::Child {
+    spawn_daemon_logging(osb, args, Stdio::null())
+}
+
+/// [`spawn_daemon`], its log (at debug) to `log`.
+fn spawn_daemon_logging(osb: &Osb, args: &[&str], log: impl Into<Stdio>) -> std::process::Child {
     let plugins = osb.dir.path().join("plugins");
     std::fs::create_dir_all(&plugins).expect("plugin dir");
     let mut all = vec!["--plugin-dir", plugins.to_str().expect("utf-8")];
     all.extend_from_slice(args);
     osb.command("daemon", &all)
+        .env("RUST_LOG", "osb_runtime=debug")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("spawn osb daemon")
 }
@@ -144,6 +150,44 @@ fn a_daemon_started_before_any_target_takes_the_first_one_applied() {
     assert!(
         back,
         "the daemon does not keep the target applied after it started: {again:#?}"
+    );
+    assert!(stopped, "the daemon did not stop on SIGINT");
+}
+
+#[test]
+fn a_block_waiting_for_the_clock_costs_the_daemon_no_polling() {
+    let Some(osb) = Osb::new("daemon-idle-wait") else {
+        return;
+    };
+    // No time source: the clock stays unsynced, and the block waits for
+    // good. Nothing but a clock change can end that wait.
+    let t = target(
+        "idlewait",
+        "1.0.0",
+        json!({"app": {"image": osb.engine.busybox_image("1"), "time": "synced"}}),
+        json!({}),
+    );
+    let path = osb.write(&t);
+    let log_path = osb.dir.path().join("daemon.log");
+    let log = std::fs::File::create(&log_path).expect("daemon log");
+    let daemon = spawn_daemon_logging(&osb, &["--target", path.to_str().expect("utf-8")], log);
+    let settled = |text: &str| text.matches("settled; held back").count();
+    let first = eventually(Duration::from_secs(30), || {
+        settled(&std::fs::read_to_string(&log_path).unwrap_or_default()) >= 1
+    });
+    std::thread::sleep(Duration::from_secs(4));
+    let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+    let stopped = stop(daemon);
+    assert!(first, "the daemon never settled:\n{text}");
+    // Polling every second would have made four or five more.
+    assert!(
+        settled(&text) <= 2,
+        "{} reconciles while nothing changed:\n{text}",
+        settled(&text)
+    );
+    assert!(
+        osb.scope.containers().iter().all(|c| c.state != "running"),
+        "started without synced time"
     );
     assert!(stopped, "the daemon did not stop on SIGINT");
 }
