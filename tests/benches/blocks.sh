@@ -143,7 +143,8 @@ echo "no-op apply, whole process: median $(median <"$WORK/noop.ms") ms (min $(so
 IDLE_SECS=${IDLE_SECS:-10}
 CLK_TCK=$(getconf CLK_TCK)
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-switches() { awk '/ctxt_switches/ { s += $2 } END { print s }' "/proc/$1/status"; }
+# Every thread's: /proc/PID/status counts the main thread's alone.
+switches() { cat /proc/"$1"/task/*/status | awk '/ctxt_switches/ { s += $2 } END { print s }'; }
 percent() { awk -v t="$1" -v hz="$CLK_TCK" -v s="$IDLE_SECS" 'BEGIN { printf "%.2f", 100 * t / hz / s }'; }
 DOCKERD=$(pgrep -xo dockerd || true)
 # `osb daemon` with BINARY over TARGET, left 5 s to settle, then measured
