@@ -160,40 +160,39 @@ impl Store {
         txn.commit().map_err(|e| self.io(e))
     }
 
-    /// The history, oldest first.
-    pub fn history(&self) -> Result<Vec<HistoryEntry>, StoreError> {
+    /// Every row of `table` through `row` (rows it answers `None` for are
+    /// left out); no rows when the table was never written.
+    fn read_rows<K: redb::Key + 'static, V: redb::Value + 'static, T>(
+        &self,
+        table: TableDefinition<K, V>,
+        mut row: impl FnMut(&redb::AccessGuard<'_, K>, &redb::AccessGuard<'_, V>) -> Option<T>,
+    ) -> Result<Vec<T>, StoreError> {
         let db = self.db()?;
         let txn = db.begin_read().map_err(|e| self.io(e))?;
-        let table = match txn.open_table(HISTORY) {
+        let table = match txn.open_table(table) {
             Ok(t) => t,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
             Err(e) => return Err(self.io(e)),
         };
         let mut out = Vec::new();
-        for row in table.iter().map_err(|e| self.io(e))? {
-            let (_, value) = row.map_err(|e| self.io(e))?;
-            if let Ok(entry) = serde_json::from_str(value.value()) {
-                out.push(entry);
-            }
+        for entry in table.iter().map_err(|e| self.io(e))? {
+            let (k, v) = entry.map_err(|e| self.io(e))?;
+            out.extend(row(&k, &v));
         }
         Ok(out)
     }
 
+    /// The history, oldest first (an entry that does not parse is skipped).
+    pub fn history(&self) -> Result<Vec<HistoryEntry>, StoreError> {
+        self.read_rows(HISTORY, |_, v| serde_json::from_str(v.value()).ok())
+    }
+
     /// Images the runtime pulled: canonical reference -> image id.
     pub fn fetched(&self) -> Result<BTreeMap<String, ImageId>, StoreError> {
-        let db = self.db()?;
-        let txn = db.begin_read().map_err(|e| self.io(e))?;
-        let table = match txn.open_table(FETCHED) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(BTreeMap::new()),
-            Err(e) => return Err(self.io(e)),
-        };
-        let mut out = BTreeMap::new();
-        for row in table.iter().map_err(|e| self.io(e))? {
-            let (k, v) = row.map_err(|e| self.io(e))?;
-            out.insert(k.value().to_owned(), ImageId(v.value().to_owned()));
-        }
-        Ok(out)
+        let rows = self.read_rows(FETCHED, |k, v| {
+            Some((k.value().to_owned(), ImageId(v.value().to_owned())))
+        })?;
+        Ok(rows.into_iter().collect())
     }
 
     /// Records that the runtime pulled `reference` as image `id`, and that
@@ -229,19 +228,7 @@ impl Store {
     /// Pulls begun and never recorded as over (the runtime was stopped, or
     /// the pull failed).
     pub fn fetching(&self) -> Result<Vec<String>, StoreError> {
-        let db = self.db()?;
-        let txn = db.begin_read().map_err(|e| self.io(e))?;
-        let table = match txn.open_table(FETCHING) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(self.io(e)),
-        };
-        let mut out = Vec::new();
-        for row in table.iter().map_err(|e| self.io(e))? {
-            let (k, _) = row.map_err(|e| self.io(e))?;
-            out.push(k.value().to_owned());
-        }
-        Ok(out)
+        self.read_rows(FETCHING, |k, _| Some(k.value().to_owned()))
     }
 
     /// Forgets the pull of `reference`: it left no image.
