@@ -159,6 +159,9 @@ async fn keep_blocks_converged(settings: ApplySettings, mut new_target: Option<T
                         }
                         Err(ApplyError::Engine(e)) => {
                             tracing::error!(error = %e, "blocks: engine failed; reconnecting");
+                            // Not held while waiting: an `osb apply` may
+                            // find the engine back sooner.
+                            drop(turn);
                             tokio::time::sleep(RECONNECT).await;
                             break;
                         }
