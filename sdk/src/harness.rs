@@ -269,6 +269,75 @@ impl Running {
     pub fn fs_dir(&self, guest: &str) -> Option<&Path> {
         self.fs.get(guest).map(PathBuf::as_path)
     }
+
+    /// Calls a time source's `sample`, reading the host clock just before
+    /// and just after: the true time the answer must hold is in between.
+    pub fn sample_timed(&self) -> Result<TimedSample, String> {
+        let before = unix_nanos();
+        let answer = self.call("sample", serde_json::Value::Null)?;
+        Ok(TimedSample {
+            answer,
+            before,
+            after: unix_nanos(),
+        })
+    }
+}
+
+/// A time source's answer (as [`Running::call`] gives it) and the host
+/// clock around the call, in nanoseconds since the Unix epoch.
+#[derive(Debug, Clone)]
+pub struct TimedSample {
+    /// `{"ok": {"interval", "detail"}}` or `{"error": ...}`.
+    pub answer: serde_json::Value,
+    /// The host clock just before the call.
+    pub before: i128,
+    /// The host clock just after the call.
+    pub after: i128,
+}
+
+impl TimedSample {
+    /// The answer's interval ends, in nanoseconds since the Unix epoch.
+    /// Panics, showing the answer, when it holds no interval.
+    pub fn interval(&self) -> (i128, i128) {
+        let interval = &self.answer["ok"]["interval"];
+        assert!(interval.is_object(), "no interval: {}", self.answer);
+        (nanos(&interval["earliest"]), nanos(&interval["latest"]))
+    }
+
+    /// Asserts that the interval holds the host clock plus `skew_ms` at
+    /// some moment of the call, and is at most `max_width_ms` wide.
+    pub fn assert_holds(&self, skew_ms: i64, max_width_ms: i128) {
+        let (earliest, latest) = self.interval();
+        let skew = i128::from(skew_ms) * 1_000_000;
+        assert!(
+            earliest <= self.after + skew && self.before + skew <= latest,
+            "{}: [{earliest}, {latest}] misses [{}, {}]",
+            self.answer,
+            self.before + skew,
+            self.after + skew
+        );
+        assert!(
+            latest - earliest <= max_width_ms * 1_000_000,
+            "{}: {} ms wide",
+            self.answer,
+            (latest - earliest) / 1_000_000
+        );
+    }
+}
+
+/// The host clock, in nanoseconds since the Unix epoch.
+pub fn unix_nanos() -> i128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128)
+}
+
+/// A WIT `timestamp` as JSON (`{"seconds", "nanoseconds"}`), in
+/// nanoseconds since the Unix epoch. Panics on anything else.
+pub fn nanos(timestamp: &serde_json::Value) -> i128 {
+    let seconds = timestamp["seconds"].as_i64().expect("seconds");
+    let nanoseconds = timestamp["nanoseconds"].as_u64().expect("nanoseconds");
+    i128::from(seconds) * 1_000_000_000 + i128::from(nanoseconds)
 }
 
 /// Builds the crate once per test process into its own target directory

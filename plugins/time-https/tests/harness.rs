@@ -4,9 +4,8 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use osb_sdk::harness::{Harness, Running};
+use osb_sdk::harness::{Harness, Running, unix_nanos};
 use serde_json::Value;
 use time_bounds::civil::DateTime;
 
@@ -17,20 +16,13 @@ const APPLE: &str = "https://www.apple.com/library/test/success.html";
 
 const SECOND: i128 = 1_000_000_000;
 
-fn host_now() -> i128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as i128
-}
-
 /// The host clock plus `skew_s`, as an HTTP `Date`.
 fn http_date(skew_s: i64) -> String {
     const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    let seconds = (host_now() / SECOND) as i64 + skew_s;
+    let seconds = (unix_nanos() / SECOND) as i64 + skew_s;
     let date = DateTime::from_unix_seconds(seconds);
     format!(
         "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
@@ -62,40 +54,6 @@ fn start(harness: Harness, urls: &[&str]) -> Running {
         .expect("plugin starts under the harness")
 }
 
-/// Samples and returns the answer with the host clock just before and
-/// after the call.
-fn sample(plugin: &Running) -> (Value, i128, i128) {
-    let before = host_now();
-    let answer = plugin.call("sample", Value::Null).expect("no trap");
-    (answer, before, host_now())
-}
-
-fn nanos(timestamp: &Value) -> i128 {
-    let seconds = timestamp["seconds"].as_i64().expect("seconds");
-    let nanoseconds = timestamp["nanoseconds"].as_u64().expect("nanoseconds");
-    i128::from(seconds) * SECOND + i128::from(nanoseconds)
-}
-
-/// The interval holds the host clock plus `skew_s` at some moment of the
-/// call, and is at most `max_width_ms` wide.
-fn assert_holds(answer: &Value, before: i128, after: i128, skew_s: i64, max_width_ms: i128) {
-    let interval = &answer["ok"]["interval"];
-    assert!(interval.is_object(), "{answer}");
-    let (earliest, latest) = (nanos(&interval["earliest"]), nanos(&interval["latest"]));
-    let skew = i128::from(skew_s) * SECOND;
-    assert!(
-        earliest <= after + skew && before + skew <= latest,
-        "{answer}: [{earliest}, {latest}] misses [{}, {}]",
-        before + skew,
-        after + skew
-    );
-    assert!(
-        latest - earliest <= max_width_ms * 1_000_000,
-        "{answer}: {} ms wide",
-        (latest - earliest) / 1_000_000
-    );
-}
-
 fn detail(answer: &Value) -> &str {
     answer["ok"]["detail"].as_str().expect("a sample")
 }
@@ -118,17 +76,18 @@ fn honest_servers_bound_the_time_to_a_second() {
             .http_answer_with(APPLE, skewed(0)),
         &[GOOGLE, CLOUDFLARE, APPLE],
     );
-    let (answer, before, after) = sample(&plugin);
-    assert_holds(&answer, before, after, 0, ONE_SECOND_AND_SLACK_MS);
-    assert!(detail(&answer).contains("2 of 3 HTTPS servers"), "{answer}");
-    assert!(detail(&answer).contains("3 answer(s)"), "{answer}");
+    let sample = plugin.sample_timed().expect("no trap");
+    let answer = &sample.answer;
+    sample.assert_holds(0, ONE_SECOND_AND_SLACK_MS);
+    assert!(detail(answer).contains("2 of 3 HTTPS servers"), "{answer}");
+    assert!(detail(answer).contains("3 answer(s)"), "{answer}");
 }
 
 #[test]
 fn a_server_an_hour_ahead_is_believed_when_alone() {
     let plugin = start(harness().http_answer_with(GOOGLE, skewed(3_600)), &[GOOGLE]);
-    let (answer, before, after) = sample(&plugin);
-    assert_holds(&answer, before, after, 3_600, ONE_SECOND_AND_SLACK_MS);
+    let sample = plugin.sample_timed().expect("no trap");
+    sample.assert_holds(3_600 * 1000, ONE_SECOND_AND_SLACK_MS);
 }
 
 #[test]
@@ -140,8 +99,8 @@ fn one_lying_server_among_three_cannot_move_the_answer() {
             .http_answer_with(APPLE, skewed(0)),
         &[GOOGLE, CLOUDFLARE, APPLE],
     );
-    let (answer, before, after) = sample(&plugin);
-    assert_holds(&answer, before, after, 0, ONE_SECOND_AND_SLACK_MS);
+    let sample = plugin.sample_timed().expect("no trap");
+    sample.assert_holds(0, ONE_SECOND_AND_SLACK_MS);
 }
 
 #[test]
@@ -152,10 +111,10 @@ fn with_two_servers_a_liar_widens_but_never_misleads() {
             .http_answer_with(CLOUDFLARE, skewed(-3_600)),
         &[GOOGLE, CLOUDFLARE],
     );
-    let (answer, before, after) = sample(&plugin);
+    let sample = plugin.sample_timed().expect("no trap");
     // Either may be the liar: the answer spans both.
-    assert_holds(&answer, before, after, 0, 3_602_000);
-    assert_holds(&answer, before, after, -3_600, 3_602_000);
+    sample.assert_holds(0, 3_602_000);
+    sample.assert_holds(-3_600 * 1000, 3_602_000);
 }
 
 #[test]
@@ -207,10 +166,11 @@ fn captive_portals_and_broken_answers_are_ignored() {
             .http_answer_with(CLOUDFLARE, skewed(0)),
         &urls,
     );
-    let (answer, before, after) = sample(&plugin);
+    let sample = plugin.sample_timed().expect("no trap");
+    let answer = &sample.answer;
     // Only Cloudflare is believed, so it is trusted alone.
-    assert_holds(&answer, before, after, 0, ONE_SECOND_AND_SLACK_MS);
-    let detail = detail(&answer);
+    sample.assert_holds(0, ONE_SECOND_AND_SLACK_MS);
+    let detail = detail(answer);
     for expect in [
         "portal-redirect: status 302, not 2xx",
         "portal-page: no Date header",
@@ -230,8 +190,9 @@ fn no_usable_answer_is_unavailable_naming_each_server() {
             .http_answer(CLOUDFLARE, 200, &[("Date", "soon")], b""),
         &[GOOGLE, CLOUDFLARE, APPLE],
     );
-    let (answer, _, _) = sample(&plugin);
-    let message = unavailable(&answer);
+    let sample = plugin.sample_timed().expect("no trap");
+    let answer = &sample.answer;
+    let message = unavailable(answer);
     for expect in [
         "no HTTPS server gave a usable Date",
         &format!("{GOOGLE}: status 302"),
@@ -260,11 +221,12 @@ fn repeats_are_bounded_and_a_jumping_server_is_dropped() {
             .http_answer_with(CLOUDFLARE, skewed(0)),
         &[GOOGLE, CLOUDFLARE],
     );
-    let (answer, before, after) = sample(&plugin);
+    let sample = plugin.sample_timed().expect("no trap");
+    let answer = &sample.answer;
     assert_eq!(asked.load(Ordering::Relaxed), 2, "requests_per_url");
-    assert_holds(&answer, before, after, 0, ONE_SECOND_AND_SLACK_MS);
+    sample.assert_holds(0, ONE_SECOND_AND_SLACK_MS);
     assert!(
-        detail(&answer).contains("answers contradict each other, dropped"),
+        detail(answer).contains("answers contradict each other, dropped"),
         "{answer}"
     );
 }
@@ -281,7 +243,8 @@ fn plain_http_needs_allow_http() {
         harness().config("allow_http", "true"),
         &["http://time.example/"],
     );
-    let (answer, _, _) = sample(&plugin);
-    let message = unavailable(&answer);
+    let sample = plugin.sample_timed().expect("no trap");
+    let answer = &sample.answer;
+    let message = unavailable(answer);
     assert!(message.contains("request denied by the host"), "{message}");
 }

@@ -119,46 +119,6 @@ fn plugin(servers: &[&Server]) -> Running {
         .expect("plugin starts under the harness")
 }
 
-/// Samples and returns the answer with the host clock just before and
-/// after the call, in nanoseconds since the Unix epoch.
-fn sample(plugin: &Running) -> (Value, i128, i128) {
-    let before = host_now();
-    let answer = plugin.call("sample", Value::Null).expect("no trap");
-    (answer, before, host_now())
-}
-
-fn host_now() -> i128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as i128
-}
-
-fn nanos(timestamp: &Value) -> i128 {
-    let seconds = timestamp["seconds"].as_i64().expect("seconds");
-    let nanoseconds = timestamp["nanoseconds"].as_u64().expect("nanoseconds");
-    i128::from(seconds) * 1_000_000_000 + i128::from(nanoseconds)
-}
-
-/// The sample's interval holds the host clock plus `skew_ms` at some moment
-/// of the call, and is at most `max_width_ms` wide.
-fn assert_holds(answer: &Value, before: i128, after: i128, skew_ms: i64, max_width_ms: i128) {
-    let interval = &answer["ok"]["interval"];
-    let (earliest, latest) = (nanos(&interval["earliest"]), nanos(&interval["latest"]));
-    let skew = i128::from(skew_ms) * 1_000_000;
-    assert!(
-        earliest <= after + skew && before + skew <= latest,
-        "{answer}: [{earliest}, {latest}] misses [{}, {}]",
-        before + skew,
-        after + skew
-    );
-    assert!(
-        latest - earliest <= max_width_ms * 1_000_000,
-        "{answer}: {} ms wide",
-        (latest - earliest) / 1_000_000
-    );
-}
-
 /// Loopback round trips are well under a millisecond, and the host-clock
 /// slack adds about one on each side; the rest is room for a busy machine
 /// descheduling the plugin between its clock readings.
@@ -173,8 +133,9 @@ fn error_message(answer: &Value) -> &str {
 fn an_honest_server_bounds_the_time_by_its_round_trip() {
     let server = honest(0);
     let plugin = plugin(&[&server]);
-    let (answer, before, after) = sample(&plugin);
-    assert_holds(&answer, before, after, 0, MAX_WIDTH_MS);
+    let sample = plugin.sample_timed().expect("no trap");
+    let answer = &sample.answer;
+    sample.assert_holds(0, MAX_WIDTH_MS);
     let detail = answer["ok"]["detail"].as_str().unwrap();
     assert!(detail.contains("1 of 1 NTP servers"), "{detail}");
     assert!(detail.contains("stratum 1"), "{detail}");
@@ -184,16 +145,17 @@ fn an_honest_server_bounds_the_time_by_its_round_trip() {
 fn a_server_an_hour_ahead_is_believed_when_alone() {
     let server = honest(3_600_000);
     let plugin = plugin(&[&server]);
-    let (answer, before, after) = sample(&plugin);
-    assert_holds(&answer, before, after, 3_600_000, MAX_WIDTH_MS);
+    let sample = plugin.sample_timed().expect("no trap");
+    sample.assert_holds(3_600_000, MAX_WIDTH_MS);
 }
 
 #[test]
 fn a_lying_server_among_three_cannot_move_the_answer() {
     let (a, b, liar) = (honest(0), honest(0), honest(3_600_000));
     let plugin = plugin(&[&a, &liar, &b]);
-    let (answer, before, after) = sample(&plugin);
-    assert_holds(&answer, before, after, 0, MAX_WIDTH_MS);
+    let sample = plugin.sample_timed().expect("no trap");
+    let answer = &sample.answer;
+    sample.assert_holds(0, MAX_WIDTH_MS);
     assert!(
         answer["ok"]["detail"].as_str().unwrap().contains("2 of 3"),
         "{answer}"
@@ -216,8 +178,9 @@ fn malformed_replies_are_refused_naming_the_fault() {
         let server = Server::start(move |request| Some(reply(request, 0, &edit)));
         let plugin = plugin(&[&server]);
         let started = Instant::now();
-        let (answer, _, _) = sample(&plugin);
-        let message = error_message(&answer);
+        let sample = plugin.sample_timed().expect("no trap");
+        let answer = &sample.answer;
+        let message = error_message(answer);
         assert!(
             message.contains(expect),
             "expected {expect:?} in {message:?}"
@@ -243,12 +206,12 @@ fn kiss(code: &'static [u8; 4]) -> Server {
 fn kiss_of_death_rate_rests_the_server() {
     let server = kiss(b"RATE");
     let plugin = plugin(&[&server]);
-    let (first, _, _) = sample(&plugin);
+    let first = plugin.sample_timed().expect("no trap").answer;
     assert!(
         error_message(&first).contains("kiss-of-death RATE: asked too often"),
         "{first}"
     );
-    let (second, _, _) = sample(&plugin);
+    let second = plugin.sample_timed().expect("no trap").answer;
     assert!(
         error_message(&second).contains("resting after RATE"),
         "{second}"
@@ -260,11 +223,13 @@ fn kiss_of_death_rate_rests_the_server() {
 fn kiss_of_death_deny_is_final_but_other_servers_carry_on() {
     let (denying, good) = (kiss(b"DENY"), honest(0));
     let plugin = plugin(&[&denying, &good]);
-    let (first, before, after) = sample(&plugin);
-    assert_holds(&first, before, after, 0, MAX_WIDTH_MS);
-    let (second, before, after) = sample(&plugin);
-    assert_holds(&second, before, after, 0, MAX_WIDTH_MS);
-    let detail = second["ok"]["detail"].as_str().unwrap();
+    plugin
+        .sample_timed()
+        .expect("no trap")
+        .assert_holds(0, MAX_WIDTH_MS);
+    let second = plugin.sample_timed().expect("no trap");
+    second.assert_holds(0, MAX_WIDTH_MS);
+    let detail = second.answer["ok"]["detail"].as_str().unwrap();
     assert!(
         detail.contains("refused us (DENY), not asked again"),
         "{detail}"
@@ -278,9 +243,10 @@ fn a_silent_server_costs_the_timeout_not_the_deadline() {
     let silent = Server::start(|_| None);
     let plugin = plugin(&[&silent]);
     let started = Instant::now();
-    let (answer, _, _) = sample(&plugin);
+    let sample = plugin.sample_timed().expect("no trap");
+    let answer = &sample.answer;
     assert!(
-        error_message(&answer).contains("no reply within 300 ms"),
+        error_message(answer).contains("no reply within 300 ms"),
         "{answer}"
     );
     assert!(started.elapsed() >= Duration::from_millis(300));
@@ -297,9 +263,10 @@ fn a_server_outside_the_grant_is_refused_by_the_host() {
         .timeout(Duration::from_secs(5))
         .start()
         .unwrap();
-    let (answer, before, after) = sample(&plugin);
+    let sample = plugin.sample_timed().expect("no trap");
+    let answer = &sample.answer;
     // Two servers, one usable: the answer is that one's range.
-    assert_holds(&answer, before, after, 0, MAX_WIDTH_MS);
+    sample.assert_holds(0, MAX_WIDTH_MS);
     let detail = answer["ok"]["detail"].as_str().unwrap();
     assert!(
         detail.contains(&format!("{}: cannot send to it", ungranted.addr)),
