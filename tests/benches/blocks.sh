@@ -26,15 +26,11 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
-ROOT=$PWD
 ROUNDS=${ROUNDS:-5}
 NOOP=${NOOP:-20}
 
-if [[ -z "${SKIP_BUILD:-}" ]]; then
-    cargo build --release -p osb-runtime
-fi
-OSB=$ROOT/target/release/osb
-[[ -x $OSB ]] || { echo "no $OSB: build it first" >&2; exit 1; }
+source tests/benches/common.sh
+build_and_locate
 command -v docker-compose >/dev/null || { echo "needs docker-compose" >&2; exit 1; }
 docker version --format '{{.Server.Version}}' >/dev/null || { echo "needs a running engine: scripts/services" >&2; exit 1; }
 
@@ -142,9 +138,6 @@ echo "no-op apply, whole process: median $(median <"$WORK/noop.ms") ms (min $(so
 
 IDLE_SECS=${IDLE_SECS:-10}
 CLK_TCK=$(getconf CLK_TCK)
-ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-# Every thread's: /proc/PID/status counts the main thread's alone.
-switches() { cat /proc/"$1"/task/*/status | awk '/ctxt_switches/ { s += $2 } END { print s }'; }
 percent() { awk -v t="$1" -v hz="$CLK_TCK" -v s="$IDLE_SECS" 'BEGIN { printf "%.2f", 100 * t / hz / s }'; }
 DOCKERD=$(pgrep -xo dockerd || true)
 # `osb daemon` with BINARY over TARGET, left 5 s to settle, then measured
@@ -158,9 +151,9 @@ daemon_idle() { # binary target state-dir
     daemon=$!
     sleep 5
     rss=$(awk '/VmRSS/ { print $2 }' "/proc/$daemon/status")
-    t0=$(ticks "$daemon"); s0=$(switches "$daemon"); d0=$([[ -n $DOCKERD ]] && ticks "$DOCKERD" || echo 0)
+    t0=$(cpu_ticks "$daemon"); s0=$(ctx_switches "$daemon"); d0=$([[ -n $DOCKERD ]] && cpu_ticks "$DOCKERD" || echo 0)
     sleep "$IDLE_SECS"
-    t1=$(ticks "$daemon"); s1=$(switches "$daemon"); d1=$([[ -n $DOCKERD ]] && ticks "$DOCKERD" || echo 0)
+    t1=$(cpu_ticks "$daemon"); s1=$(ctx_switches "$daemon"); d1=$([[ -n $DOCKERD ]] && cpu_ticks "$DOCKERD" || echo 0)
     kill -INT "$daemon"; wait "$daemon" || true
     echo "daemon RSS $((rss / 1024)) MiB ($rss KiB); idle CPU $(percent $((t1 - t0))) % of a core;" \
         "$(( (s1 - s0) / IDLE_SECS )) context switches/s; dockerd meanwhile $(percent $((d1 - d0))) %"

@@ -29,7 +29,6 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
-ROOT=$PWD
 RUNS=${RUNS:-10}
 
 for tool in openssl python3 jq; do
@@ -38,17 +37,8 @@ done
 CHRONYD=$(command -v chronyd || echo /usr/sbin/chronyd)
 [[ -x $CHRONYD ]] || { echo "needs chronyd: scripts/services installs chrony" >&2; exit 1; }
 
-if [[ -z "${SKIP_BUILD:-}" ]]; then
-    cargo build --release -p osb-runtime
-    # Builds the plugin packages (tests/artifacts/build.rs).
-    cargo build -p osb-tests
-fi
-OSB=$ROOT/target/release/osb
-# Several build dirs may hold packages (profiles, older builds): the newest.
-PACKAGES=$(find target -path '*osb-test-artifacts*/out/packages/time-https/time-https.wasm' \
-    -printf '%T@ %h\n' 2>/dev/null | sort -rn | head -1 | cut -d' ' -f2- | xargs -r dirname)
-[[ -x $OSB ]] || { echo "no $OSB: build it first" >&2; exit 1; }
-[[ -n $PACKAGES ]] || { echo "no built packages: cargo build -p osb-tests" >&2; exit 1; }
+source tests/benches/common.sh
+build_and_locate time-https
 
 WORK=$(mktemp -d)
 PIDS=()

@@ -14,23 +14,12 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
-ROOT=$PWD
 IDLE_SECS=${IDLE_SECS:-10}
 SETTLE_SECS=${SETTLE_SECS:-3}
 CLK_TCK=$(getconf CLK_TCK)
 
-if [[ -z "${SKIP_BUILD:-}" ]]; then
-    cargo build --release -p osb-runtime
-    # Builds the plugin packages (tests/artifacts/build.rs).
-    cargo build -p osb-tests
-fi
-
-OSB=$ROOT/target/release/osb
-# Several build dirs may hold packages (profiles, older builds): the newest.
-PACKAGES=$(find target -path '*osb-test-artifacts*/out/packages/osb-test-probe/osb-test-probe.wasm' \
-    -printf '%T@ %h\n' 2>/dev/null | sort -rn | head -1 | cut -d' ' -f2- | xargs -r dirname)
-[[ -x $OSB ]] || { echo "no $OSB: build it first" >&2; exit 1; }
-[[ -n $PACKAGES ]] || { echo "no built packages: cargo build -p osb-tests" >&2; exit 1; }
+source tests/benches/common.sh
+build_and_locate osb-test-probe
 
 WORK=$(mktemp -d)
 DAEMON_PID=
@@ -68,13 +57,6 @@ file "$OSB" 2>/dev/null || true
 SIZE=$(stat -c %s "$OSB")
 echo "size: $SIZE bytes ($(awk -v s="$SIZE" 'BEGIN {printf "%.2f MiB", s / 1048576}'))"
 
-# Fields 14 and 15 of /proc/PID/stat: utime and stime in clock ticks (the
-# comm field has no spaces here).
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-ctx_switches() {
-    cat /proc/"$1"/task/*/status 2>/dev/null |
-        awk '/^(voluntary|nonvoluntary)_ctxt_switches/ {n += $2} END {print n}'
-}
 status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 
 # Starts the daemon on $PLUGINS with state dir $1, waits for it to load,
