@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use osb_sdk::{PluginError, Result};
+use osb_sdk::{PluginError, Result, config};
 
 use crate::build_time;
 
@@ -29,13 +29,11 @@ impl Source {
                 });
         }
         match get("path") {
-            // A path inside a WASI preopen is always absolute.
-            Some(path) if path.starts_with('/') && !path.ends_with('/') && !path.contains('\0') => {
-                Ok(Source::File(PathBuf::from(path)))
-            }
-            Some(path) => Err(PluginError::invalid_input(format!(
-                "invalid config 'path' = {path:?}: expected an absolute file path such as \"/release/build-time\""
-            ))),
+            Some(path) => Ok(Source::File(config::file_path(
+                "path",
+                &path,
+                "/release/build-time",
+            )?)),
             None => Err(PluginError::invalid_input(
                 "neither config 'build_time' nor 'path' is set: the plugin has no build time to give",
             )),

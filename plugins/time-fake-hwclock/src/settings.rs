@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use osb_sdk::{PluginError, Result};
+use osb_sdk::{Result, config};
 
 /// Where the state file is when config `path` is not set.
 pub const DEFAULT_PATH: &str = "/data/fake-hwclock";
@@ -18,15 +18,9 @@ impl Settings {
     /// Reads the settings through `get` (config key to value).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Settings> {
         let path = get("path").unwrap_or_else(|| DEFAULT_PATH.to_owned());
-        // The path names a file inside a WASI preopen, which is always
-        // absolute; `<path>.tmp` must be a sibling, so no trailing slash.
-        if !path.starts_with('/') || path.ends_with('/') || path.contains('\0') {
-            return Err(PluginError::invalid_input(format!(
-                "invalid config 'path' = {path:?}: expected an absolute file path such as {DEFAULT_PATH:?}"
-            )));
-        }
+        // `<path>.tmp` must be a sibling: a file path, not a directory.
         Ok(Settings {
-            path: PathBuf::from(path),
+            path: config::file_path("path", &path, DEFAULT_PATH)?,
         })
     }
 }

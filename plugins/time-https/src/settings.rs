@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use osb_sdk::{PluginError, Result};
+use osb_sdk::{PluginError, Result, config};
 
 /// Requests to each URL per sample when config `requests_per_url` is not set.
 pub const DEFAULT_REQUESTS_PER_URL: u32 = 3;
@@ -68,16 +68,9 @@ fn number(
     default: u64,
     range: std::ops::RangeInclusive<u64>,
 ) -> Result<u64> {
-    let Some(value) = get(key) else {
-        return Ok(default);
-    };
-    match value.trim().parse::<u64>() {
-        Ok(number) if range.contains(&number) => Ok(number),
-        _ => Err(PluginError::invalid_input(format!(
-            "invalid config '{key}' = {value:?}: expected a whole number from {} to {}",
-            range.start(),
-            range.end()
-        ))),
+    match get(key) {
+        None => Ok(default),
+        Some(value) => config::number_in(key, &value, range, "a whole number"),
     }
 }
 

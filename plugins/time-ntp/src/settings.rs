@@ -3,7 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use osb_sdk::{PluginError, Result};
+use osb_sdk::{PluginError, Result, config};
 
 /// The NTP port, when a server is given without one.
 pub const NTP_PORT: u16 = 123;
@@ -29,14 +29,9 @@ impl Settings {
         let servers = parse_servers(&servers)?;
         let timeout_ms = match get("timeout_ms") {
             None => DEFAULT_TIMEOUT_MS,
-            Some(value) => match value.trim().parse::<u64>() {
-                Ok(ms) if (1..=MAX_TIMEOUT_MS).contains(&ms) => ms,
-                _ => {
-                    return Err(PluginError::invalid_input(format!(
-                        "invalid config 'timeout_ms' = {value:?}: expected milliseconds from 1 to {MAX_TIMEOUT_MS}"
-                    )));
-                }
-            },
+            Some(value) => {
+                config::number_in("timeout_ms", &value, 1..=MAX_TIMEOUT_MS, "milliseconds")?
+            }
         };
         Ok(Settings {
             servers,

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use osb_sdk::{PluginError, Result};
+use osb_sdk::{Result, config};
 
 /// The RTC reading when config `path` is not set.
 pub const DEFAULT_PATH: &str = "/rtc/since_epoch";
@@ -25,27 +25,14 @@ impl Settings {
     /// Reads the settings through `get` (config key to value).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Settings> {
         let path = get("path").unwrap_or_else(|| DEFAULT_PATH.to_owned());
-        // A path inside a WASI preopen is always absolute.
-        if !path.starts_with('/') || path.ends_with('/') || path.contains('\0') {
-            return Err(PluginError::invalid_input(format!(
-                "invalid config 'path' = {path:?}: expected an absolute file path such as {DEFAULT_PATH:?}"
-            )));
-        }
+        let path = config::file_path("path", &path, DEFAULT_PATH)?;
         let tolerance_s = match get("tolerance_s") {
             None => DEFAULT_TOLERANCE_S,
-            Some(value) => match value.trim().parse::<i64>() {
-                Ok(seconds) if (0..=MAX_TOLERANCE_S).contains(&seconds) => seconds,
-                _ => {
-                    return Err(PluginError::invalid_input(format!(
-                        "invalid config 'tolerance_s' = {value:?}: expected whole seconds from 0 to {MAX_TOLERANCE_S}"
-                    )));
-                }
-            },
+            Some(value) => {
+                config::number_in("tolerance_s", &value, 0..=MAX_TOLERANCE_S, "whole seconds")?
+            }
         };
-        Ok(Settings {
-            path: PathBuf::from(path),
-            tolerance_s,
-        })
+        Ok(Settings { path, tolerance_s })
     }
 }
 
