@@ -20,7 +20,6 @@
 use serde::{Deserialize, Serialize};
 
 use super::interval::Interval;
-use super::mono::Mono;
 use super::utc::UtcTime;
 
 /// Which backend, as the device config names it.
@@ -158,40 +157,73 @@ impl Clock {
         }
     }
 
-    /// Moves the clock into `interval` if it is outside. The `system`
-    /// backend steps the real clock (it needs `CAP_SYS_TIME`).
-    pub fn follow(&mut self, interval: &Interval) -> Result<Option<ClockStep>, ClockError> {
-        let system = UtcTime::now_system();
+    /// Moves the clock into `interval` if it is outside, given the system
+    /// clock's reading `system` at the moment `interval` is for. The
+    /// `system` backend steps the real clock by the difference (it needs
+    /// `CAP_SYS_TIME`).
+    pub fn follow(
+        &mut self,
+        system: UtcTime,
+        interval: &Interval,
+    ) -> Result<Option<ClockStep>, ClockError> {
         match self {
             Clock::Virtual(v) => Ok(v.follow(system, interval)),
             Clock::System => {
-                let read_at = Mono::now();
                 let Some(to) = correction(system, interval) else {
                     return Ok(None);
                 };
-                // `to` is where the clock belonged when it was read. Set a
-                // moment later, to `to` itself, it would sit behind a lower
-                // bound by that moment, and the next round would step it
-                // again by as much: move the target on by the time since
-                // (on the boot-time clock, which a step does not move).
-                let to = to.saturating_add_duration(Mono::now().since(read_at));
-                step_system_clock(to)?;
-                Ok(Some(ClockStep { from: system, to }))
+                let by = step_system_clock(to.nanos_since(system))
+                    .map_err(|source| ClockError::Step { to, source })?;
+                Ok(Some(ClockStep {
+                    from: system,
+                    to: system.saturating_add(by),
+                }))
             }
         }
     }
 }
 
-fn step_system_clock(to: UtcTime) -> Result<(), ClockError> {
-    let t = to.to_timestamp();
-    let ts = rustix::time::Timespec {
-        tv_sec: t.seconds,
-        tv_nsec: t.nanoseconds.into(),
-    };
-    rustix::time::clock_settime(rustix::time::ClockId::Realtime, ts).map_err(|e| ClockError::Step {
-        to,
-        source: e.into(),
-    })
+/// Moves `CLOCK_REALTIME` by `by_nanos`, rounded to whole microseconds away
+/// from zero (a clock moved up to a lower bound lands on or past it, one
+/// moved down to an upper bound on or before it); returns the move made.
+///
+/// The kernel adds the offset to the clock's value at the moment it applies
+/// it (`clock_adjtime` with `ADJ_SETOFFSET`), so however long this thread
+/// waits between the reading and the call, nothing is lost. Setting an
+/// absolute time instead (`clock_settime`) leaves the clock behind by that
+/// wait, and a preempted thread waits milliseconds. rustix, used for the
+/// other clock calls, has no `clock_adjtime`: this one call goes through
+/// libc.
+fn step_system_clock(by_nanos: i128) -> std::io::Result<i128> {
+    let micros = micros_away_from_zero(by_nanos);
+    let (seconds, micros_in_second) = kernel_offset(micros);
+    let out_of_range = |_| std::io::Error::from(std::io::ErrorKind::InvalidInput);
+    let tv_sec = libc::time_t::try_from(seconds).map_err(out_of_range)?;
+    let tv_usec = libc::suseconds_t::try_from(micros_in_second).map_err(out_of_range)?;
+    // SAFETY: `timex` is plain data for which all zeroes is a valid value
+    // (no mode set); only the fields ADJ_SETOFFSET reads are filled in.
+    let mut tx: libc::timex = unsafe { std::mem::zeroed() };
+    tx.modes = libc::ADJ_SETOFFSET;
+    tx.time = libc::timeval { tv_sec, tv_usec };
+    // SAFETY: `tx` is a valid `timex`, borrowed exclusively for the call.
+    if unsafe { libc::clock_adjtime(libc::CLOCK_REALTIME, &mut tx) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(micros * 1_000)
+}
+
+fn micros_away_from_zero(nanos: i128) -> i128 {
+    if nanos >= 0 {
+        (nanos + 999) / 1_000
+    } else {
+        nanos.div_euclid(1_000)
+    }
+}
+
+/// An offset in microseconds as the kernel takes it: whole seconds, signed,
+/// and microseconds in `[0, 1e6)` (-1 us is -1 s + 999,999 us).
+fn kernel_offset(micros: i128) -> (i128, i128) {
+    (micros.div_euclid(1_000_000), micros.rem_euclid(1_000_000))
 }
 
 #[cfg(test)]
@@ -202,6 +234,27 @@ mod tests {
 
     fn t(s: i128) -> UtcTime {
         UtcTime::from_unix_nanos(1_700_000_000 * S + s * S)
+    }
+
+    #[test]
+    fn a_step_rounds_to_microseconds_towards_the_bound_it_goes_to() {
+        // (nanoseconds, microseconds, as the kernel takes them)
+        let cases = [
+            (0, 0, (0, 0)),
+            (1, 1, (0, 1)),
+            (999, 1, (0, 1)),
+            (1_000, 1, (0, 1)),
+            (1_001, 2, (0, 2)),
+            (1_500_000_000, 1_500_000, (1, 500_000)),
+            (-1, -1, (-1, 999_999)),
+            (-1_000, -1, (-1, 999_999)),
+            (-1_001, -2, (-1, 999_998)),
+            (-2_000_000_000, -2_000_000, (-2, 0)),
+        ];
+        for (nanos, micros, kernel) in cases {
+            assert_eq!(micros_away_from_zero(nanos), micros, "{nanos} ns");
+            assert_eq!(kernel_offset(micros), kernel, "{micros} us");
+        }
     }
 
     #[test]

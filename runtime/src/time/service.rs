@@ -117,8 +117,12 @@ impl TimeService {
         let round = self.tracker.update(outcomes, Mono::now());
         log_round(&round);
         let mut step = None;
-        if let Some(estimate) = &round.estimate {
-            match self.clock.follow(estimate) {
+        // The clock read first, then the estimate carried to just after
+        // that reading: the time spent logging the round is not a lag the
+        // clock would land behind a lower bound by.
+        let system = UtcTime::now_system();
+        if let Some(estimate) = self.tracker.estimate(Mono::now()) {
+            match self.clock.follow(system, &estimate) {
                 Ok(Some(moved)) => {
                     tracing::info!(
                         clock = self.clock.kind().as_str(),
