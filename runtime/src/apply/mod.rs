@@ -102,6 +102,9 @@ pub enum ApplyError {
     /// An image does not fit on the disk.
     #[error(transparent)]
     NoSpace(#[from] disk::NoSpace),
+    /// The lock directories cannot be opened.
+    #[error(transparent)]
+    Lock(#[from] LockError),
     /// A step kept failing.
     #[error("{step} failed (attempts: {attempts}), last: {error}")]
     Step {
@@ -214,7 +217,7 @@ impl Applier {
         Ok(Applier {
             engine,
             store,
-            locks: Locks::new(&settings.state_dir),
+            locks: Locks::new(&settings.state_dir)?,
             settings,
             progress,
             restarts: Mutex::new(BTreeMap::new()),
