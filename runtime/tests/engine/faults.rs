@@ -1,5 +1,6 @@
 //! Faults and bad input: SIGKILL mid-update, a registry that goes away,
-//! invalid targets, no engine, no disk, a block holding its update lock.
+//! invalid targets, no engine, no disk, a block holding its update lock,
+//! a block planting links in its lock directory.
 
 use std::time::{Duration, Instant};
 
@@ -471,6 +472,119 @@ fn a_block_holding_its_update_lock_is_not_stopped_until_it_lets_go() {
     assert_eq!(
         after[0].labels.get("io.osb.release").map(String::as_str),
         Some("2.0.0")
+    );
+}
+
+/// A block whose process, once running, plants a symlink named `name` in
+/// its lock directory, pointing to a host file holding `content`: the
+/// target string is resolved by whoever follows the link, so a host path
+/// reaches the host. Returns the host file.
+fn block_planting_a_link(osb: &Osb, app: &str, name: &str, content: &str) -> std::path::PathBuf {
+    let host = osb.dir.path().join("host-file");
+    std::fs::write(&host, content).expect("write the host file");
+    let planting = |tag: &str| {
+        json!({"app": {"image": osb.engine.busybox_image(tag), "command": [
+            "sh", "-c", format!(
+                "ln -s {} /tmp/osb/{name}; trap 'exit 0' TERM; sleep 2147483647 & wait",
+                host.display()
+            )
+        ]}})
+    };
+    osb.apply(&target(app, "1.0.0", planting("1"), json!({})));
+    let link = osb.state().join(format!("locks/{app}/app/{name}"));
+    assert!(
+        super::eventually(Duration::from_secs(20), || link
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink())),
+        "the block planted no link at {}",
+        link.display()
+    );
+    host
+}
+
+/// The runtime's mark in a lock it holds.
+const RUNTIME_MARK: &str = "held by the osb runtime\n";
+
+/// The host file, which must still hold `content`.
+fn assert_untouched(host: &std::path::Path, content: &str) {
+    let now = std::fs::read(host).expect("the host file is still there");
+    assert_eq!(
+        String::from_utf8_lossy(&now),
+        content,
+        "the runtime wrote through the block's link"
+    );
+}
+
+#[test]
+fn a_link_at_the_staged_lock_name_is_not_written_through() {
+    let Some(osb) = Osb::new("lock-staged-link") else {
+        return;
+    };
+    // Written through the link, the file would hold the runtime's mark.
+    let content = "the host's own\n";
+    let host = block_planting_a_link(&osb, "staged", ".updates.lock.osb", content);
+    let before = osb.scope.containers();
+    let report = osb.apply(&target(
+        "staged",
+        "2.0.0",
+        json!({"app": {"image": osb.engine.busybox_image("2")}}),
+        json!({}),
+    ));
+    assert_untouched(&host, content);
+    // The runtime replaced the link with its own file and took the lock.
+    let s = super::steps(&report);
+    assert!(
+        super::position(&s, "lock staged/app") < super::position(&s, "stop staged/app@1.0.0"),
+        "{s:#?}"
+    );
+    let after = osb.scope.containers();
+    assert_eq!(after.len(), 1, "{after:#?}");
+    assert_ne!(after[0].id, before[0].id);
+    assert_eq!(after[0].state, "running");
+    assert_eq!(
+        after[0].labels.get("io.osb.release").map(String::as_str),
+        Some("2.0.0")
+    );
+    let dir = osb.state().join("locks/staged/app");
+    for name in ["updates.lock", ".updates.lock.osb"] {
+        assert!(
+            dir.join(name).symlink_metadata().is_err(),
+            "{name} left behind"
+        );
+    }
+}
+
+#[test]
+fn a_link_at_the_lock_is_the_blocks_lock_and_never_followed() {
+    let Some(osb) = Osb::new("lock-link") else {
+        return;
+    };
+    // Read through the link, the mark would pass for the runtime's lock and
+    // the block would be stopped.
+    let host = block_planting_a_link(&osb, "linked", "updates.lock", RUNTIME_MARK);
+    let before = osb.scope.containers();
+    let out = osb.apply_with(
+        &target(
+            "linked",
+            "2.0.0",
+            json!({"app": {"image": osb.engine.busybox_image("2")}}),
+            json!({}),
+        ),
+        &["--timeout", "3s"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("update lock held by the block"), "{stderr}");
+    assert_untouched(&host, RUNTIME_MARK);
+    let held = osb.scope.containers();
+    assert_eq!(held.len(), 1, "{held:#?}");
+    assert_eq!(held[0].id, before[0].id);
+    assert_eq!(held[0].state, "running");
+    let link = osb.state().join("locks/linked/app/updates.lock");
+    assert!(
+        link.symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink()),
+        "the block's lock was released"
     );
 }
 
