@@ -4,15 +4,13 @@
 //! Development mode is a setting here (or `--development` / `OSB_DEVELOPMENT=1`
 //! at run time): one image serves both, no rebuild.
 
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
-
-use serde::{Deserialize, Serialize};
 
 use crate::plugin::host_api::device::{DeviceEndpoint, DeviceTable};
 use crate::plugin::{
-    CallLimits, HostSettings, HttpSettings, PluginName, PluginSettings, PublicKey, TrustPolicy,
+    HostSettings, HttpSettings, PluginLimits, PluginName, PluginSettings, PublicKey, TrustPolicy,
 };
 use crate::time::TimeSettings;
 
@@ -30,7 +28,7 @@ pub struct DeviceConfig {
     #[serde(default)]
     pub trusted_keys: Vec<PublicKey>,
     #[serde(default)]
-    pub limits: Limits,
+    pub limits: PluginLimits,
     #[serde(default)]
     pub devices: BTreeMap<String, DeviceEndpoint>,
     #[serde(default)]
@@ -39,23 +37,6 @@ pub struct DeviceConfig {
     pub http: HttpSettings,
     #[serde(default)]
     pub time: TimeSettings,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Limits {
-    pub call_timeout_ms: u64,
-    pub memory_mb: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        let d = CallLimits::default();
-        Limits {
-            call_timeout_ms: d.timeout.as_millis() as u64,
-            memory_mb: d.memory_bytes >> 20,
-        }
-    }
 }
 
 fn default_plugin_dir() -> PathBuf {
@@ -80,7 +61,7 @@ impl Default for DeviceConfig {
             plugin_dir: default_plugin_dir(),
             state_dir: default_state_dir(),
             trusted_keys: Vec::new(),
-            limits: Limits::default(),
+            limits: PluginLimits::default(),
             devices: BTreeMap::new(),
             plugins: BTreeMap::new(),
             http: HttpSettings::default(),
@@ -96,11 +77,26 @@ impl DeviceConfig {
             reason,
         };
         let config: DeviceConfig = toml::from_str(text).map_err(|e| err(e.to_string()))?;
+        config
+            .limits
+            .validate()
+            .map_err(|r| err(format!("limits.{r}")))?;
         for (name, p) in &config.plugins {
             p.grants
                 .validate()
                 .map_err(|r| err(format!("plugins.{name}.grants: {r}")))?;
+            config
+                .limits
+                .overridden(&p.limits)
+                .validate()
+                .map_err(|r| err(format!("plugins.{name}.limits.{r}")))?;
         }
+        crate::plugin::grants::check_device_grants(
+            config.plugins.iter().map(|(name, p)| (name, &p.grants)),
+            Some(&config.state_dir),
+            &config.runtime_dirs(),
+        )
+        .map_err(err)?;
         config.http.validate().map_err(err)?;
         config.time.validate().map_err(err)?;
         Ok(config)
@@ -125,6 +121,23 @@ impl DeviceConfig {
         }
     }
 
+    /// The runtime's own directories, which no plugin grant may overlap:
+    /// the compile cache (native code the host loads), the block lock
+    /// directories (mounted into containers), the plugin packages.
+    fn runtime_dirs(&self) -> Vec<(&'static str, PathBuf)> {
+        vec![
+            (
+                "the compile cache",
+                self.state_dir.join(crate::plugin::CACHE_DIR),
+            ),
+            (
+                "the block lock directories",
+                self.state_dir.join(crate::apply::locks::LOCKS_DIR),
+            ),
+            ("plugin_dir", self.plugin_dir.clone()),
+        ]
+    }
+
     pub fn host_settings(&self) -> HostSettings {
         HostSettings {
             trust: TrustPolicy {
@@ -132,10 +145,7 @@ impl DeviceConfig {
                 development: self.development,
             },
             plugins: self.plugins.clone(),
-            limits: CallLimits {
-                timeout: Duration::from_millis(self.limits.call_timeout_ms),
-                memory_bytes: self.limits.memory_mb << 20,
-            },
+            limits: self.limits,
             state_dir: Some(self.state_dir.clone()),
             devices: DeviceTable(self.devices.clone()),
             http: self.http.clone(),
@@ -147,6 +157,7 @@ impl DeviceConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn parses_a_device_config() {
@@ -165,8 +176,8 @@ config = { path = "/data/clock" }
         let c = DeviceConfig::parse(text, Path::new("device.toml")).unwrap();
         let s = c.host_settings();
         assert!(s.trust.development);
-        assert_eq!(s.limits.timeout, Duration::from_millis(250));
-        assert_eq!(s.limits.memory_bytes, 16 << 20);
+        assert_eq!(s.limits.timeout(), Duration::from_millis(250));
+        assert_eq!(s.limits.memory_bytes(), 16 << 20);
         let name = PluginName::new("time-fake-hwclock").unwrap();
         assert_eq!(s.plugins[&name].config["path"], "/data/clock");
     }
@@ -239,6 +250,16 @@ drift_ppm = 50
             ("[time]\npoll_unsynced_ms = 0", "time.poll_unsynced_ms"),
             ("[time]\nsources = [\"Bad Name\"]", "sources"),
             ("[time]\nsauces = []", "sauces"),
+            ("[limits]\nhandles = 0", "limits.handles"),
+            (
+                "[plugins.a.grants]\nfs = [{ host = \"/var/lib\", guest = \"/d\", mode = \"ro\" }]",
+                "holds the runtime's state directory",
+            ),
+            ("[limits]\nmemroy_mb = 4", "memroy_mb"),
+            (
+                "[plugins.x.limits]\ncpu_percent = 400",
+                "plugins.x.limits.cpu_percent",
+            ),
         ];
         for (text, expect) in bad {
             let e = DeviceConfig::parse(text, Path::new("/etc/osb/device.toml"))

@@ -33,7 +33,8 @@ use osb_runtime::plugin::host_api::http::HttpTransport;
 use osb_runtime::plugin::manifest::NetCapability;
 use osb_runtime::plugin::wit::latest::host::osb::plugin::http::{HttpError, Request, Response};
 use osb_runtime::plugin::{
-    HostSettings, Manifest, NetProtocol, PluginHost, PluginName, PluginSettings, TrustPolicy,
+    HostSettings, LimitOverrides, Manifest, NetProtocol, PluginHost, PluginName, PluginSettings,
+    TrustPolicy,
 };
 
 /// One canned HTTP answer, for URLs starting with `prefix`.
@@ -223,8 +224,11 @@ impl Harness {
         let settings = PluginSettings {
             grants: manifest.capabilities.clone(),
             config: self.config.clone(),
-            call_timeout_ms: self.timeout.map(|t| t.as_millis() as u64),
-            memory_mb: None,
+            limits: LimitOverrides {
+                call_timeout_ms: self.timeout.map(|t| t.as_millis() as u32),
+                ..LimitOverrides::default()
+            },
+            ..PluginSettings::default()
         };
         let host_settings = HostSettings {
             trust: TrustPolicy {
@@ -387,7 +391,7 @@ fn harness_target_dir(crate_dir: &Path) -> PathBuf {
 struct CannedHttp(Vec<CannedAnswer>);
 
 impl HttpTransport for CannedHttp {
-    fn send(&self, request: &Request) -> Result<Response, HttpError> {
+    fn send(&self, request: &Request, _timeout: Duration) -> Result<Response, HttpError> {
         let now = || osb_runtime::plugin::host_api::http::timestamp(std::time::SystemTime::now());
         let answer = self
             .0

@@ -6,15 +6,41 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-/// (package, crate directory relative to the workspace root)
-const PLUGINS: &[(&str, &str)] = &[
-    ("time-fake-hwclock", "plugins/time-fake-hwclock"),
-    ("time-build-floor", "plugins/time-build-floor"),
-    ("time-rtc", "plugins/time-rtc"),
-    ("time-https", "plugins/time-https"),
-    ("time-ntp", "plugins/time-ntp"),
-    ("osb-test-probe", "tests/plugins/probe"),
-    ("osb-test-hostile", "tests/plugins/hostile"),
+/// One package to build.
+struct Plugin {
+    /// The cargo package.
+    package: &'static str,
+    /// Its crate directory, relative to the workspace root.
+    dir: &'static str,
+    /// Cargo features to build it with.
+    features: &'static str,
+    /// Its `plugin.toml`, relative to the crate directory.
+    manifest: &'static str,
+}
+
+const fn plugin(package: &'static str, dir: &'static str) -> Plugin {
+    Plugin {
+        package,
+        dir,
+        features: "",
+        manifest: "plugin.toml",
+    }
+}
+
+const PLUGINS: &[Plugin] = &[
+    plugin("time-fake-hwclock", "plugins/time-fake-hwclock"),
+    plugin("time-build-floor", "plugins/time-build-floor"),
+    plugin("time-rtc", "plugins/time-rtc"),
+    plugin("time-https", "plugins/time-https"),
+    plugin("time-ntp", "plugins/time-ntp"),
+    plugin("osb-test-probe", "tests/plugins/probe"),
+    plugin("osb-test-hostile", "tests/plugins/hostile"),
+    // The same crate as a time source, for the daemon's time service.
+    Plugin {
+        features: "time-source",
+        manifest: "time-source/plugin.toml",
+        ..plugin("osb-test-hostile", "tests/plugins/hostile")
+    },
 ];
 
 fn main() {
@@ -35,9 +61,15 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     let packages = out.join("packages");
-    for (package, dir) in PLUGINS {
+    for Plugin {
+        package,
+        dir,
+        features,
+        manifest,
+    } in PLUGINS
+    {
         let crate_dir = root.join(dir);
-        for watched in ["src", "Cargo.toml", "plugin.toml"] {
+        for watched in ["src", "Cargo.toml", manifest] {
             println!(
                 "cargo:rerun-if-changed={}",
                 crate_dir.join(watched).display()
@@ -53,6 +85,8 @@ fn main() {
                 "wasm32-wasip2",
                 "-p",
                 package,
+                "--features",
+                features,
             ])
             .arg("--target-dir")
             .arg(&target_dir)
@@ -72,7 +106,7 @@ fn main() {
         let wasm = target_dir
             .join("wasm32-wasip2/release")
             .join(format!("{}.wasm", package.replace('-', "_")));
-        let manifest = std::fs::read_to_string(crate_dir.join("plugin.toml")).unwrap();
+        let manifest = std::fs::read_to_string(crate_dir.join(manifest)).unwrap();
         let name = plugin_name(&manifest);
         let dest = packages.join(&name);
         std::fs::create_dir_all(&dest).unwrap();

@@ -2,6 +2,8 @@
 
 pub use osb_test_docker as docker;
 
+pub mod hostile;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -129,4 +131,17 @@ pub fn publish_probe(fx: &Fixture, dest: &Path, version: &str, tag: &str, spoil:
         last = Instant::now();
     }
     last
+}
+
+/// A pseudo-terminal: its controlling end (keep it open) and the path of
+/// the other end, a character device that takes what is written to it and
+/// answers nothing until the controlling end writes.
+pub fn pty() -> (std::os::fd::OwnedFd, PathBuf) {
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).expect("open a pseudo-terminal");
+    grantpt(&master).expect("grantpt");
+    unlockpt(&master).expect("unlockpt");
+    let name = ptsname(&master, Vec::new()).expect("ptsname");
+    let path = PathBuf::from(name.to_str().expect("a UTF-8 terminal name"));
+    (master, path)
 }

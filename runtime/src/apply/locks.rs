@@ -30,6 +30,8 @@ use cap_std::fs::{Dir, File, MetadataExt, OpenOptions, OpenOptionsExt};
 
 use crate::block::{AppName, BlockId, BlockName};
 
+/// The lock directories' root, under the state directory.
+pub const LOCKS_DIR: &str = "locks";
 /// The lock file's name in a block's lock directory.
 pub const LOCK_FILE: &str = "updates.lock";
 /// Where the runtime stages its mark before linking it into place; inside
@@ -91,7 +93,7 @@ impl Locks {
     /// Lock directories under `state_dir`; `<state_dir>/locks` is created
     /// if missing, and opened.
     pub fn new(state_dir: &Path) -> Result<Self, LockError> {
-        let root = state_dir.join("locks");
+        let root = state_dir.join(LOCKS_DIR);
         let io = |source| LockError::Io {
             path: root.clone(),
             source,

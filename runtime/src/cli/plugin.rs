@@ -79,7 +79,7 @@ pub struct CallArgs {
     state_dir: Option<PathBuf>,
     /// Deadline for the call, in milliseconds.
     #[arg(long)]
-    timeout_ms: Option<u64>,
+    timeout_ms: Option<u32>,
 }
 
 pub fn run(cmd: PluginCommand, config: &DeviceConfig) -> anyhow::Result<()> {
@@ -259,7 +259,7 @@ fn call(args: CallArgs, config: &DeviceConfig) -> anyhow::Result<()> {
             .with_context(|| format!("--set {kv}: expected KEY=VALUE"))?;
         plugin_settings.config.insert(k.to_owned(), v.to_owned());
     }
-    plugin_settings.call_timeout_ms = args.timeout_ms;
+    plugin_settings.limits.call_timeout_ms = args.timeout_ms;
     if plugin_settings.grants.kv && args.state_dir.is_none() {
         bail!("--grant kv needs --state-dir, where the key-value store lives");
     }

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use wasmtime::Store;
 
-use super::engine::EpochTicker;
+use super::deadline::CallDriver;
 use super::host_api::StoreState;
 use super::loaded::{CallError, Exports, LoadedPlugin};
 use super::wit::latest::{PluginError, Timestamp};
@@ -111,69 +111,82 @@ fn outcome<T: Serialize>(r: Result<T, PluginError>) -> Value {
 /// Calls `function` on the plugin with JSON arguments.
 pub fn call_json(
     plugin: &LoadedPlugin,
-    ticker: &EpochTicker,
+    driver: &CallDriver,
     function: &str,
     args: &Value,
 ) -> Result<Value, CallError> {
     let invocation = Invocation::parse(plugin, function, args)?;
     let mismatch = || wasmtime::Error::msg("export does not match the plugin's kind");
-    plugin.call(ticker, move |store: &mut Store<StoreState>, exports| {
-        use Invocation as I;
-        let value = match (exports, invocation) {
-            (e, I::SelfCheck) => outcome(self_check(store, e)?),
-            (Exports::TimeSource(t), I::Sample) => {
-                outcome(t.osb_plugin_time_source().call_sample(store)?)
-            }
-            (Exports::TimeSource(t), I::Observe(ts)) => {
-                outcome(t.osb_plugin_time_source().call_observe(store, ts)?)
-            }
-            (Exports::HardwareAdapter(h), I::DeviceContract) => outcome(
-                h.osb_plugin_hardware_adapter()
-                    .call_device_contract(store)?,
-            ),
-            (Exports::HardwareAdapter(h), I::Sensors) => {
-                json!({ "ok": h.osb_plugin_hardware_adapter().call_sensors(store)? })
-            }
-            (Exports::HardwareAdapter(h), I::Controls) => {
-                json!({ "ok": h.osb_plugin_hardware_adapter().call_controls(store)? })
-            }
-            (Exports::HardwareAdapter(h), I::ReadSensor(id)) => outcome(
-                h.osb_plugin_hardware_adapter()
-                    .call_read_sensor(store, &id)?,
-            ),
-            (Exports::HardwareAdapter(h), I::SetControl(id, v)) => outcome(
-                h.osb_plugin_hardware_adapter()
-                    .call_set_control(store, &id, &v)?,
-            ),
-            (Exports::ContractPolicy(p), I::Evaluate(device, release)) => outcome(
-                p.osb_plugin_contract_policy()
-                    .call_evaluate(store, &device, &release)?,
-            ),
-            (Exports::MigrationStep(m), I::Check(mig)) => {
-                outcome(m.osb_plugin_migration_step().call_check(store, &mig)?)
-            }
-            (Exports::MigrationStep(m), I::Apply(mig)) => {
-                outcome(m.osb_plugin_migration_step().call_apply(store, &mig)?)
-            }
-            (Exports::MigrationStep(m), I::Rollback(mig)) => {
-                outcome(m.osb_plugin_migration_step().call_rollback(store, &mig)?)
-            }
-            // `Invocation::parse` checked the function against the kind.
-            _ => return Err(mismatch()),
-        };
-        Ok(value)
-    })
+    plugin.call(
+        driver,
+        async move |store: &mut Store<StoreState>, exports: &Exports| {
+            use Invocation as I;
+            let value = match (exports, invocation) {
+                (e, I::SelfCheck) => outcome(self_check(store, e).await?),
+                (Exports::TimeSource(t), I::Sample) => {
+                    outcome(t.osb_plugin_time_source().call_sample(store).await?)
+                }
+                (Exports::TimeSource(t), I::Observe(ts)) => {
+                    outcome(t.osb_plugin_time_source().call_observe(store, ts).await?)
+                }
+                (Exports::HardwareAdapter(h), I::DeviceContract) => outcome(
+                    h.osb_plugin_hardware_adapter()
+                        .call_device_contract(store)
+                        .await?,
+                ),
+                (Exports::HardwareAdapter(h), I::Sensors) => {
+                    json!({ "ok": h.osb_plugin_hardware_adapter().call_sensors(store).await? })
+                }
+                (Exports::HardwareAdapter(h), I::Controls) => {
+                    json!({ "ok": h.osb_plugin_hardware_adapter().call_controls(store).await? })
+                }
+                (Exports::HardwareAdapter(h), I::ReadSensor(id)) => outcome(
+                    h.osb_plugin_hardware_adapter()
+                        .call_read_sensor(store, &id)
+                        .await?,
+                ),
+                (Exports::HardwareAdapter(h), I::SetControl(id, v)) => outcome(
+                    h.osb_plugin_hardware_adapter()
+                        .call_set_control(store, &id, &v)
+                        .await?,
+                ),
+                (Exports::ContractPolicy(p), I::Evaluate(device, release)) => outcome(
+                    p.osb_plugin_contract_policy()
+                        .call_evaluate(store, &device, &release)
+                        .await?,
+                ),
+                (Exports::MigrationStep(m), I::Check(mig)) => outcome(
+                    m.osb_plugin_migration_step()
+                        .call_check(store, &mig)
+                        .await?,
+                ),
+                (Exports::MigrationStep(m), I::Apply(mig)) => outcome(
+                    m.osb_plugin_migration_step()
+                        .call_apply(store, &mig)
+                        .await?,
+                ),
+                (Exports::MigrationStep(m), I::Rollback(mig)) => outcome(
+                    m.osb_plugin_migration_step()
+                        .call_rollback(store, &mig)
+                        .await?,
+                ),
+                // `Invocation::parse` checked the function against the kind.
+                _ => return Err(mismatch()),
+            };
+            Ok(value)
+        },
+    )
 }
 
 /// Every world exports `lifecycle`; each world's bindings have their own type for it.
-pub fn self_check(
+pub async fn self_check(
     store: &mut Store<StoreState>,
     exports: &Exports,
 ) -> wasmtime::Result<Result<(), PluginError>> {
     match exports {
-        Exports::TimeSource(e) => e.osb_plugin_lifecycle().call_self_check(store),
-        Exports::HardwareAdapter(e) => e.osb_plugin_lifecycle().call_self_check(store),
-        Exports::ContractPolicy(e) => e.osb_plugin_lifecycle().call_self_check(store),
-        Exports::MigrationStep(e) => e.osb_plugin_lifecycle().call_self_check(store),
+        Exports::TimeSource(e) => e.osb_plugin_lifecycle().call_self_check(store).await,
+        Exports::HardwareAdapter(e) => e.osb_plugin_lifecycle().call_self_check(store).await,
+        Exports::ContractPolicy(e) => e.osb_plugin_lifecycle().call_self_check(store).await,
+        Exports::MigrationStep(e) => e.osb_plugin_lifecycle().call_self_check(store).await,
     }
 }

@@ -1,20 +1,18 @@
-//! The wasmtime engine: configuration for small devices, and the epoch
-//! ticker that enforces call deadlines.
-
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::{self, JoinHandle};
-use std::time::Duration;
+//! The wasmtime engine: configuration for small devices, and the instance
+//! pool shared by every plugin.
 
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-/// How often the epoch advances while plugins run: the granularity of call
-/// deadlines.
-pub const EPOCH_TICK: Duration = Duration::from_millis(5);
-
-/// After this many ticks without a call the ticker sleeps, so an idle device
-/// does not wake 200 times a second.
-const IDLE_TICKS_BEFORE_SLEEP: u32 = 200;
+/// What one plugin instance may hold. A Rust component has a handful of
+/// core instances (the program, the canonical-ABI shims, WASI's adapter),
+/// one memory and a few tables; these caps leave room for other languages
+/// while keeping any one plugin from taking the pool's slots from the rest
+/// (a component declaring a hundred memories is refused at instantiation).
+pub const CORE_INSTANCES_PER_PLUGIN: u32 = 16;
+pub const MEMORIES_PER_PLUGIN: u32 = 2;
+pub const TABLES_PER_PLUGIN: u32 = 8;
+/// The largest table any plugin may have, in elements.
+pub const TABLE_ELEMENTS_PER_PLUGIN: usize = 100_000;
 
 /// Sizes of the instance pool.
 #[derive(Debug, Clone)]
@@ -38,12 +36,21 @@ impl Default for PoolLimits {
 
 pub fn new_engine(limits: &PoolLimits) -> wasmtime::Result<Engine> {
     let mut pool = PoolingAllocationConfig::new();
-    // A Rust component has a handful of core instances (the program plus
-    // the canonical-ABI shims), each with at most one memory and a few tables.
+    // Every slot a plugin can take is bounded per instance, and the pool
+    // holds that much for every instance: one plugin's instance can never
+    // use up a slot another one needs.
     pool.total_component_instances(limits.max_instances)
-        .total_core_instances(limits.max_instances * 8)
-        .total_memories(limits.max_instances * 2)
-        .total_tables(limits.max_instances * 8)
+        .max_core_instances_per_component(CORE_INSTANCES_PER_PLUGIN)
+        .max_memories_per_component(MEMORIES_PER_PLUGIN)
+        .max_tables_per_component(TABLES_PER_PLUGIN)
+        .total_core_instances(limits.max_instances * CORE_INSTANCES_PER_PLUGIN)
+        .total_memories(limits.max_instances * MEMORIES_PER_PLUGIN)
+        .total_tables(limits.max_instances * TABLES_PER_PLUGIN)
+        .table_elements(TABLE_ELEMENTS_PER_PLUGIN)
+        // Calls are async (their host imports wait under the deadline), so
+        // each live instance runs on a stack of its own.
+        .total_stacks(limits.max_instances)
+        .async_stack_keep_resident(0)
         .max_memory_size(limits.max_memory_bytes)
         // Freed slots give their pages back to the OS: idle RSS stays small.
         .linear_memory_keep_resident(0)
@@ -62,83 +69,4 @@ pub fn new_engine(limits: &PoolLimits) -> wasmtime::Result<Engine> {
         .memory_reservation_for_growth(0)
         .cranelift_opt_level(wasmtime::OptLevel::Speed);
     Engine::new(&config)
-}
-
-/// Advances the engine's epoch while calls are running, and sleeps when the
-/// host is idle.
-///
-/// Waking is race-free without a lock on the call path: a caller stores
-/// `active` then loads `sleeping`; the ticker stores `sleeping` then loads
-/// `active` before parking. With sequentially consistent ordering one of
-/// them sees the other's store, so a call never runs without a ticker.
-pub struct EpochTicker {
-    shared: Arc<TickerShared>,
-    thread: Option<JoinHandle<()>>,
-}
-
-struct TickerShared {
-    active: AtomicBool,
-    sleeping: AtomicBool,
-    stop: AtomicBool,
-}
-
-impl EpochTicker {
-    pub fn start(engine: &Engine) -> std::io::Result<EpochTicker> {
-        let shared = Arc::new(TickerShared {
-            active: AtomicBool::new(false),
-            sleeping: AtomicBool::new(false),
-            stop: AtomicBool::new(false),
-        });
-        let weak = engine.weak();
-        let s = shared.clone();
-        let thread = thread::Builder::new()
-            .name("osb-epoch".into())
-            .spawn(move || {
-                let mut idle = 0u32;
-                while !s.stop.load(Ordering::SeqCst) {
-                    thread::sleep(EPOCH_TICK);
-                    let Some(engine) = weak.upgrade() else { return };
-                    engine.increment_epoch();
-                    drop(engine);
-                    if s.active.swap(false, Ordering::SeqCst) {
-                        idle = 0;
-                        continue;
-                    }
-                    idle += 1;
-                    if idle >= IDLE_TICKS_BEFORE_SLEEP {
-                        s.sleeping.store(true, Ordering::SeqCst);
-                        if !s.active.load(Ordering::SeqCst) && !s.stop.load(Ordering::SeqCst) {
-                            thread::park();
-                        }
-                        s.sleeping.store(false, Ordering::SeqCst);
-                        idle = 0;
-                    }
-                }
-            })?;
-        Ok(EpochTicker {
-            shared,
-            thread: Some(thread),
-        })
-    }
-
-    /// Called before every guest call.
-    #[inline]
-    pub fn enter_call(&self) {
-        self.shared.active.store(true, Ordering::SeqCst);
-        if self.shared.sleeping.load(Ordering::SeqCst)
-            && let Some(t) = &self.thread
-        {
-            t.thread().unpark();
-        }
-    }
-}
-
-impl Drop for EpochTicker {
-    fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            t.thread().unpark();
-            let _ = t.join();
-        }
-    }
 }

@@ -27,12 +27,24 @@ pub enum NetProtocol {
     Udp,
 }
 
-/// A directory preopened for the guest.
+/// A directory preopened for the guest: `beneath` (relative, no `..`)
+/// inside the directory the device config granted, `grant`. The grant is
+/// trusted as the device config wrote it; `beneath` is resolved without
+/// following links (`host_api/preopens.rs`), since a plugin with a
+/// read-write grant may have put links there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Preopen {
-    pub host: PathBuf,
+    pub grant: PathBuf,
+    pub beneath: PathBuf,
     pub guest: String,
     pub mode: FsMode,
+}
+
+impl Preopen {
+    /// The host path, for messages.
+    pub fn host(&self) -> PathBuf {
+        self.grant.join(&self.beneath)
+    }
 }
 
 /// What a plugin may actually use, decided once per loaded version.
@@ -52,9 +64,22 @@ impl EffectiveGrants {
     pub fn decide(requested: &Capabilities, granted: &Capabilities) -> EffectiveGrants {
         let mut out = EffectiveGrants::default();
         for req in &requested.fs {
-            match granted.fs.iter().find_map(|g| fs_within(req, g)) {
-                Some(mode) => out.fs.push(Preopen {
-                    host: req.host.clone(),
+            // The outermost grant holding the request: everything under it
+            // is resolved without links, including a granted sub-directory
+            // the plugin could have replaced through the outer grant.
+            let outermost = granted
+                .fs
+                .iter()
+                .filter_map(|g| fs_within(req, g).map(|mode| (g, mode)))
+                .min_by_key(|(g, _)| g.host.components().count());
+            match outermost {
+                Some((g, mode)) => out.fs.push(Preopen {
+                    grant: g.host.clone(),
+                    beneath: req
+                        .host
+                        .strip_prefix(&g.host)
+                        .map(Path::to_owned)
+                        .unwrap_or_default(),
                     guest: req.guest.clone(),
                     mode,
                 }),
@@ -70,7 +95,7 @@ impl EffectiveGrants {
             }
         }
         for req in &requested.http {
-            if granted.http.iter().any(|g| url_within(req, g)) {
+            if granted.http.iter().any(|g| prefix_within(req, g)) {
                 out.http.push(req.clone());
             } else {
                 out.denied.push(format!("http {req}"));
@@ -104,8 +129,17 @@ impl EffectiveGrants {
             .any(|n| n.protocol == protocol && n.addr == addr)
     }
 
-    pub fn allows_url(&self, url: &str) -> bool {
-        self.http.iter().any(|prefix| url_within(url, prefix))
+    /// The URL to send for a request the plugin asked for, or why it is
+    /// refused. The URL is normalised first, as a server would (dot
+    /// segments, `%2e`, backslashes), so what is checked is what is sent;
+    /// encodings that servers decode differently are refused outright.
+    pub fn check_url(&self, raw: &str) -> Result<url::Url, String> {
+        let url = normalised_url(raw)?;
+        if self.http.iter().any(|prefix| url_within(&url, prefix)) {
+            Ok(url)
+        } else {
+            Err(format!("'{url}' is not within the plugin's http grant"))
+        }
     }
 
     pub fn allows_device(&self, name: &str) -> bool {
@@ -119,6 +153,59 @@ impl EffectiveGrants {
     pub fn uses_udp(&self) -> bool {
         self.net.iter().any(|n| n.protocol == NetProtocol::Udp)
     }
+}
+
+/// Refuses device grants a plugin could subvert or use to reach the
+/// runtime itself:
+/// - a directory strictly inside another plugin's read-write grant: that
+///   plugin could replace it with a link before this one's instance opens
+///   it (a plugin's own nested grants are resolved beneath its outermost
+///   one, see [`Preopen`]);
+/// - a directory holding the runtime's state directory, or one of
+///   `runtime_dirs` (the compile cache is native code the runtime loads;
+///   block lock directories are bind-mounted into containers) or lying
+///   inside one.
+pub fn check_device_grants<'a>(
+    plugins: impl IntoIterator<Item = (&'a PluginName, &'a Capabilities)> + Clone,
+    state_dir: Option<&Path>,
+    runtime_dirs: &[(&str, PathBuf)],
+) -> Result<(), String> {
+    for (name, caps) in plugins.clone() {
+        for (i, g) in caps.fs.iter().enumerate() {
+            let field = format!("plugins.{name}.grants.fs[{i}]");
+            let host = g.host.display();
+            if let Some(state) = state_dir.filter(|s| s.starts_with(&g.host)) {
+                return Err(format!(
+                    "{field}: '{host}' holds the runtime's state directory '{}'",
+                    state.display()
+                ));
+            }
+            for (what, dir) in runtime_dirs {
+                if dir.starts_with(&g.host) || g.host.starts_with(dir) {
+                    return Err(format!(
+                        "{field}: '{host}' overlaps {what} '{}'",
+                        dir.display()
+                    ));
+                }
+            }
+            for (other, other_caps) in plugins.clone() {
+                let outer = other_caps.fs.iter().find(|o| {
+                    other != name
+                        && o.mode == FsMode::ReadWrite
+                        && g.host.starts_with(&o.host)
+                        && g.host != o.host
+                });
+                if let Some(outer) = outer {
+                    return Err(format!(
+                        "{field}: '{host}' lies inside plugin '{other}''s read-write grant '{}', \
+                         where that plugin could replace it with a link",
+                        outer.host.display()
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Logs each request the device config did not grant.
@@ -148,15 +235,57 @@ fn no_parent_components(p: &Path) -> bool {
         .any(|c| matches!(c, std::path::Component::ParentDir))
 }
 
-/// `url` lies within `prefix` when it starts with it and the prefix ends at a
-/// path boundary. Manifest validation makes every prefix carry a path, so
-/// `https://host/` cannot match `https://host.evil/`.
-fn url_within(url: &str, prefix: &str) -> bool {
-    if !url.starts_with(prefix) {
+/// `raw` parsed as an http(s) URL and normalised by the WHATWG rules
+/// (the `url` crate): `..` and `.` segments resolved, `%2e` read as a dot,
+/// `\` as `/`. Refused: other schemes, user info (a plugin must not send
+/// credentials in the authority), and percent-encoded `/`, `\`, `.` or
+/// `%` left in the path, which some servers decode into a path the check
+/// never saw.
+pub fn normalised_url(raw: &str) -> Result<url::Url, String> {
+    let mut url = url::Url::parse(raw).map_err(|e| format!("'{raw}' is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
+        return Err(format!("'{raw}' is not an http(s) URL with a host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("'{raw}' carries user info"));
+    }
+    let path = url.path().to_ascii_lowercase();
+    if ["%2f", "%5c", "%2e", "%25"]
+        .iter()
+        .any(|e| path.contains(e))
+    {
+        return Err(format!(
+            "'{raw}' has an encoded '/', '\\', '.' or '%' in its path"
+        ));
+    }
+    url.set_fragment(None);
+    Ok(url)
+}
+
+/// `url` lies within `prefix` when both have the same scheme, host and
+/// port, and the prefix's path is a whole-segment prefix of the URL's
+/// (`/api` holds `/api` and `/api/v1`, not `/apix`). Manifest validation
+/// makes every prefix a URL with a path.
+fn url_within(url: &url::Url, prefix: &str) -> bool {
+    let Ok(prefix) = normalised_url(prefix) else {
+        return false;
+    };
+    if url.scheme() != prefix.scheme()
+        || url.host() != prefix.host()
+        || url.port_or_known_default() != prefix.port_or_known_default()
+    {
         return false;
     }
-    let rest = &url[prefix.len()..];
-    prefix.ends_with('/') || rest.is_empty() || rest.starts_with(['/', '?', '#'])
+    let (path, within) = (url.path(), prefix.path());
+    match path.strip_prefix(within) {
+        Some(rest) => within.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
+        None => false,
+    }
+}
+
+/// Whether a manifest's requested prefix lies within a device's granted one.
+fn prefix_within(requested: &str, granted: &str) -> bool {
+    normalised_url(requested).is_ok_and(|r| url_within(&r, granted))
 }
 
 #[cfg(test)]
@@ -191,7 +320,8 @@ device = ["tpm0", "camera"]
         assert_eq!(
             g.fs,
             vec![Preopen {
-                host: "/var/lib/osb/a".into(),
+                grant: "/var/lib/osb".into(),
+                beneath: "a".into(),
                 guest: "/data".into(),
                 mode: FsMode::ReadOnly
             }]
@@ -235,15 +365,140 @@ device = ["tpm0"]"#,
         assert_eq!(fs_within(&req("/data2"), &grant), None);
         assert_eq!(fs_within(&req("/data/../etc"), &grant), None);
 
-        for (url, prefix, expect) in [
-            ("https://a.example/x", "https://a.example/", true),
-            ("https://a.example/api/v1", "https://a.example/api", true),
-            ("https://a.example/apix", "https://a.example/api", false),
-            ("https://a.example.evil/", "https://a.example", false),
-            ("http://a.example/", "https://a.example/", false),
+        let g = EffectiveGrants {
+            http: vec![
+                "https://a.example/api".to_owned(),
+                "http://b.example:8080/allowed/".to_owned(),
+            ],
+            ..Default::default()
+        };
+        for (url, sent) in [
+            ("https://a.example/api", "https://a.example/api"),
+            (
+                "https://a.example/api/v1?x=1#frag",
+                "https://a.example/api/v1?x=1",
+            ),
+            ("https://A.EXAMPLE:443/api/./v1", "https://a.example/api/v1"),
+            (
+                "http://b.example:8080/allowed/x",
+                "http://b.example:8080/allowed/x",
+            ),
+            (
+                "http://b.example:8080/allowed/a/../b",
+                "http://b.example:8080/allowed/b",
+            ),
         ] {
-            assert_eq!(url_within(url, prefix), expect, "{url} within {prefix}");
+            assert_eq!(
+                g.check_url(url).map(String::from).as_deref(),
+                Ok(sent),
+                "{url}"
+            );
         }
+        for (url, why) in [
+            ("https://a.example/apix", "not within"),
+            ("https://a.example.evil/api", "not within"),
+            ("http://a.example/api", "not within"),
+            ("https://a.example:8443/api", "not within"),
+            ("http://b.example:8080/allowed/../secret", "not within"),
+            ("http://b.example:8080/allowed/%2e%2e/secret", "not within"),
+            ("http://b.example:8080/allowed/%2E./secret", "not within"),
+            ("http://b.example:8080/allowed\\..\\secret", "not within"),
+            ("http://b.example:8080/allowed/..%2fsecret", "encoded"),
+            ("http://b.example:8080/allowed/..%5Csecret", "encoded"),
+            ("http://b.example:8080/allowed/%252e%252e/secret", "encoded"),
+            ("http://user:pw@b.example:8080/allowed/x", "user info"),
+            ("file:///allowed/x", "http(s)"),
+            ("allowed/x", "not a URL"),
+        ] {
+            let e = g.check_url(url).unwrap_err();
+            assert!(e.contains(why), "{url}: {e}");
+        }
+    }
+
+    #[test]
+    fn grants_a_plugin_could_subvert_are_refused() {
+        let caps = |fs: &[(&str, &str)]| Capabilities {
+            fs: fs
+                .iter()
+                .map(|(host, mode)| FsCapability {
+                    host: host.into(),
+                    guest: "/d".into(),
+                    mode: if *mode == "rw" {
+                        FsMode::ReadWrite
+                    } else {
+                        FsMode::ReadOnly
+                    },
+                })
+                .collect(),
+            ..Capabilities::default()
+        };
+        let (a, b) = (PluginName::new("a").unwrap(), PluginName::new("b").unwrap());
+        let state = Path::new("/var/lib/osb");
+        let runtime = [
+            ("the compile cache", PathBuf::from("/var/lib/osb/cache")),
+            ("plugin_dir", PathBuf::from("/var/lib/osb/plugins")),
+        ];
+        let check = |ga: &[(&str, &str)], gb: &[(&str, &str)]| {
+            let (ca, cb) = (caps(ga), caps(gb));
+            check_device_grants([(&a, &ca), (&b, &cb)], Some(state), &runtime)
+        };
+        // Fine: side by side, shared as equals, nested under a read-only
+        // grant, nested within one plugin's own grants.
+        for (ga, gb) in [
+            (
+                vec![("/var/lib/osb/a", "rw")],
+                vec![("/var/lib/osb/b", "rw")],
+            ),
+            (vec![("/srv/shared", "rw")], vec![("/srv/shared", "ro")]),
+            (vec![("/srv", "ro")], vec![("/srv/b", "rw")]),
+            (vec![("/srv/a", "rw"), ("/srv/a/sub", "ro")], vec![]),
+        ] {
+            assert_eq!(check(&ga, &gb), Ok(()), "{ga:?} {gb:?}");
+        }
+        for (ga, gb, expect) in [
+            (
+                vec![("/srv/a", "rw")],
+                vec![("/srv/a/sub", "ro")],
+                "plugins.b.grants.fs[0]: '/srv/a/sub' lies inside plugin 'a''s read-write grant '/srv/a'",
+            ),
+            (
+                vec![("/var/lib", "ro")],
+                vec![],
+                "plugins.a.grants.fs[0]: '/var/lib' holds the runtime's state directory",
+            ),
+            (
+                vec![],
+                vec![("/var/lib/osb/cache/x", "rw")],
+                "plugins.b.grants.fs[0]: '/var/lib/osb/cache/x' overlaps the compile cache",
+            ),
+            (
+                vec![("/var/lib/osb/plugins", "ro")],
+                vec![],
+                "overlaps plugin_dir",
+            ),
+        ] {
+            let e = check(&ga, &gb).unwrap_err();
+            assert!(e.contains(expect), "{e}");
+        }
+    }
+
+    #[test]
+    fn nested_grants_resolve_beneath_the_outermost() {
+        let requested = caps(
+            r#"
+fs = [{ host = "/srv/a/sub/x", guest = "/x", mode = "rw" }]
+"#,
+        );
+        let granted = caps(
+            r#"
+fs = [{ host = "/srv/a/sub", guest = "/i", mode = "ro" },
+      { host = "/srv/a", guest = "/i", mode = "rw" }]
+"#,
+        );
+        let g = EffectiveGrants::decide(&requested, &granted);
+        assert_eq!(g.fs[0].grant, Path::new("/srv/a"));
+        assert_eq!(g.fs[0].beneath, Path::new("sub/x"));
+        assert_eq!(g.fs[0].mode, FsMode::ReadWrite);
     }
 
     #[test]

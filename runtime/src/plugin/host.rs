@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
 use wasmtime::Engine;
@@ -12,16 +12,20 @@ use wasmtime::component::{Component, Linker};
 
 use super::cache::{CacheOutcome, CompileCache};
 use super::call;
-use super::engine::{self, EpochTicker, PoolLimits};
+use super::deadline::CallDriver;
+use super::engine::{self, PoolLimits};
 use super::grants::{self, EffectiveGrants};
 use super::host_api::device::{DeviceProvider, DeviceTable};
 use super::host_api::http::{CaFileError, HttpSettings, HttpTransport, UreqTransport};
 use super::host_api::kv::KvStore;
+use super::host_api::log::LogBudget;
 use super::host_api::{self, HostServices, PluginContext, StoreState};
-use super::loaded::{CallError, CallLimits, Exports, LoadParts, LoadedPlugin};
+use super::limits::{LimitOverrides, PluginLimits};
+use super::loaded::{CallError, Exports, LoadParts, LoadedPlugin};
 use super::manifest::{Capabilities, PluginKind, PluginName};
 use super::package::{Package, PackageError, Provenance, TrustPolicy};
 use super::quarantine::QuarantinePolicy;
+use super::versions::NewestVersions;
 use super::wit::latest::{PluginError, TimeSample, Timestamp};
 
 /// What the device config says about one plugin.
@@ -34,8 +38,13 @@ pub struct PluginSettings {
     /// Overrides of the manifest's `[config]` defaults.
     #[serde(default)]
     pub config: BTreeMap<String, String>,
-    pub call_timeout_ms: Option<u64>,
-    pub memory_mb: Option<usize>,
+    /// Overrides of the device's `[limits]` for this plugin.
+    #[serde(default)]
+    pub limits: LimitOverrides,
+    /// Let an older version replace the newest one this device has run
+    /// (rollback protection is on by default).
+    #[serde(default)]
+    pub allow_downgrade: bool,
 }
 
 /// How the host runs, from the device config.
@@ -43,7 +52,8 @@ pub struct PluginSettings {
 pub struct HostSettings {
     pub trust: TrustPolicy,
     pub plugins: BTreeMap<PluginName, PluginSettings>,
-    pub limits: CallLimits,
+    /// Every plugin's limits, unless its settings override them.
+    pub limits: PluginLimits,
     pub pool: PoolLimits,
     /// Where the compile cache and the plugins' key-value store live.
     /// `None`: no cache and no `kv` capability (one-off CLI calls).
@@ -62,6 +72,8 @@ pub enum HostError {
     State { path: PathBuf, reason: String },
     #[error("cannot set up HTTPS: {0}")]
     Http(#[from] CaFileError),
+    #[error("refused grant: {0}")]
+    Grants(String),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +91,19 @@ pub enum LoadError {
     },
     #[error("'{}' failed its self-check: {reason}", path.display())]
     SelfCheck { path: PathBuf, reason: String },
+    #[error(
+        "'{}' is refused: {name} {version} is older than {newest}, which this device has run \
+         (set allow_downgrade for the plugin in the device config to allow it)",
+        path.display()
+    )]
+    Downgrade {
+        path: PathBuf,
+        name: PluginName,
+        version: String,
+        newest: String,
+    },
+    #[error("cannot read or record the newest version of '{name}': {reason}")]
+    Versions { name: PluginName, reason: String },
 }
 
 /// What a successful load did.
@@ -108,11 +133,17 @@ pub struct PluginInfo {
     pub dir: PathBuf,
 }
 
+/// The compile cache, under the state directory.
+pub const CACHE_DIR: &str = "cache";
+
 pub struct PluginHost {
     engine: Engine,
     linker: Linker<StoreState>,
-    ticker: EpochTicker,
+    driver: CallDriver,
     cache: Option<CompileCache>,
+    /// The newest version of each plugin this device has run (none
+    /// without a state directory: then only what runs now counts).
+    newest: Option<NewestVersions>,
     settings: HostSettings,
     services: Arc<HostServices>,
     plugins: RwLock<BTreeMap<PluginName, Arc<LoadedPlugin>>>,
@@ -133,18 +164,26 @@ impl PluginHost {
         http: Arc<dyn HttpTransport>,
         devices: Arc<dyn DeviceProvider>,
     ) -> Result<PluginHost, HostError> {
+        if let Some(state) = &settings.state_dir {
+            grants::check_device_grants(
+                settings.plugins.iter().map(|(name, p)| (name, &p.grants)),
+                Some(state),
+                &[("the compile cache", state.join(CACHE_DIR))],
+            )
+            .map_err(HostError::Grants)?;
+        }
         let engine =
             engine::new_engine(&settings.pool).map_err(|e| HostError::Engine(format!("{e:#}")))?;
         let linker = host_api::linker(&engine).map_err(|e| HostError::Engine(format!("{e:#}")))?;
-        let ticker = EpochTicker::start(&engine).map_err(|e| HostError::Engine(e.to_string()))?;
+        let driver = CallDriver::start(&engine).map_err(|e| HostError::Engine(e.to_string()))?;
         let (cache, kv) = match &settings.state_dir {
-            None => (None, None),
+            None => (None, None::<KvStore>),
             Some(dir) => {
                 let state_err = |reason: String| HostError::State {
                     path: dir.clone(),
                     reason,
                 };
-                let cache = CompileCache::open(&dir.join("cache"), &engine)
+                let cache = CompileCache::open(&dir.join(CACHE_DIR), &engine)
                     .map_err(|e| state_err(e.to_string()))?;
                 let kv = KvStore::open(&dir.join("plugin-kv.redb"))
                     .map_err(|e| state_err(e.to_string()))?;
@@ -159,8 +198,9 @@ impl PluginHost {
         Ok(PluginHost {
             engine,
             linker,
-            ticker,
+            driver,
             cache,
+            newest: kv.as_ref().map(|kv| NewestVersions::new(kv.database())),
             services: Arc::new(HostServices { kv, http, devices }),
             settings,
             plugins: RwLock::new(BTreeMap::new()),
@@ -196,6 +236,14 @@ impl PluginHost {
         }
         let (plugin, cache) = self.prepare(package)?;
         let signed_by = signed_by(&plugin.provenance);
+        if let Some(newest) = &self.newest {
+            newest
+                .record(plugin.name(), &plugin.manifest.version)
+                .map_err(|e| LoadError::Versions {
+                    name: plugin.name().clone(),
+                    reason: e.to_string(),
+                })?;
+        }
         let previous = self.swap_in(plugin.clone());
         let report = LoadReport {
             name: plugin.name().clone(),
@@ -215,6 +263,7 @@ impl PluginHost {
         if let Provenance::Unsigned { reason } = &provenance {
             tracing::warn!(reason = %reason, "DEVELOPMENT MODE: running a package without a valid signature");
         }
+        self.check_not_older(&package)?;
         let component_path = package.component_path();
         let compile_err = |e: wasmtime::Error| LoadError::Compile {
             path: component_path.clone(),
@@ -240,22 +289,17 @@ impl PluginHost {
         grants::log_denials(&manifest.name, &effective);
         let mut config = manifest.config.clone();
         config.extend(settings.config.clone());
-        let limits = CallLimits {
-            timeout: settings
-                .call_timeout_ms
-                .map(Duration::from_millis)
-                .unwrap_or(self.settings.limits.timeout),
-            memory_bytes: settings
-                .memory_mb
-                .map(|mb| mb << 20)
-                .unwrap_or(self.settings.limits.memory_bytes)
-                .min(self.settings.pool.max_memory_bytes),
-        };
+        let mut limits = self.settings.limits.overridden(&settings.limits);
+        // No memory grows past the pool's slot size, whatever the config says.
+        let pool_mb = u32::try_from(self.settings.pool.max_memory_bytes >> 20).unwrap_or(u32::MAX);
+        limits.memory_mb = limits.memory_mb.min(pool_mb);
         let ctx = Arc::new(PluginContext {
             name: manifest.name.clone(),
             grants: effective,
             config,
+            limits,
             services: self.services.clone(),
+            log: LogBudget::new(&limits),
         });
         let (kind, api) = (manifest.kind, manifest.api.to_string());
         let parts = LoadParts {
@@ -264,7 +308,6 @@ impl PluginHost {
             digest: package.digest,
             provenance,
             ctx,
-            limits,
             quarantine: self.settings.quarantine,
         };
         let plugin =
@@ -277,7 +320,7 @@ impl PluginHost {
                 }
             })?;
         let checked = plugin
-            .call(&self.ticker, call::self_check)
+            .call(&self.driver, call::self_check)
             .map_err(|e| e.to_string())
             .and_then(|r| r.map_err(|e| format!("{:?}: {}", e.code, e.message)));
         if let Err(reason) = checked {
@@ -287,6 +330,37 @@ impl PluginHost {
             });
         }
         Ok((Arc::new(plugin), cache))
+    }
+
+    /// Refuses a package older than the newest version of its plugin that
+    /// runs now or ever ran here, unless the device config allows it.
+    fn check_not_older(&self, package: &Package) -> Result<(), LoadError> {
+        let name = &package.manifest.name;
+        let allowed = self
+            .settings
+            .plugins
+            .get(name)
+            .is_some_and(|p| p.allow_downgrade);
+        if allowed {
+            return Ok(());
+        }
+        let running = self.get(name).map(|p| p.manifest.version.clone());
+        let recorded = match &self.newest {
+            Some(newest) => newest.get(name).map_err(|e| LoadError::Versions {
+                name: name.clone(),
+                reason: e.to_string(),
+            })?,
+            None => None,
+        };
+        match running.into_iter().chain(recorded).max() {
+            Some(newest) if newest > package.manifest.version => Err(LoadError::Downgrade {
+                path: package.dir.join(super::package::MANIFEST_FILE),
+                name: name.clone(),
+                version: package.manifest.version.to_string(),
+                newest: newest.to_string(),
+            }),
+            _ => Ok(()),
+        }
     }
 
     fn swap_in(&self, plugin: Arc<LoadedPlugin>) -> Option<semver::Version> {
@@ -362,12 +436,14 @@ impl PluginHost {
     ) -> Result<serde_json::Value, CallError> {
         let plugin = self.current(name)?;
         let _span = tracing::debug_span!("plugin_call", plugin = %name, function).entered();
-        call::call_json(&plugin, &self.ticker, function, args)
+        call::call_json(&plugin, &self.driver, function, args)
     }
 
     /// `time-source.sample` on a time-source plugin.
     pub fn sample(&self, name: &PluginName) -> Result<Result<TimeSample, PluginError>, CallError> {
-        self.time_source_call(name, "sample", |store, ts| ts.call_sample(store))
+        self.time_source_call(name, "sample", async |store, ts| {
+            ts.call_sample(store).await
+        })
     }
 
     /// `time-source.observe` on a time-source plugin.
@@ -376,24 +452,27 @@ impl PluginHost {
         name: &PluginName,
         now: Timestamp,
     ) -> Result<Result<(), PluginError>, CallError> {
-        self.time_source_call(name, "observe", |store, ts| ts.call_observe(store, now))
+        self.time_source_call(name, "observe", async move |store, ts| {
+            ts.call_observe(store, now).await
+        })
     }
 
-    fn time_source_call<R>(
+    fn time_source_call<R: Send>(
         &self,
         name: &PluginName,
         function: &str,
-        f: impl FnOnce(
+        f: impl AsyncFnOnce(
             &mut wasmtime::Store<StoreState>,
             &super::wit::latest::time_source::exports::osb::plugin::time_source::Guest,
-        ) -> wasmtime::Result<R>,
+        ) -> wasmtime::Result<R>
+        + Send,
     ) -> Result<R, CallError> {
         let plugin = self.current(name)?;
         if plugin.kind() != PluginKind::TimeSource {
             return Err(plugin.no_such_function(function));
         }
-        plugin.call(&self.ticker, |store, exports| match exports {
-            Exports::TimeSource(t) => f(store, t.osb_plugin_time_source()),
+        plugin.call(&self.driver, async |store, exports| match exports {
+            Exports::TimeSource(t) => f(store, t.osb_plugin_time_source()).await,
             // Checked above: a time-source plugin has time-source exports.
             _ => Err(wasmtime::Error::msg("not a time-source instance")),
         })
@@ -402,9 +481,7 @@ impl PluginHost {
     /// A fresh instance of a loaded plugin, dropped at once; for the
     /// instantiation benchmark.
     pub fn instantiate_fresh(&self, name: &PluginName) -> Result<(), CallError> {
-        let plugin = self.current(name)?;
-        self.ticker.enter_call();
-        plugin.instantiate().map(drop)
+        self.current(name)?.instantiate_fresh(&self.driver)
     }
 }
 

@@ -5,36 +5,24 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Component, Linker, ResourceTable, ResourceTableError};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
-use super::engine::{EPOCH_TICK, EpochTicker};
+use super::cpu::{self, CpuWindow};
+use super::deadline::{CallDriver, EPOCH_TICK};
 use super::grants::{FsMode, NetProtocol};
+use super::host_api::filesystem::{FsQuota, Usage};
+use super::host_api::preopens;
 use super::host_api::stdio::GuestOutput;
-use super::host_api::{MemoryCap, PluginContext, StoreState};
+use super::host_api::{CapHit, InstanceLimiter, PluginContext, StoreState};
+use super::limits::PluginLimits;
 use super::manifest::{Manifest, PluginKind, PluginName};
 use super::package::Provenance;
 use super::quarantine::{Health, QuarantinePolicy};
 use super::trust::PackageDigest;
 use super::wit::latest::{contract_policy, hardware_adapter, migration_step, time_source};
-
-/// Per-call limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CallLimits {
-    pub timeout: Duration,
-    pub memory_bytes: usize,
-}
-
-impl Default for CallLimits {
-    fn default() -> Self {
-        CallLimits {
-            timeout: Duration::from_secs(1),
-            memory_bytes: 32 << 20,
-        }
-    }
-}
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum CallError {
@@ -46,6 +34,16 @@ pub enum CallError {
     Deadline { plugin: String, timeout_ms: u64 },
     #[error("plugin '{plugin}' was stopped at its memory cap of {limit} bytes")]
     MemoryCap { plugin: String, limit: usize },
+    #[error("plugin '{plugin}' was stopped: it tried to hold more than {limit} open handles")]
+    Handles { plugin: String, limit: u32 },
+    #[error(
+        "plugin '{plugin}' used {used_ms} ms of CPU in the last 10 s, over its budget of {budget_ms} ms (cpu_percent)"
+    )]
+    CpuBudget {
+        plugin: String,
+        used_ms: u64,
+        budget_ms: u64,
+    },
     #[error("plugin '{plugin}' trapped: {message}")]
     Trap { plugin: String, message: String },
     #[error("plugin '{plugin}' cannot be instantiated: {message}")]
@@ -69,7 +67,11 @@ impl CallError {
     fn is_plugin_fault(&self) -> bool {
         matches!(
             self,
-            CallError::Deadline { .. } | CallError::MemoryCap { .. } | CallError::Trap { .. }
+            CallError::Deadline { .. }
+                | CallError::MemoryCap { .. }
+                | CallError::Handles { .. }
+                | CallError::CpuBudget { .. }
+                | CallError::Trap { .. }
         )
     }
 }
@@ -102,13 +104,13 @@ pub struct LoadedPlugin {
     pub digest: PackageDigest,
     pub provenance: Provenance,
     pub ctx: Arc<PluginContext>,
-    pub limits: CallLimits,
     engine: Engine,
     pre: KindPre,
     /// At most one live instance; calls to one plugin are serialised.
     live: Mutex<Option<Live>>,
     health: Mutex<Health>,
     quarantine: QuarantinePolicy,
+    cpu: Mutex<CpuWindow>,
 }
 
 /// Everything needed to build a [`LoadedPlugin`].
@@ -118,7 +120,6 @@ pub struct LoadParts {
     pub digest: PackageDigest,
     pub provenance: Provenance,
     pub ctx: Arc<PluginContext>,
-    pub limits: CallLimits,
     pub quarantine: QuarantinePolicy,
 }
 
@@ -146,18 +147,19 @@ impl LoadedPlugin {
                 KindPre::MigrationStep(migration_step::MigrationStepPluginPre::new(pre)?)
             }
         };
+        let cpu = CpuWindow::new(Instant::now(), parts.ctx.limits.cpu_percent);
         Ok(LoadedPlugin {
             manifest: parts.manifest,
             dir: parts.dir,
             digest: parts.digest,
             provenance: parts.provenance,
             ctx: parts.ctx,
-            limits: parts.limits,
             engine: engine.clone(),
             pre,
             live: Mutex::new(None),
             health: Mutex::new(Health::default()),
             quarantine: parts.quarantine,
+            cpu: Mutex::new(cpu),
         })
     }
 
@@ -169,55 +171,108 @@ impl LoadedPlugin {
         self.manifest.kind
     }
 
-    /// A fresh store and instance. Public for the benchmark of
-    /// instantiation; calls go through [`LoadedPlugin::call`].
-    pub fn instantiate(&self) -> Result<(Store<StoreState>, Exports), CallError> {
+    pub fn limits(&self) -> &PluginLimits {
+        &self.ctx.limits
+    }
+
+    /// A fresh store and instance, under the deadline that starts at
+    /// `deadline - timeout`.
+    async fn instantiate(&self, deadline: Instant) -> Result<Live, CallError> {
         let fail = |message: String| CallError::Instantiate {
             plugin: self.name().to_string(),
             message,
         };
-        let wasi = self.wasi_ctx().map_err(|e| fail(format!("{e:#}")))?;
+        let (wasi, fs_used) = self.wasi_ctx().map_err(|e| fail(format!("{e:#}")))?;
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(self.limits().handles as usize);
         let state = StoreState {
             wasi,
-            table: ResourceTable::new(),
-            memory: MemoryCap {
-                limit: self.limits.memory_bytes,
-                hit: false,
-            },
+            table,
+            limiter: InstanceLimiter::new(self.limits().memory_bytes()),
             plugin: self.ctx.clone(),
+            deadline,
+            channels: 0,
+            fs_quota: Arc::new(FsQuota::new(self.name().clone(), self.limits(), fs_used)),
         };
         let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.memory);
+        store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(self.deadline_ticks());
         let exports = match &self.pre {
-            KindPre::TimeSource(p) => p.instantiate(&mut store).map(Exports::TimeSource),
-            KindPre::HardwareAdapter(p) => p.instantiate(&mut store).map(Exports::HardwareAdapter),
-            KindPre::ContractPolicy(p) => p.instantiate(&mut store).map(Exports::ContractPolicy),
-            KindPre::MigrationStep(p) => p.instantiate(&mut store).map(Exports::MigrationStep),
+            KindPre::TimeSource(p) => p
+                .instantiate_async(&mut store)
+                .await
+                .map(Exports::TimeSource),
+            KindPre::HardwareAdapter(p) => p
+                .instantiate_async(&mut store)
+                .await
+                .map(Exports::HardwareAdapter),
+            KindPre::ContractPolicy(p) => p
+                .instantiate_async(&mut store)
+                .await
+                .map(Exports::ContractPolicy),
+            KindPre::MigrationStep(p) => p
+                .instantiate_async(&mut store)
+                .await
+                .map(Exports::MigrationStep),
+        };
+        match exports {
+            Ok(exports) => Ok(Live { store, exports }),
+            // Out of memory or time while starting up is the plugin's doing.
+            Err(e) => match self.classify(&e, &store) {
+                CallError::Trap { message, .. } => Err(fail(message)),
+                other => Err(other),
+            },
         }
-        .map_err(|e| fail(format!("{e:#}")))?;
-        Ok((store, exports))
     }
 
-    fn wasi_ctx(&self) -> wasmtime::Result<wasmtime_wasi::WasiCtx> {
+    /// A fresh instance, dropped at once; for the instantiation benchmark.
+    pub fn instantiate_fresh(&self, driver: &CallDriver) -> Result<(), CallError> {
+        let timeout = self.limits().timeout();
+        driver
+            .run(timeout, || async {
+                self.instantiate(Instant::now() + timeout).await.map(drop)
+            })
+            .unwrap_or_else(|| Err(self.deadline_error()))
+    }
+
+    /// The instance's WASI context, and what its read-write grants hold.
+    fn wasi_ctx(&self) -> wasmtime::Result<(wasmtime_wasi::WasiCtx, Usage)> {
         let grants = &self.ctx.grants;
         let mut b = WasiCtxBuilder::new();
-        b.stdout(GuestOutput::stdout(self.name().clone()))
-            .stderr(GuestOutput::stderr(self.name().clone()))
-            .allow_blocking_current_thread(true)
+        b.stdout(GuestOutput::stdout(self.ctx.clone()))
+            .stderr(GuestOutput::stderr(self.ctx.clone()))
+            // File operations go to tokio's blocking pool, where the call's
+            // timeout can leave them behind: a read that never returns (a
+            // hung sysfs file, a FIFO) must not hold the call past its
+            // deadline.
+            .allow_blocking_current_thread(false)
             .allow_ip_name_lookup(false)
             .allow_tcp(grants.uses_tcp())
             .allow_udp(grants.uses_udp());
+        let mut fs_used = Usage::default();
+        // WASI opens each preopen by path: the path names the directory
+        // opened here beneath its grant (open until the end of the loop's
+        // turn, after WASI has opened it too).
         for p in &grants.fs {
             let perms = match p.mode {
                 FsMode::ReadOnly => FsPerms::ReadOnly,
                 FsMode::ReadWrite => FsPerms::ReadWrite,
             };
-            b.preopened_dir(&p.host, &p.guest, perms).map_err(|e| {
+            let dir = preopens::open(p).map_err(wasmtime::Error::msg)?;
+            if p.mode == FsMode::ReadWrite {
+                let max = u64::from(self.limits().fs_entries);
+                let used = preopens::usage(&dir, max).map_err(|e| {
+                    wasmtime::Error::msg(format!("cannot measure '{}': {e}", p.host().display()))
+                })?;
+                fs_used.bytes = fs_used.bytes.saturating_add(used.bytes);
+                fs_used.entries = fs_used.entries.saturating_add(used.entries);
+            }
+            let path = preopens::fd_path(&dir).map_err(wasmtime::Error::msg)?;
+            b.preopened_dir(&path, &p.guest, perms).map_err(|e| {
                 wasmtime::Error::msg(format!(
                     "cannot open granted directory '{}': {e}",
-                    p.host.display()
+                    p.host().display()
                 ))
             })?;
         }
@@ -237,21 +292,28 @@ impl LoadedPlugin {
             }
             Box::pin(async move { allowed })
         });
-        Ok(b.build())
+        Ok((b.build(), fs_used))
     }
 
     fn deadline_ticks(&self) -> u64 {
         // One extra tick: the first may come at once.
-        (self.limits.timeout.as_nanos() / EPOCH_TICK.as_nanos()) as u64 + 1
+        (self.limits().timeout().as_nanos() / EPOCH_TICK.as_nanos()) as u64 + 1
+    }
+
+    fn deadline_error(&self) -> CallError {
+        CallError::Deadline {
+            plugin: self.name().to_string(),
+            timeout_ms: self.limits().call_timeout_ms.into(),
+        }
     }
 
     /// Runs `f` on the live instance (creating one if needed) under the
-    /// deadline and memory cap. A trap discards the instance; repeated
-    /// traps quarantine this version.
-    pub fn call<R>(
+    /// deadline, the memory cap and the CPU budget. A trap discards the
+    /// instance; repeated failures quarantine this version.
+    pub fn call<R: Send>(
         &self,
-        ticker: &EpochTicker,
-        f: impl FnOnce(&mut Store<StoreState>, &Exports) -> wasmtime::Result<R>,
+        driver: &CallDriver,
+        f: impl AsyncFnOnce(&mut Store<StoreState>, &Exports) -> wasmtime::Result<R> + Send,
     ) -> Result<R, CallError> {
         if let Err(remaining) = lock(&self.health).admit_now() {
             return Err(CallError::Quarantined {
@@ -259,7 +321,17 @@ impl LoadedPlugin {
                 remaining_ms: remaining.as_millis() as u64,
             });
         }
-        let result = self.call_live(ticker, f);
+        let (mut result, cpu) = self.call_live(driver, f);
+        // Every call's CPU counts; one that answered fails when it took the
+        // plugin over its budget: a plugin spinning just under its deadline
+        // on every call fails like one that overruns it. (A call that failed
+        // already keeps its own error.)
+        if let Err(over) = self.charge_cpu(cpu)
+            && result.is_ok()
+        {
+            tracing::warn!(plugin = %self.name(), error = %over, "plugin over its CPU budget");
+            result = Err(over);
+        }
         let mut health = lock(&self.health);
         match &result {
             Ok(_) => health.record_success(),
@@ -273,50 +345,90 @@ impl LoadedPlugin {
         result
     }
 
-    fn call_live<R>(
+    /// The call's outcome and the CPU time it used.
+    fn call_live<R: Send>(
         &self,
-        ticker: &EpochTicker,
-        f: impl FnOnce(&mut Store<StoreState>, &Exports) -> wasmtime::Result<R>,
-    ) -> Result<R, CallError> {
+        driver: &CallDriver,
+        f: impl AsyncFnOnce(&mut Store<StoreState>, &Exports) -> wasmtime::Result<R> + Send,
+    ) -> (Result<R, CallError>, Duration) {
+        // Calls to one plugin take turns, waiting here, before their
+        // deadline starts: a call queued behind another is not cut short.
         let mut slot = lock(&self.live);
-        let live = match slot.take() {
-            Some(live) => live,
-            None => {
-                ticker.enter_call();
-                let (store, exports) = self.instantiate()?;
-                Live { store, exports }
-            }
+        let live = slot.take();
+        let timeout = self.limits().timeout();
+        let deadline = Instant::now() + timeout;
+        let outcome = driver.run(timeout, || async move {
+            let cpu_before = cpu::thread_time();
+            let live = match live {
+                Some(live) => Ok(live),
+                None => self.instantiate(deadline).await,
+            };
+            let result = match live {
+                Err(e) => Err(e),
+                Ok(Live {
+                    mut store,
+                    exports,
+                }) => {
+                    store.data_mut().deadline = deadline;
+                    store.set_epoch_deadline(self.deadline_ticks());
+                    match f(&mut store, &exports).await {
+                        Ok(r) => Ok((r, Live { store, exports })),
+                        // The instance may be mid-way through anything: it
+                        // is dropped; the next call gets a fresh one.
+                        Err(e) => Err(self.classify(&e, &store)),
+                    }
+                }
+            };
+            (result, cpu::thread_time().saturating_sub(cpu_before))
+        });
+        let (result, cpu) = match outcome {
+            Some(done) => done,
+            // The timeout dropped the call and its instance with it; the
+            // call was waiting in an import, not spending CPU.
+            None => (Err(self.deadline_error()), Duration::ZERO),
         };
-        let Live { mut store, exports } = live;
-        store.set_epoch_deadline(self.deadline_ticks());
-        ticker.enter_call();
-        match f(&mut store, &exports) {
-            Ok(r) => {
-                *slot = Some(Live { store, exports });
-                Ok(r)
+        match result {
+            Ok((r, live)) => {
+                *slot = Some(live);
+                (Ok(r), cpu)
             }
-            Err(e) => {
-                // The instance may be mid-way through anything: drop it; the
-                // next call gets a fresh one from the InstancePre.
-                let error = self.classify(&e, store.data().memory.hit);
+            Err(error) => {
                 tracing::warn!(plugin = %self.name(), error = %error, "plugin instance discarded");
-                Err(error)
+                (Err(error), cpu)
             }
         }
     }
 
-    fn classify(&self, e: &wasmtime::Error, memory_hit: bool) -> CallError {
+    /// Adds a call's CPU time to the plugin's window.
+    fn charge_cpu(&self, cpu: Duration) -> Result<(), CallError> {
+        let mut window = lock(&self.cpu);
+        window
+            .record(Instant::now(), cpu)
+            .map_err(|used| CallError::CpuBudget {
+                plugin: self.name().to_string(),
+                used_ms: used.as_millis() as u64,
+                budget_ms: window.budget().as_millis() as u64,
+            })
+    }
+
+    fn classify(&self, e: &wasmtime::Error, store: &Store<StoreState>) -> CallError {
         let plugin = self.name().to_string();
         if e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
-            return CallError::Deadline {
-                plugin,
-                timeout_ms: self.limits.timeout.as_millis() as u64,
-            };
+            return self.deadline_error();
         }
-        if memory_hit {
+        if store.data().limiter.hit() == Some(CapHit::Memory) {
             return CallError::MemoryCap {
                 plugin,
-                limit: self.limits.memory_bytes,
+                limit: self.limits().memory_bytes(),
+            };
+        }
+        let table_full = e
+            .chain()
+            .any(|c| matches!(c.downcast_ref(), Some(ResourceTableError::Full)));
+        if table_full {
+            return CallError::Handles {
+                plugin,
+                limit: self.limits().handles,
             };
         }
         CallError::Trap {

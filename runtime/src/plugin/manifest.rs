@@ -180,6 +180,9 @@ impl Capabilities {
         for (i, prefix) in self.http.iter().enumerate() {
             let scheme_ok = prefix.starts_with("https://") || prefix.starts_with("http://");
             let host_part = prefix.split("://").nth(1).unwrap_or("");
+            if let Err(reason) = super::grants::normalised_url(prefix) {
+                return Err(format!("capabilities.http[{i}]: {reason}"));
+            }
             if !scheme_ok || host_part.is_empty() || !host_part.contains('/') {
                 return Err(format!(
                     "capabilities.http[{i}]: '{prefix}' must be an http(s) URL prefix with a path, \

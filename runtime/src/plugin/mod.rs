@@ -7,25 +7,31 @@
 pub mod api;
 pub mod cache;
 pub mod call;
+pub mod cpu;
+pub mod deadline;
 pub mod engine;
 pub mod grants;
 pub mod host;
 pub mod host_api;
+pub mod limits;
 pub mod loaded;
 pub mod manifest;
 pub mod package;
 pub mod quarantine;
 pub mod trust;
+pub mod versions;
 pub mod watcher;
 pub mod wit;
 
 pub use cache::CacheOutcome;
 pub use grants::{EffectiveGrants, FsMode, NetProtocol};
 pub use host::{
-    HostError, HostSettings, LoadError, LoadReport, PluginHost, PluginInfo, PluginSettings,
+    CACHE_DIR, HostError, HostSettings, LoadError, LoadReport, PluginHost, PluginInfo,
+    PluginSettings,
 };
 pub use host_api::http::HttpSettings;
-pub use loaded::{CallError, CallLimits};
+pub use limits::{LimitOverrides, PluginLimits};
+pub use loaded::CallError;
 pub use manifest::{Capabilities, Manifest, PluginKind, PluginName};
 pub use package::{Package, PackageError, Provenance, TrustPolicy};
 pub use quarantine::QuarantinePolicy;

@@ -2,14 +2,26 @@
 //!
 //! Loading reads the three files once into memory, so what is verified is
 //! exactly what is compiled, whatever happens to the files afterwards.
+//! Each file is bounded in size before it is read (a package is not
+//! trusted before its signature is checked, and that needs its bytes), and
+//! must be a regular file: a FIFO or a device behind the name would block
+//! the loader or never end.
 
-use std::io;
+use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::manifest::Manifest;
 use super::trust::{self, PackageDigest, PublicKey, TrustError};
 
 pub const MANIFEST_FILE: &str = "plugin.toml";
+
+/// The largest component accepted. Plugins built with the SDK are a few
+/// hundred KiB; this leaves room for big ones while keeping what the host
+/// reads into memory before verifying it small.
+pub const MAX_COMPONENT_BYTES: u64 = 32 << 20;
+const MAX_MANIFEST_BYTES: u64 = 64 << 10;
+const MAX_SIGNATURE_BYTES: u64 = 4 << 10;
 
 /// A package read from disk, not yet trusted.
 #[derive(Debug, Clone)]
@@ -43,6 +55,8 @@ pub struct TrustPolicy {
 pub enum PackageError {
     #[error("cannot read '{}': {source}", path.display())]
     Read { path: PathBuf, source: io::Error },
+    #[error("'{}' is refused: {reason}", path.display())]
+    File { path: PathBuf, reason: String },
     #[error("'{}' is invalid: {reason}", path.display())]
     Manifest { path: PathBuf, reason: String },
     #[error("'{}' is refused: {reason}", path.display())]
@@ -58,7 +72,7 @@ impl Package {
     /// a missing component, or an API version this host cannot serve.
     pub fn read(dir: &Path) -> Result<Package, PackageError> {
         let manifest_path = dir.join(MANIFEST_FILE);
-        let manifest_text = read(&manifest_path)?;
+        let manifest_text = read(&manifest_path, MAX_MANIFEST_BYTES)?;
         let manifest_text =
             String::from_utf8(manifest_text).map_err(|_| PackageError::Manifest {
                 path: manifest_path.clone(),
@@ -77,17 +91,17 @@ impl Package {
                 reason,
             })?;
         let component_path = dir.join(component_file(&manifest));
-        let component = read(&component_path)?;
+        let component = read(&component_path, MAX_COMPONENT_BYTES)?;
         let sig_path = signature_path(dir, &manifest);
-        let signature = match std::fs::read_to_string(&sig_path) {
-            Ok(text) => Some(text),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(source) => {
-                return Err(PackageError::Read {
-                    path: sig_path,
-                    source,
-                });
+        let signature = match read(&sig_path, MAX_SIGNATURE_BYTES) {
+            Ok(bytes) => Some(String::from_utf8(bytes).map_err(|_| PackageError::File {
+                path: sig_path.clone(),
+                reason: "not UTF-8 text".into(),
+            })?),
+            Err(PackageError::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                None
             }
+            Err(e) => return Err(e),
         };
         let digest = PackageDigest::of(manifest_text.as_bytes(), &component);
         Ok(Package {
@@ -133,9 +147,39 @@ fn signature_path(dir: &Path, manifest: &Manifest) -> PathBuf {
     dir.join(format!("{}.wasm.sig", manifest.name))
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, PackageError> {
-    std::fs::read(path).map_err(|source| PackageError::Read {
+/// The whole of a regular file of at most `max` bytes. Opened without
+/// blocking (a FIFO's open would wait for a writer) and read through a
+/// `take`, so a file that grows while it is read is still bounded.
+fn read(path: &Path, max: u64) -> Result<Vec<u8>, PackageError> {
+    let io = |source| PackageError::Read {
         path: path.to_owned(),
         source,
-    })
+    };
+    let refuse = |reason: String| PackageError::File {
+        path: path.to_owned(),
+        reason,
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(refuse("not a regular file".into()));
+    }
+    if meta.len() > max {
+        return Err(refuse(format!(
+            "{} bytes, more than the {max} bytes accepted",
+            meta.len()
+        )));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(max + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > max {
+        return Err(refuse(format!(
+            "grew past the {max} bytes accepted while read"
+        )));
+    }
+    Ok(bytes)
 }

@@ -114,7 +114,10 @@ impl Device {
         let settings = table([
             ("grants", Toml::Table(capabilities)),
             ("config", Toml::Table(config)),
-            ("call_timeout_ms", Toml::Integer(CALL_TIMEOUT_MS)),
+            (
+                "limits",
+                Toml::Table(table([("call_timeout_ms", Toml::Integer(CALL_TIMEOUT_MS))])),
+            ),
         ]);
         self.config
             .entry("plugins")

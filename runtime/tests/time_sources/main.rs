@@ -20,6 +20,7 @@ use chrony::Chronyd;
 use dates::SECOND;
 use device::Device;
 use https::{Answer, TestCa};
+use std::time::Duration;
 
 const HOUR: i64 = 3600;
 const DAY: i64 = 86_400;
@@ -46,13 +47,16 @@ fn the_https_fixture_answers_as_told_and_only_to_clients_trusting_its_ca() {
     .expect("the test CA file is usable");
     let send = |method: &str| {
         transport
-            .send(&Request {
-                method: method.to_owned(),
-                url: server.url(),
-                headers: Vec::new(),
-                body: Vec::new(),
-                timeout_ms: 5000,
-            })
+            .send(
+                &Request {
+                    method: method.to_owned(),
+                    url: server.url(),
+                    headers: Vec::new(),
+                    body: Vec::new(),
+                    timeout_ms: 5000,
+                },
+                Duration::from_secs(5),
+            )
             .expect("the fixture answers")
     };
     let date = |r: &osb_runtime::plugin::wit::latest::host::osb::plugin::http::Response| {
@@ -101,13 +105,16 @@ fn the_https_fixture_answers_as_told_and_only_to_clients_trusting_its_ca() {
 
     // Without the test CA, the same server is refused.
     let public_only = UreqTransport::new(&HttpSettings::default()).expect("public roots");
-    let refused = public_only.send(&Request {
-        method: "HEAD".to_owned(),
-        url: server.url(),
-        headers: Vec::new(),
-        body: Vec::new(),
-        timeout_ms: 5000,
-    });
+    let refused = public_only.send(
+        &Request {
+            method: "HEAD".to_owned(),
+            url: server.url(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            timeout_ms: 5000,
+        },
+        Duration::from_secs(5),
+    );
     assert!(refused.is_err(), "an unknown CA was trusted: {refused:?}");
 }
 

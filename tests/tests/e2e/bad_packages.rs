@@ -163,3 +163,90 @@ fn development_mode_accepts_unsigned_packages() {
     assert_eq!(report.signed_by, None);
     assert!(host.sample(&name("osb-test-probe")).unwrap().is_ok());
 }
+
+/// The process's peak resident memory, from `/proc/self/status`.
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn an_oversized_component_is_refused_before_it_is_read() {
+    let peak = peak_rss_kib();
+    check(
+        "a 1 GiB component",
+        |d, _| {
+            bump_version(d);
+            // Sparse: a gigabyte on paper, nothing on disk.
+            let wasm = std::fs::File::options()
+                .write(true)
+                .open(d.join("osb-test-probe.wasm"))
+                .unwrap();
+            wasm.set_len(1 << 30).unwrap();
+        },
+        &["osb-test-probe.wasm", "1073741824 bytes, more than"],
+    );
+    let grew = peak_rss_kib().saturating_sub(peak);
+    assert!(grew < 256 << 10, "peak memory grew by {grew} KiB");
+}
+
+#[test]
+fn a_component_that_is_not_a_regular_file_is_refused_without_blocking() {
+    // A FIFO's open and read would wait for a writer for ever.
+    check(
+        "a FIFO",
+        |d, _| {
+            let wasm = d.join("osb-test-probe.wasm");
+            std::fs::remove_file(&wasm).unwrap();
+            rustix::fs::mkfifoat(rustix::fs::CWD, &wasm, rustix::fs::Mode::from(0o600)).unwrap();
+        },
+        &["osb-test-probe.wasm", "not a regular file"],
+    );
+}
+
+#[test]
+fn an_older_version_does_not_replace_a_newer_one_even_after_a_restart() {
+    let fx = Fixture::new();
+    let mut settings = fx.settings();
+    settings.state_dir = Some(fx.path().join("state"));
+    let newer = fx.signed("osb-test-probe", "newer");
+    edit_manifest(&newer, |t| {
+        t.replace("version = \"0.1.0\"", "version = \"0.3.0\"")
+    });
+    sign(&newer, &fx.key);
+    let older = fx.signed("osb-test-probe", "older");
+    let probe = name("osb-test-probe");
+    {
+        let host = PluginHost::new(settings.clone()).unwrap();
+        host.load(&newer).unwrap();
+        let err = host.load(&older).unwrap_err().to_string();
+        assert!(
+            err.contains("osb-test-probe 0.1.0 is older than 0.3.0")
+                && err.contains("allow_downgrade"),
+            "{err}"
+        );
+        assert_eq!(host.info(&probe).unwrap().version.to_string(), "0.3.0");
+    }
+    // After a restart nothing runs yet, and the older version is still
+    // refused: the newest version is kept in the state directory.
+    let host = PluginHost::new(settings.clone()).unwrap();
+    let err = host.load(&older).unwrap_err().to_string();
+    assert!(err.contains("older than 0.3.0"), "{err}");
+    assert!(host.get(&probe).is_none());
+    drop(host);
+    // The device config can allow it, for that plugin.
+    settings.plugins.insert(
+        probe.clone(),
+        osb_runtime::plugin::PluginSettings {
+            allow_downgrade: true,
+            ..Default::default()
+        },
+    );
+    let host = PluginHost::new(settings).unwrap();
+    host.load(&older).unwrap();
+    assert_eq!(host.info(&probe).unwrap().version.to_string(), "0.1.0");
+}

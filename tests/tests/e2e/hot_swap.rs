@@ -34,7 +34,11 @@ fn swaps_under_load_with_no_failed_call_and_refuses_a_bad_version() {
     let pkg_dir = plugins.join("osb-test-probe");
     publish_probe(&fx, &pkg_dir, "0.1.0", "v1", false);
 
-    let host = Arc::new(PluginHost::new(fx.settings()).unwrap());
+    // The callers call as fast as they can: a whole core, which the
+    // default CPU budget would (rightly) call a misbehaving plugin.
+    let mut settings = fx.settings();
+    settings.limits.cpu_percent = 100;
+    let host = Arc::new(PluginHost::new(settings).unwrap());
     let loads = host.load_all(&plugins);
     assert!(loads.iter().all(|(_, r)| r.is_ok()), "{loads:?}");
     assert_eq!(tag_of(&host).as_deref(), Some("v1"));

@@ -3,7 +3,12 @@
 
 mod bad_packages;
 mod cache;
+mod deadlines;
+mod escapes;
 mod fake_hwclock;
 mod harness;
 mod hot_swap;
+mod http_urls;
+mod quotas;
+mod resources;
 mod sandbox;

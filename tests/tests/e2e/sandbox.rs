@@ -4,46 +4,23 @@
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use osb_runtime::plugin::{CallError, CallLimits, PluginHost};
+use osb_runtime::plugin::{CallError, LimitOverrides, PluginHost};
+use osb_tests::hostile::{Setup, apply, plugin_error, probe_answers};
 use osb_tests::{Fixture, name, plugin_settings};
 use serde_json::{Value, json};
 
-const MIGRATION: &str = r#"{"from_version": "1.0.0", "to_version": "2.0.0"}"#;
-
-/// A host with the hostile plugin in `mode` (plus extra config) and the probe.
+/// A host with the hostile plugin in `mode` (plus extra config) and the
+/// probe, with a 200 ms deadline and a 16 MiB memory cap.
 fn host_with(fx: &Fixture, mode: &str, grants: &str, extra: &[(&str, &str)]) -> PluginHost {
-    let mut settings = fx.settings();
-    let mut config = vec![("mode", mode)];
-    config.extend_from_slice(extra);
-    settings
-        .plugins
-        .insert(name("osb-test-hostile"), plugin_settings(grants, &config));
-    settings.limits = CallLimits {
-        timeout: Duration::from_millis(200),
-        memory_bytes: 16 << 20,
-    };
-    let host = PluginHost::new(settings).unwrap();
-    host.load(&fx.signed("osb-test-hostile", "plugins"))
-        .unwrap();
-    host.load(&fx.signed("osb-test-probe", "plugins")).unwrap();
-    host
-}
-
-fn apply(host: &PluginHost) -> Result<Value, CallError> {
-    let args: Value = serde_json::from_str(MIGRATION).unwrap();
-    host.call_json(&name("osb-test-hostile"), "apply", &args)
-}
-
-fn probe_answers(host: &PluginHost) {
-    let sample = host.sample(&name("osb-test-probe")).expect("probe call");
-    assert!(sample.is_ok(), "probe should still answer: {sample:?}");
-}
-
-/// The plugin's own error message, from `{"error": {...}}`.
-fn plugin_error(v: &Value) -> String {
-    v.get("error")
-        .unwrap_or_else(|| panic!("expected a plugin error, got {v}"))
-        .to_string()
+    Setup::mode(mode)
+        .grants(grants)
+        .config(extra)
+        .limits(LimitOverrides {
+            call_timeout_ms: Some(200),
+            memory_mb: Some(16),
+            ..LimitOverrides::default()
+        })
+        .start(fx)
 }
 
 #[test]

@@ -1,13 +1,20 @@
 //! `osb:plugin/device`: command/response transports to named devices.
 //!
 //! The device config maps a name to a character device or a Unix socket
-//! (swtpm's, for instance); a plugin can open only names it was granted.
+//! (swtpm's, for instance); a plugin can open only names it was granted,
+//! at most `channels` at once, and every exchange ends within the
+//! plugin's own timeout and what is left of the call's deadline, whichever
+//! is sooner: a device that never answers costs the call, not the host.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags};
 
 use serde::{Deserialize, Serialize};
 use wasmtime::component::Resource;
@@ -51,14 +58,21 @@ impl DeviceProvider for DeviceTable {
     fn open(&self, name: &str) -> Result<Box<dyn DeviceTransport>, String> {
         match self.0.get(name) {
             None => Err(format!("device '{name}' is not configured on this device")),
+            // Non-blocking, so that every wait is a poll with a timeout.
             Some(DeviceEndpoint::Path(path)) => std::fs::OpenOptions::new()
                 .read(true)
                 .write(true)
+                .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
                 .open(path)
                 .map(|f| Box::new(FileTransport(f)) as Box<dyn DeviceTransport>)
                 .map_err(|e| format!("cannot open '{}': {e}", path.display())),
+            // A listener that does not accept in time (its backlog full)
+            // answers at once rather than holding the call.
             Some(DeviceEndpoint::Socket(path)) => UnixStream::connect(path)
-                .map(|s| Box::new(SocketTransport(s)) as Box<dyn DeviceTransport>)
+                .and_then(|s| {
+                    s.set_nonblocking(true)?;
+                    Ok(Box::new(SocketTransport(s)) as Box<dyn DeviceTransport>)
+                })
                 .map_err(|e| format!("cannot connect to '{}': {e}", path.display())),
         }
     }
@@ -67,9 +81,8 @@ impl DeviceProvider for DeviceTable {
 struct FileTransport(std::fs::File);
 
 impl DeviceTransport for FileTransport {
-    fn transact(&mut self, command: &[u8], _timeout: Duration) -> Result<Vec<u8>, String> {
-        self.0.write_all(command).map_err(|e| e.to_string())?;
-        read_response(&mut self.0)
+    fn transact(&mut self, command: &[u8], timeout: Duration) -> Result<Vec<u8>, String> {
+        exchange(&mut self.0, command, timeout)
     }
 }
 
@@ -77,23 +90,66 @@ struct SocketTransport(UnixStream);
 
 impl DeviceTransport for SocketTransport {
     fn transact(&mut self, command: &[u8], timeout: Duration) -> Result<Vec<u8>, String> {
-        let timeout = Some(timeout.max(Duration::from_millis(1)));
-        self.0
-            .set_read_timeout(timeout)
-            .map_err(|e| e.to_string())?;
-        self.0
-            .set_write_timeout(timeout)
-            .map_err(|e| e.to_string())?;
-        self.0.write_all(command).map_err(|e| e.to_string())?;
-        read_response(&mut self.0)
+        exchange(&mut self.0, command, timeout)
     }
 }
 
-fn read_response(r: &mut impl Read) -> Result<Vec<u8>, String> {
+/// Writes `command` and reads one response, on a non-blocking descriptor,
+/// waiting with `poll` and never past `timeout` in all.
+fn exchange(
+    io: &mut (impl Read + Write + AsFd),
+    command: &[u8],
+    timeout: Duration,
+) -> Result<Vec<u8>, String> {
+    let until = Instant::now() + timeout;
+    let mut written = 0;
+    while written < command.len() {
+        match io.write(&command[written..]) {
+            Ok(0) => return Err("the device accepts no more input".to_owned()),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                wait(io, PollFlags::OUT, until, timeout)?
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
     let mut buf = vec![0u8; MAX_RESPONSE];
-    let n = r.read(&mut buf).map_err(|e| e.to_string())?;
-    buf.truncate(n);
-    Ok(buf)
+    loop {
+        match io.read(&mut buf) {
+            Ok(n) => {
+                buf.truncate(n);
+                return Ok(buf);
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => wait(io, PollFlags::IN, until, timeout)?,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// Waits until `fd` is ready for `events`, or `until` (the end of the
+/// exchange's `timeout`) passes.
+fn wait(
+    fd: &impl AsFd,
+    events: PollFlags,
+    until: Instant,
+    timeout: Duration,
+) -> Result<(), String> {
+    let left = until.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(format!(
+            "the device did not answer within {} ms",
+            timeout.as_millis()
+        ));
+    }
+    let timeout = rustix::time::Timespec::try_from(left).map_err(|e| e.to_string())?;
+    let mut fds = [PollFd::new(fd, events)];
+    match rustix::event::poll(&mut fds, Some(&timeout)) {
+        Ok(_) => Ok(()),
+        Err(rustix::io::Errno::INTR) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 impl Host for StoreState {
@@ -104,8 +160,19 @@ impl Host for StoreState {
                 "device '{name}' is not granted to this plugin"
             ))));
         }
+        let limit = self.plugin.limits.channels;
+        if self.channels >= limit {
+            tracing::warn!(plugin = %self.plugin.name, device = %name, limit, "plugin channel quota reached; device open refused");
+            return Ok(Err(DeviceError::Denied(format!(
+                "{limit} device channels are open already (the plugin's channels limit)"
+            ))));
+        }
         match self.plugin.services.devices.open(&name) {
-            Ok(transport) => Ok(Ok(self.table.push(Channel { name, transport })?)),
+            Ok(transport) => {
+                let channel = self.table.push(Channel { name, transport })?;
+                self.channels += 1;
+                Ok(Ok(channel))
+            }
             Err(e) => Ok(Err(DeviceError::Io(e))),
         }
     }
@@ -122,8 +189,8 @@ impl HostChannel for StoreState {
         command: Vec<u8>,
         timeout_ms: u32,
     ) -> wasmtime::Result<Result<Vec<u8>, DeviceError>> {
+        let timeout = Duration::from_millis(timeout_ms.into()).min(self.remaining());
         let channel = self.table.get_mut(&channel)?;
-        let timeout = Duration::from_millis(timeout_ms.into());
         Ok(channel
             .transport
             .transact(&command, timeout)
@@ -132,6 +199,7 @@ impl HostChannel for StoreState {
 
     fn drop(&mut self, channel: Resource<Channel>) -> wasmtime::Result<()> {
         self.table.delete(channel)?;
+        self.channels = self.channels.saturating_sub(1);
         Ok(())
     }
 }

@@ -21,24 +21,51 @@ use crate::plugin::wit::latest::host::osb::plugin::http::{Host, HttpError, Reque
 pub const MAX_BODY: u64 = 1 << 20;
 const MAX_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Sends an allowed request. The real one speaks HTTP(S); the SDK harness
-/// answers from a table.
+/// Headers the host sets itself: `Host` comes from the granted URL, never
+/// from the plugin, and the message framing is the host's (a plugin's own
+/// `Content-Length` or `Transfer-Encoding` could smuggle a second request).
+const HOST_SET_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "upgrade",
+    "te",
+    "trailer",
+    "keep-alive",
+];
+
+/// Sends an allowed request, whose URL is already normalised and checked,
+/// within `timeout`. The real one speaks HTTP(S); the SDK harness answers
+/// from a table.
 pub trait HttpTransport: Send + Sync {
-    fn send(&self, request: &Request) -> Result<Response, HttpError>;
+    fn send(&self, request: &Request, timeout: Duration) -> Result<Response, HttpError>;
 }
 
 impl Host for StoreState {
-    fn send(&mut self, request: Request) -> wasmtime::Result<Result<Response, HttpError>> {
-        if !self.plugin.grants.allows_url(&request.url) {
-            tracing::warn!(plugin = %self.plugin.name, url = %request.url, "http request outside the plugin's grant refused");
-            return Ok(Err(HttpError::Denied(format!(
-                "'{}' is not within the plugin's http grant",
-                request.url
-            ))));
+    fn send(&mut self, mut request: Request) -> wasmtime::Result<Result<Response, HttpError>> {
+        let url = match self.plugin.grants.check_url(&request.url) {
+            Ok(url) => url,
+            Err(reason) => {
+                tracing::warn!(plugin = %self.plugin.name, url = %request.url, reason, "http request outside the plugin's grant refused");
+                return Ok(Err(HttpError::Denied(reason)));
+            }
+        };
+        request.url = url.into();
+        request
+            .headers
+            .retain(|(name, _)| !HOST_SET_HEADERS.contains(&name.to_ascii_lowercase().as_str()));
+        // The plugin's own timeout, within the host's cap and what is left
+        // of the call's deadline.
+        let timeout = Duration::from_millis(request.timeout_ms.max(1).into())
+            .min(MAX_TIMEOUT)
+            .min(self.remaining());
+        if timeout.is_zero() {
+            return Ok(Err(HttpError::Timeout));
         }
         let _span =
             tracing::debug_span!("http", plugin = %self.plugin.name, url = %request.url).entered();
-        Ok(self.plugin.services.http.send(&request))
+        Ok(self.plugin.services.http.send(&request, timeout))
     }
 }
 
@@ -155,8 +182,7 @@ fn read_ca_file(path: &Path) -> Result<Vec<Certificate<'static>>, CaFileError> {
 }
 
 impl HttpTransport for UreqTransport {
-    fn send(&self, request: &Request) -> Result<Response, HttpError> {
-        let timeout = Duration::from_millis(request.timeout_ms.max(1).into()).min(MAX_TIMEOUT);
+    fn send(&self, request: &Request, timeout: Duration) -> Result<Response, HttpError> {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(timeout))
             .max_redirects(0)
@@ -342,7 +368,8 @@ mod tests {
         };
 
         // The public roots alone do not know the test CA: refused.
-        match UreqTransport::default().send(&request) {
+        let timeout = Duration::from_secs(5);
+        match UreqTransport::default().send(&request, timeout) {
             Err(HttpError::Transport(reason)) => {
                 assert!(reason.to_lowercase().contains("certificate"), "{reason}");
             }
@@ -353,7 +380,9 @@ mod tests {
             ca_files: vec![ca_file],
         })
         .unwrap();
-        let response = transport.send(&request).expect("trusted by the extra CA");
+        let response = transport
+            .send(&request, timeout)
+            .expect("trusted by the extra CA");
         assert_eq!(response.status, 200);
         assert_eq!(response.body, b"ok");
         assert!(

@@ -6,18 +6,23 @@
 
 pub mod config;
 pub mod device;
+pub mod filesystem;
 pub mod http;
 pub mod kv;
 pub mod log;
+pub mod preopens;
 pub mod stdio;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::engine::{CORE_INSTANCES_PER_PLUGIN, MEMORIES_PER_PLUGIN, TABLES_PER_PLUGIN};
 use super::grants::EffectiveGrants;
+use super::limits::PluginLimits;
 use super::manifest::PluginName;
 use super::wit::latest;
 
@@ -29,20 +34,44 @@ pub struct HostServices {
     pub devices: Arc<dyn device::DeviceProvider>,
 }
 
-/// What one loaded plugin version is allowed and configured to do.
+/// What one loaded plugin version is allowed and configured to do, and
+/// the quotas its instances share.
 pub struct PluginContext {
     pub name: PluginName,
     pub grants: EffectiveGrants,
     pub config: BTreeMap<String, String>,
+    pub limits: PluginLimits,
     pub services: Arc<HostServices>,
+    /// Log bytes left to spend; shared by every instance of this version,
+    /// so a fresh instance does not start with a fresh allowance.
+    pub log: log::LogBudget,
 }
 
 /// The data of one instance's store.
 pub struct StoreState {
     pub wasi: WasiCtx,
     pub table: ResourceTable,
-    pub memory: MemoryCap,
+    pub limiter: InstanceLimiter,
     pub plugin: Arc<PluginContext>,
+    /// When the call in progress must end; host imports that wait bound
+    /// their waits by it.
+    pub deadline: Instant,
+    /// Device channels open now.
+    pub channels: u32,
+    /// What the read-write grants hold, against the storage quota.
+    pub fs_quota: Arc<filesystem::FsQuota>,
+}
+
+impl StoreState {
+    /// What is left of the current call's deadline.
+    pub fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// The plugin's name, for host imports' logs.
+    pub fn name(&self) -> &PluginName {
+        &self.plugin.name
+    }
 }
 
 impl WasiView for StoreState {
@@ -54,41 +83,98 @@ impl WasiView for StoreState {
     }
 }
 
-/// Caps a plugin's linear memory and remembers that it hit the cap, so a
-/// resulting trap is reported as "memory cap" rather than a bare trap.
-pub struct MemoryCap {
-    pub limit: usize,
-    pub hit: bool,
+/// Caps what one instance may allocate, all of its memories and tables
+/// together (the cap is the plugin's, not each memory's), and remembers
+/// which cap was hit, so the resulting failure is reported as that cap
+/// rather than a bare trap.
+pub struct InstanceLimiter {
+    memory_limit: usize,
+    memory_used: usize,
+    hit: Option<CapHit>,
 }
 
-impl wasmtime::ResourceLimiter for MemoryCap {
+/// Which of an instance's caps stopped it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CapHit {
+    Memory,
+}
+
+impl InstanceLimiter {
+    pub fn new(memory_limit: usize) -> InstanceLimiter {
+        InstanceLimiter {
+            memory_limit,
+            memory_used: 0,
+            hit: None,
+        }
+    }
+
+    pub fn hit(&self) -> Option<CapHit> {
+        self.hit
+    }
+
+    /// Bytes of memory and tables the instance holds.
+    pub fn used(&self) -> usize {
+        self.memory_used
+    }
+
+    fn grow(&mut self, current: usize, desired: usize) -> bool {
+        let more = desired.saturating_sub(current);
+        match self.memory_used.checked_add(more) {
+            Some(total) if total <= self.memory_limit => {
+                self.memory_used = total;
+                true
+            }
+            _ => {
+                self.hit = Some(CapHit::Memory);
+                false
+            }
+        }
+    }
+}
+
+/// A table element's cost against the memory cap: a function reference.
+const TABLE_ELEMENT_BYTES: usize = std::mem::size_of::<usize>() * 2;
+
+impl wasmtime::ResourceLimiter for InstanceLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
-            self.hit = true;
-            return Ok(false);
-        }
-        Ok(true)
+        Ok(self.grow(current, desired))
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= 100_000)
+        Ok(self.grow(
+            current.saturating_mul(TABLE_ELEMENT_BYTES),
+            desired.saturating_mul(TABLE_ELEMENT_BYTES),
+        ))
+    }
+
+    fn instances(&self) -> usize {
+        CORE_INSTANCES_PER_PLUGIN as usize
+    }
+
+    fn memories(&self) -> usize {
+        MEMORIES_PER_PLUGIN as usize
+    }
+
+    fn tables(&self) -> usize {
+        TABLES_PER_PLUGIN as usize
     }
 }
 
 /// Links WASI and every `osb:plugin` import; built once per host.
 pub fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<StoreState>> {
     let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    filesystem::add_to_linker(&mut linker)?;
     latest::host::Host_::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
     Ok(linker)
 }

@@ -4,29 +4,32 @@
 use bytes::Bytes;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
-use super::log::{MAX_MESSAGE, emit};
-use crate::plugin::PluginName;
+use super::PluginContext;
+use super::log::MAX_MESSAGE;
 use crate::plugin::wit::latest::host::osb::plugin::log::Level;
 
+/// One of the plugin's output streams; its lines count against the
+/// plugin's log quota like its log messages.
 #[derive(Clone)]
 pub struct GuestOutput {
-    plugin: PluginName,
+    plugin: Arc<PluginContext>,
     level: Level,
 }
 
 impl GuestOutput {
-    pub fn stdout(plugin: PluginName) -> GuestOutput {
+    pub fn stdout(plugin: Arc<PluginContext>) -> GuestOutput {
         GuestOutput {
             plugin,
             level: Level::Info,
         }
     }
 
-    pub fn stderr(plugin: PluginName) -> GuestOutput {
+    pub fn stderr(plugin: Arc<PluginContext>) -> GuestOutput {
         GuestOutput {
             plugin,
             level: Level::Warn,
@@ -55,11 +58,8 @@ impl LineWriter {
 
     fn emit(&self, line: &[u8]) {
         let text = String::from_utf8_lossy(line);
-        emit(
-            &self.out.plugin,
-            self.out.level,
-            super::log::truncate(&text),
-        );
+        let plugin = &self.out.plugin;
+        plugin.log.emit(&plugin.name, self.out.level, &text);
     }
 }
 

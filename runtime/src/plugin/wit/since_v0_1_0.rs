@@ -19,6 +19,9 @@ macro_rules! kind_world {
             wasmtime::component::bindgen!({
                 path: "../sdk/wit/v0.1.0",
                 world: $world,
+                // Exports are called async: the host imports they reach
+                // wait under the call's deadline (see `deadline.rs`).
+                exports: { default: async },
                 with: {
                     "osb:plugin/types": super::host::osb::plugin::types,
                     "osb:plugin/log": super::host::osb::plugin::log,
