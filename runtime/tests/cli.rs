@@ -509,6 +509,24 @@ fn the_daemon_runs_the_time_service_and_saves_the_good_time_when_stopped() {
             file.display()
         );
     }
+
+    // One probe alone, one origin: as narrow, but only coarse, and nothing
+    // coarse is saved as a floor, however long the daemon runs.
+    let before: Vec<i64> = files.iter().map(|f| saved_seconds(f)).collect();
+    std::fs::write(&files[0], "1600000000\n").unwrap();
+    std::fs::write(&files[1], "1650000000\n").unwrap();
+    one_probe_only(&config);
+    let (coarse, _) = daemon_until(&config, &plugins, &state, "coarse");
+    assert!(
+        coarse.is_some(),
+        "the daemon's time service did not report coarse"
+    );
+    let after: Vec<i64> = files.iter().map(|f| saved_seconds(f)).collect();
+    assert_eq!(
+        after,
+        [1_600_000_000, 1_650_000_000],
+        "saved while coarse (before: {before:?})"
+    );
 }
 
 #[test]

@@ -248,13 +248,20 @@ impl TimeService {
             .next_poll(*self.status.borrow(), self.short_rounds)
     }
 
-    /// Tells every selected source the lower end of the estimate: the
-    /// latest time the true time is known to be past. Not the midpoint: a
-    /// fake hardware clock saves what it is told as a floor for the next
-    /// boot, and a floor ahead of the true time would make it a false
-    /// ticker then. Returns the time told, if any is known.
+    /// Tells every selected source the lower end of the estimate, but only
+    /// while it is `synced`: the latest time the true time is known to be
+    /// past. A fake hardware clock saves what it is told as the floor of
+    /// the next boot, so nothing less than an agreement of enough origins
+    /// may become one: a floor once saved is believed for ever after (it
+    /// never moves back), and an unsynced estimate may stand on one liar.
+    /// The lower end and not the midpoint: a floor ahead of the true time
+    /// would make the fake hardware clock a false ticker at the next boot.
+    /// Returns the time told; `None` when not synced.
     pub fn observe_all(&mut self) -> Option<UtcTime> {
         let now = Mono::now();
+        if self.tracker.status(now) != TimeStatus::Synced {
+            return None;
+        }
         let lower = self.tracker.estimate(now)?.earliest()?;
         for name in self.selected() {
             match self.sources.observe(&name, lower) {
@@ -305,9 +312,13 @@ impl TimeService {
                 Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
-        // The good time, saved once more on the way out.
-        if let Some(t) = self.observe_all() {
-            tracing::info!(time = %t, "time sources told the good time at shutdown");
+        // The good time, saved once more on the way out, if there is one.
+        match self.observe_all() {
+            Some(t) => tracing::info!(time = %t, "time sources told the good time at shutdown"),
+            None => tracing::info!(
+                state = self.status().as_str(),
+                "time sources not told the time at shutdown: the clock is not synced"
+            ),
         }
         if let Some(publisher) = &self.publisher
             && let Err(e) = publisher.withdraw()
@@ -678,6 +689,34 @@ mod tests {
         running.stop();
         // Each told once after the first round, once at shutdown.
         assert_eq!(sources.told.lock().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn nothing_is_told_while_not_synced() {
+        let sources = Arc::new(Scripted::default());
+        let saved = UtcTime::now_system().saturating_add(-3_600_000_000_000);
+        // (answers, the state they give)
+        let cases = [
+            // Lower bounds only: no vote.
+            (
+                vec![("hwclock", Interval::at_least(saved))],
+                TimeStatus::Unsynced,
+            ),
+            // One origin, however narrow.
+            (vec![("ntp", around_now(10))], TimeStatus::Coarse),
+        ];
+        for (answers, state) in cases {
+            sources.answers.lock().unwrap().clear();
+            for (name, interval) in &answers {
+                sources.set(name, Ok(*interval));
+            }
+            let mut service = TimeService::new(sources.clone(), TimeSettings::default());
+            assert_eq!(service.round().status, state, "{answers:?}");
+            assert_eq!(service.observe_all(), None, "{answers:?}");
+            let running = service.spawn().unwrap();
+            running.stop();
+            assert!(sources.told.lock().unwrap().is_empty(), "{answers:?}");
+        }
     }
 
     #[test]
