@@ -16,9 +16,15 @@ mod dates;
 mod device;
 mod https;
 
+use std::time::Duration;
+
+use osb_runtime::plugin::SecretKey;
+use serde_json::Value;
+use toml::Value as Toml;
+
 use chrony::Chronyd;
 use dates::SECOND;
-use device::Device;
+use device::{Device, eventually};
 use https::{Answer, TestCa};
 
 const HOUR: i64 = 3600;
@@ -201,6 +207,72 @@ fn ntp_against_chronyd_is_narrow_but_alone_only_coarse() {
         "{source:#}"
     );
     assert_eq!(run.offset_ms(), 0.0, "{:#}", run.report);
+}
+
+#[test]
+fn ntp_and_https_are_two_origins_and_sync_one_signer_is_one_unless_configured() {
+    let Some(chronyd) = Chronyd::start() else {
+        return;
+    };
+    let mut device = Device::new();
+    let ca = TestCa::new(device.dir());
+    let server = ca.serve(Answer::Honest);
+    device
+        .trust_ca(ca.file())
+        .https("time-https", &[server.url()])
+        .ntp("time-ntp", &[chronyd.addr()]);
+
+    // Unsigned (development mode): each package is its own origin.
+    let run = device.time(&["--wait", "synced", "--timeout", "30s"]).ok();
+    assert_eq!(run.state(), "synced", "{:#}", run.report);
+    assert_eq!(run.report["agreement"], "2 of 2 origins agree");
+    assert_eq!(
+        run.report["origins"],
+        serde_json::json!(["time-https", "time-ntp"])
+    );
+    run.assert_estimate_holds_the_true_time();
+    assert!(run.width() <= SECOND / 2, "{:#}", run.report);
+
+    // Signed by one key, as one vendor ships them: one origin, whose
+    // vote is the hull of both answers. Coarse at most.
+    let key = SecretKey::generate().expect("a key");
+    device.sign("time-https", &key).sign("time-ntp", &key);
+    let run = device.time(&["--wait", "coarse", "--timeout", "30s"]).ok();
+    assert_eq!(run.state(), "coarse", "{:#}", run.report);
+    assert_eq!(run.report["agreement"], "1 of 1 origins agree");
+    let signer = key.public().to_string();
+    assert_eq!(run.report["origins"], serde_json::json!([signer]));
+    for name in ["time-https", "time-ntp"] {
+        assert_eq!(run.source(name)["origin"], signer, "{:#}", run.report);
+    }
+    run.assert_estimate_holds_the_true_time();
+
+    // The device config says where each really gets its time from.
+    device.time_setting(
+        "origins",
+        Toml::Table(
+            [
+                ("time-ntp".to_owned(), Toml::String("ntp-pool".to_owned())),
+                (
+                    "time-https".to_owned(),
+                    Toml::String("vendor-api".to_owned()),
+                ),
+            ]
+            .into_iter()
+            .collect(),
+        ),
+    );
+    let run = device.time(&["--wait", "synced", "--timeout", "30s"]).ok();
+    assert_eq!(run.state(), "synced", "{:#}", run.report);
+    assert_eq!(
+        run.report["origins"],
+        serde_json::json!(["ntp-pool", "vendor-api"])
+    );
+    assert_eq!(
+        run.report["estimate"]["origins"],
+        serde_json::json!(["ntp-pool", "vendor-api"])
+    );
+    run.assert_estimate_holds_the_true_time();
 }
 
 #[test]
@@ -451,4 +523,163 @@ fn a_fake_hwclock_saved_a_day_ahead_is_rejected_by_honest_https_and_ntp() {
         std::fs::read_to_string(&state_file).expect("state file"),
         format!("{future}\n")
     );
+}
+
+/// 9999-12-31T23:59:59Z.
+const Y9999: i64 = 253_402_300_799;
+
+#[test]
+fn a_narrow_source_in_9999_among_lower_bounds_is_refused_and_nothing_is_saved() {
+    let mut device = Device::new();
+    // The saved time an hour ahead of the machine's clock, so that the
+    // clock has to move: the lower bounds still move it, the liar not.
+    let saved = now_seconds() + HOUR;
+    device
+        .build_floor("time-build-floor", now_seconds() - 30 * DAY)
+        .probe("time-liar", Some(Y9999 - 1), Some(Y9999))
+        .time_setting("poll_unsynced_ms", Toml::Integer(200));
+    let state_file = device.fake_hwclock("time-fake-hwclock", saved);
+
+    let run = device.time(&[]).ok();
+    assert_eq!(run.state(), "unsynced", "{:#}", run.report);
+    assert_eq!(run.rejected(), ["time-liar"], "{:#}", run.report);
+    assert_eq!(run.source("time-liar")["verdict"], "implausible");
+    for floor in ["time-build-floor", "time-fake-hwclock"] {
+        assert_eq!(run.source(floor)["verdict"], "bound", "{:#}", run.report);
+    }
+    assert_eq!(
+        run.report["agreement"],
+        "no vote: no plausible bounded answer; only the bounds fused"
+    );
+    let (earliest, latest) = run.estimate();
+    let saved_ns = i128::from(saved) * SECOND;
+    let earliest = earliest.expect("a lower bound");
+    assert!(
+        earliest >= saved_ns && earliest < saved_ns + 10 * SECOND,
+        "{:#}",
+        run.report
+    );
+    assert_eq!(latest, None, "{:#}", run.report);
+    // Moved up to the saved time, not towards 9999.
+    let offset = run.offset_ms();
+    assert!(
+        offset > 3_500_000.0 && offset < 3_700_000.0,
+        "offset {offset} ms: {:#}",
+        run.report
+    );
+    let named = run.log_lines_with(&["time source rejected", "time-liar", "plausible range"]);
+    assert!(
+        !named.is_empty(),
+        "the log does not name the liar:\n{}",
+        run.stderr
+    );
+
+    // The daemon, rounds every 200 ms on the virtual clock, then stopped as
+    // a service manager would.
+    let state = device.dir().join("state");
+    let mut daemon = device.daemon(&state, &[]);
+    let mut report = Value::Null;
+    let mut rounds = 0;
+    let mut written = Value::Null;
+    let several = eventually(Duration::from_secs(30), || {
+        report = daemon.report().unwrap_or(Value::Null);
+        if !report["written"].is_null() && report["written"] != written {
+            written = report["written"].clone();
+            rounds += 1;
+        }
+        rounds >= 3
+    });
+    assert!(
+        several,
+        "fewer than 3 rounds published: {report:#}\n{}",
+        daemon.log()
+    );
+    assert_eq!(report["state"], "unsynced", "{report:#}");
+    assert_eq!(report["clock"]["backend"], "virtual", "{report:#}");
+    let offset = report["clock"]["offset_ms"].as_f64().unwrap_or(f64::NAN);
+    assert!(
+        offset > 3_500_000.0 && offset < 3_700_000.0,
+        "offset {offset} ms: {report:#}"
+    );
+    let liar = report["sources"]
+        .as_array()
+        .and_then(|sources| sources.iter().find(|s| s["name"] == "time-liar"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(liar["verdict"], "implausible", "{report:#}");
+    assert!(daemon.stop(), "the daemon did not stop on SIGINT");
+    // Never synced: the fake hardware clock was told nothing, not even the
+    // lower bound it moved on by the daemon's uptime.
+    assert_eq!(
+        std::fs::read_to_string(&state_file).expect("state file"),
+        format!("{saved}\n")
+    );
+    let log = daemon.log();
+    assert!(
+        log.contains("time sources not told the time at shutdown"),
+        "{log}"
+    );
+    // The clock moved, up to the saved time, and never to 9999.
+    let steps: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("clock moved into the fused interval"))
+        .collect();
+    assert!(
+        !steps.is_empty() && steps.iter().all(|l| !l.contains("to=9999")),
+        "{log}"
+    );
+}
+
+#[test]
+fn two_liars_signed_by_one_key_are_one_vote_against_honest_origins() {
+    let Some(chronyd) = Chronyd::start() else {
+        return;
+    };
+    let mut device = Device::new();
+    let vendor = SecretKey::generate().expect("a key");
+    let ahead = now_seconds() + HOUR;
+    device
+        .ntp("time-ntp", &[chronyd.addr()])
+        .probe("liar-a", Some(ahead), Some(ahead))
+        .probe("liar-b", Some(ahead), Some(ahead + 1))
+        .sign("liar-a", &vendor)
+        .sign("liar-b", &vendor);
+
+    // One vote each: the vendor's two plugins against NTP. No majority, so
+    // nothing bounded is fused: not synced, and not on the liars' hour.
+    let run = device.time(&[]).ok();
+    let signer = vendor.public().to_string();
+    for name in ["liar-a", "liar-b"] {
+        assert_eq!(run.source(name)["origin"], signer, "{:#}", run.report);
+    }
+    assert_eq!(run.source("time-ntp")["origin"], "time-ntp");
+    assert_eq!(
+        run.report["agreement"], "no majority: at most 1 of 2 origins agree; only the bounds fused",
+        "{:#}",
+        run.report
+    );
+    assert_eq!(run.state(), "unsynced", "{:#}", run.report);
+    for name in ["liar-a", "liar-b", "time-ntp"] {
+        assert_eq!(run.source(name)["verdict"], "undecided", "{:#}", run.report);
+    }
+    assert_eq!(run.estimate().1, None, "{:#}", run.report);
+    assert_eq!(run.offset_ms(), 0.0, "the liars moved the clock");
+
+    // A second honest origin: two votes against the vendor's one, and
+    // both its plugins are named.
+    let ca = TestCa::new(device.dir());
+    let server = ca.serve(Answer::Honest);
+    device
+        .trust_ca(ca.file())
+        .https("time-https", &[server.url()]);
+    let run = device.time(&["--wait", "synced", "--timeout", "30s"]).ok();
+    assert_eq!(run.state(), "synced", "{:#}", run.report);
+    assert_eq!(run.report["agreement"], "2 of 3 origins agree");
+    assert_eq!(run.rejected(), ["liar-a", "liar-b"], "{:#}", run.report);
+    run.assert_estimate_holds_the_true_time();
+    assert_eq!(run.offset_ms(), 0.0, "the liars moved the clock");
+    for name in ["liar-a", "liar-b"] {
+        let named = run.log_lines_with(&["time source rejected", name]);
+        assert!(!named.is_empty(), "{name} not named:\n{}", run.stderr);
+    }
 }
