@@ -196,6 +196,9 @@ poll_unsynced_ms = 500
 poll_synced_ms = 128000
 observe_interval_ms = 600000
 drift_ppm = 50
+origins = { "time-ntp" = "ntp-pool", "time-https" = "vendor-api" }
+synced_min_origins = 3
+plausible_span_days = 3650
 "#;
         let c = DeviceConfig::parse(text, Path::new("device.toml")).unwrap();
         assert_eq!(
@@ -220,6 +223,14 @@ drift_ppm = 50
             (100, 30_000, 500, 128_000)
         );
         assert_eq!((t.observe_interval_ms, t.drift_ppm), (600_000, 50));
+        assert_eq!(
+            t.origins
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect::<Vec<_>>(),
+            [("time-https", "vendor-api"), ("time-ntp", "ntp-pool")]
+        );
+        assert_eq!((t.synced_min_origins, t.plausible_span_days), (3, 3650));
         // Absent: the defaults, every time source, the virtual clock.
         let d = DeviceConfig::parse("", Path::new("device.toml")).unwrap();
         assert_eq!(d.time, TimeSettings::default());
@@ -259,6 +270,16 @@ drift_ppm = 50
             (
                 "[plugins.x.limits]\ncpu_percent = 400",
                 "plugins.x.limits.cpu_percent",
+            ),
+            ("[time]\norigins = { \"Bad Name\" = \"x\" }", "Bad Name"),
+            (
+                "[time]\norigins = { time-ntp = \"\" }",
+                "time.origins.time-ntp",
+            ),
+            ("[time]\nsynced_min_origins = 0", "time.synced_min_origins"),
+            (
+                "[time]\nplausible_span_days = 0",
+                "time.plausible_span_days",
             ),
         ];
         for (text, expect) in bad {

@@ -220,9 +220,20 @@ fn copy_as(package: &str, name: &str, dest: &Path, state: &Path) -> std::path::P
     to
 }
 
-/// Plugins for the time tests: the probe (it answers exactly
-/// 2023-11-14T22:13:20Z, always) and two fake hardware clocks saved at
-/// `floors`; returns (config, plugin dir, each clock's state file).
+/// The instant the probes of the time tests answer, in Unix seconds: a
+/// day after the runtime was built, so inside its plausible range
+/// whenever the tests run.
+fn probe_instant() -> i64 {
+    let built = osb_runtime::time::runtime_build_time().unix_nanos() / 1_000_000_000;
+    i64::try_from(built).unwrap() + 86_400
+}
+
+/// Plugins for the time tests: two probes, each its own origin,
+/// `osb-test-probe` answering exactly [`probe_instant`] and `other-probe`
+/// a second either side of it, always (two probes answering one instant
+/// would not agree: each answer is carried from its own call to the
+/// round's instant); and two fake hardware clocks saved at `floors`.
+/// Returns (config, plugin dir, each clock's state file).
 fn time_fixture(
     dir: &Path,
     floors: [i64; 2],
@@ -232,8 +243,17 @@ fn time_fixture(
     Vec<std::path::PathBuf>,
 ) {
     let plugins = dir.join("plugins");
-    copy_as("osb-test-probe", "osb-test-probe", &plugins, dir);
     let mut config = String::from("development = true\n");
+    let instant = probe_instant();
+    for (name, earliest, latest) in [
+        ("osb-test-probe", instant, instant),
+        ("other-probe", instant - 1, instant + 1),
+    ] {
+        copy_as("osb-test-probe", name, &plugins, dir);
+        config.push_str(&format!(
+            "[plugins.{name}]\nconfig = {{ mode = \"interval\", earliest = \"{earliest}\", latest = \"{latest}\" }}\n"
+        ));
+    }
     let mut files = Vec::new();
     for (name, floor) in ["time-fake-hwclock", "other-hwclock"]
         .into_iter()
@@ -254,6 +274,16 @@ fn time_fixture(
     (config_path, plugins, files)
 }
 
+/// Limits the time service of `config` to one probe and the two clocks:
+/// one origin votes.
+fn one_probe_only(config: &Path) {
+    let mut text = std::fs::read_to_string(config).unwrap();
+    text.push_str(
+        "[time]\nsources = [\"osb-test-probe\", \"time-fake-hwclock\", \"other-hwclock\"]\n",
+    );
+    std::fs::write(config, text).unwrap();
+}
+
 fn osb_time_json(config: &Path, plugins: &Path) -> Value {
     serde_json::from_str(&ok(&[
         "--config",
@@ -266,6 +296,16 @@ fn osb_time_json(config: &Path, plugins: &Path) -> Value {
     .unwrap()
 }
 
+fn with_verdict<'a>(report: &'a Value, verdict: &str) -> Vec<&'a str> {
+    report["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["verdict"] == verdict)
+        .map(|s| s["name"].as_str().unwrap())
+        .collect()
+}
+
 fn rejected(report: &Value) -> Vec<&str> {
     report["sources"]
         .as_array()
@@ -276,37 +316,103 @@ fn rejected(report: &Value) -> Vec<&str> {
         .collect()
 }
 
+/// Whether `time` (RFC 3339) is in the second starting at `seconds`:
+/// where the probes' instant is, carried from the sample to the round.
+fn within_a_second(time: &Value, seconds: i64) -> bool {
+    let second = osb_runtime::time::UtcTime::from_unix_seconds(seconds).rfc3339(0);
+    let prefix = second.trim_end_matches('Z');
+    time.as_str().is_some_and(|t| t.starts_with(prefix))
+}
+
 #[test]
 fn time_fuses_real_sources_and_names_the_false_ticker() {
     let tmp = tempfile::tempdir().unwrap();
-    // Both saved times are before the probe's instant: all three agree.
+    let instant = probe_instant();
+    // Both saved times are before the probes' instant (and the runtime's
+    // build): the two probes agree, two origins, and the floors are only
+    // bounds.
     let (config, plugins, files) = time_fixture(tmp.path(), [1_600_000_000, 1_650_000_000]);
     let out = osb_time_json(&config, &plugins);
     assert_eq!(out["state"], "synced", "{out:#}");
-    assert_eq!(out["agreement"], "3 of 3 sources agree", "{out:#}");
+    assert_eq!(out["agreement"], "2 of 2 origins agree", "{out:#}");
+    assert_eq!(
+        out["origins"],
+        serde_json::json!(["osb-test-probe", "other-probe"]),
+        "{out:#}"
+    );
+    assert_eq!(
+        with_verdict(&out, "bound"),
+        ["other-hwclock", "time-fake-hwclock"],
+        "{out:#}"
+    );
     assert!(rejected(&out).is_empty(), "{out:#}");
-    let estimate = out["estimate"]["time"].as_str().unwrap();
-    assert!(estimate.starts_with("2023-11-14T22:13:20.0"), "{estimate}");
+    assert!(
+        within_a_second(&out["estimate"]["time"], instant),
+        "{out:#}"
+    );
+    assert!(
+        within_a_second(&out["plausible"]["earliest"], instant - 86_400),
+        "{out:#}"
+    );
     assert_eq!(out["clock"]["backend"], "virtual");
-    assert!(out["clock"]["offset_ms"].as_f64().unwrap() < 0.0, "{out:#}");
+    // The virtual clock moved to the probes' instant.
+    let system = out["clock"]["system"].as_str().unwrap();
+    let system_ms = osb_runtime::time::UtcTime::now_system().unix_nanos() / 1_000_000;
+    let offset = out["clock"]["offset_ms"].as_f64().unwrap();
+    let expected = (i128::from(instant) * 1000 - system_ms) as f64;
+    assert!(
+        (offset - expected).abs() < 10_000.0,
+        "offset {offset} ms, expected about {expected} (system {system}): {out:#}"
+    );
     // Read-only: no saved time was touched.
     assert_eq!(std::fs::read_to_string(&files[0]).unwrap(), "1600000000\n");
     let table = ok(&["--config", s(&config), "time", "--plugin-dir", s(&plugins)]);
     assert!(table.contains("state:     synced"), "{table}");
 
-    // Both saved times are past the probe's instant: the two floors
-    // outvote it; what is left is a lower bound, so unsynced.
-    std::fs::write(&files[0], "1750000000\n").unwrap();
-    std::fs::write(&files[1], "1760000000\n").unwrap();
+    // Both saved times are past the probes' instant: lower bounds are no
+    // votes, and two agreeing origins outvote them.
+    std::fs::write(&files[0], format!("{}\n", instant + 86_400)).unwrap();
+    std::fs::write(&files[1], format!("{}\n", instant + 2 * 86_400)).unwrap();
     let out = osb_time_json(&config, &plugins);
-    assert_eq!(out["agreement"], "2 of 3 sources agree", "{out:#}");
-    assert_eq!(rejected(&out), ["osb-test-probe"], "{out:#}");
-    assert_eq!(out["state"], "unsynced", "{out:#}");
-    assert_eq!(out["estimate"]["latest"], Value::Null, "{out:#}");
-    let earliest = out["estimate"]["earliest"].as_str().unwrap();
-    assert!(earliest.starts_with("2025-10-09T08:53:20"), "{earliest}");
+    assert_eq!(out["agreement"], "2 of 2 origins agree", "{out:#}");
+    assert_eq!(
+        rejected(&out),
+        ["other-hwclock", "time-fake-hwclock"],
+        "{out:#}"
+    );
+    assert_eq!(
+        with_verdict(&out, "false-ticker"),
+        rejected(&out),
+        "{out:#}"
+    );
+    assert_eq!(out["state"], "synced", "{out:#}");
+    assert!(
+        within_a_second(&out["estimate"]["time"], instant),
+        "{out:#}"
+    );
     let table = ok(&["--config", s(&config), "time", "--plugin-dir", s(&plugins)]);
     assert!(table.contains("REJECTED"), "{table}");
+
+    // One probe alone is one origin: the floors ahead of it cannot be told
+    // from it lying, so nothing is rejected and the estimate spans both
+    // (unbounded above: unsynced).
+    one_probe_only(&config);
+    let out = osb_time_json(&config, &plugins);
+    assert_eq!(out["agreement"], "1 of 1 origins agree", "{out:#}");
+    assert!(rejected(&out).is_empty(), "{out:#}");
+    assert_eq!(
+        with_verdict(&out, "contradicts"),
+        ["time-fake-hwclock", "other-hwclock"],
+        "{out:#}"
+    );
+    assert_eq!(out["state"], "unsynced", "{out:#}");
+    assert!(
+        within_a_second(&out["estimate"]["earliest"], instant),
+        "{out:#}"
+    );
+    assert_eq!(out["estimate"]["latest"], Value::Null, "{out:#}");
+    let table = ok(&["--config", s(&config), "time", "--plugin-dir", s(&plugins)]);
+    assert!(table.contains("CONTRADICTS"), "{table}");
 
     let err = fails(&[
         "--config",
@@ -318,23 +424,23 @@ fn time_fuses_real_sources_and_names_the_false_ticker() {
     assert!(err.contains("nowhere"), "{err}");
 }
 
-#[test]
-fn the_daemon_runs_the_time_service_and_saves_the_good_time_when_stopped() {
+/// Runs `osb daemon` (no engine: the block loop retries in the
+/// background) until it logs a change of the time state to `until`, or
+/// 60 s pass, then stops it with SIGINT. Returns the log line that said
+/// so, if any, and how many seconds the daemon lived.
+fn daemon_until(config: &Path, plugins: &Path, state: &Path, until: &str) -> (Option<String>, u64) {
     use std::io::BufRead;
-    let tmp = tempfile::tempdir().unwrap();
-    let (config, plugins, files) = time_fixture(tmp.path(), [1_600_000_000, 1_650_000_000]);
     let started = std::time::Instant::now();
     let mut daemon = Command::new(env!("CARGO_BIN_EXE_osb"))
-        .args(["--config", s(&config), "--log-json", "daemon"])
-        .args(["--plugin-dir", s(&plugins)])
-        .args(["--state-dir", s(&tmp.path().join("state"))])
+        .args(["--config", s(config), "--log-json", "daemon"])
+        .args(["--plugin-dir", s(plugins)])
+        .args(["--state-dir", s(state)])
         .args(["--instance", "osb-cli-time-test"])
         .env_remove("OSB_CONFIG")
         .env("RUST_LOG", "info")
-        // No engine is needed: the block loop retries in the background.
         .env(
             "DOCKER_HOST",
-            format!("unix://{}", s(&tmp.path().join("no-engine.sock"))),
+            format!("unix://{}", s(&state.join("no-engine.sock"))),
         )
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -353,41 +459,74 @@ fn the_daemon_runs_the_time_service_and_saves_the_good_time_when_stopped() {
         }
     });
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let mut synced = None;
-    while synced.is_none() && std::time::Instant::now() < deadline {
+    let mut reached = None;
+    let wanted = format!("\"to\":\"{until}\"");
+    while reached.is_none() && std::time::Instant::now() < deadline {
         if let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(200))
             && line.contains("time state changed")
-            && line.contains("\"to\":\"synced\"")
+            && line.contains(&wanted)
         {
-            synced = Some(line);
+            reached = Some(line);
         }
     }
     let _ = Command::new("kill")
         .args(["-INT", &daemon.id().to_string()])
         .status();
     let stopped = daemon.wait().unwrap();
-    let lived = started.elapsed().as_secs();
+    assert!(stopped.success(), "{stopped:?}");
+    (reached, started.elapsed().as_secs())
+}
+
+/// The whole seconds saved in a fake hardware clock's state file.
+fn saved_seconds(file: &Path) -> i64 {
+    let saved = std::fs::read_to_string(file).unwrap();
+    saved
+        .strip_suffix('\n')
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{}: {saved:?}", file.display()))
+}
+
+#[test]
+fn the_daemon_runs_the_time_service_and_saves_the_good_time_when_stopped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (config, plugins, files) = time_fixture(tmp.path(), [1_600_000_000, 1_650_000_000]);
+    let state = tmp.path().join("state");
+    let (synced, lived) = daemon_until(&config, &plugins, &state, "synced");
     assert!(
         synced.is_some(),
         "the daemon's time service did not report synced"
     );
-    assert!(stopped.success(), "{stopped:?}");
     // Stopped: the fake hardware clocks were told the fused lower bound and
-    // saved it as a new floor. The bound is the probe's instant moved on by
+    // saved it as a new floor. The bound is the probes' instant moved on by
     // the boot-time clock since the sample, so on a loaded machine it may be
     // a second or more past the instant, never past the daemon's lifetime.
+    let instant = probe_instant();
     for file in &files {
-        let saved = std::fs::read_to_string(file).unwrap();
-        let seconds: u64 = saved
-            .strip_suffix('\n')
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("{}: {saved:?}", file.display()));
+        let seconds = saved_seconds(file);
         assert!(
-            (1_700_000_000..=1_700_000_000 + lived).contains(&seconds),
+            (instant..=instant + i64::try_from(lived).unwrap()).contains(&seconds),
             "{}: {seconds}, daemon lived {lived} s",
             file.display()
         );
     }
+
+    // One probe alone, one origin: as narrow, but only coarse, and nothing
+    // coarse is saved as a floor, however long the daemon runs.
+    let before: Vec<i64> = files.iter().map(|f| saved_seconds(f)).collect();
+    std::fs::write(&files[0], "1600000000\n").unwrap();
+    std::fs::write(&files[1], "1650000000\n").unwrap();
+    one_probe_only(&config);
+    let (coarse, _) = daemon_until(&config, &plugins, &state, "coarse");
+    assert!(
+        coarse.is_some(),
+        "the daemon's time service did not report coarse"
+    );
+    let after: Vec<i64> = files.iter().map(|f| saved_seconds(f)).collect();
+    assert_eq!(
+        after,
+        [1_600_000_000, 1_650_000_000],
+        "saved while coarse (before: {before:?})"
+    );
 }
 
 #[test]

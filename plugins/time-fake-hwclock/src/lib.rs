@@ -1,8 +1,9 @@
 //! `time-fake-hwclock`: a time source for boards without a battery-backed
 //! clock, in the spirit of Debian's `fake-hwclock`.
 //!
-//! The runtime tells every time source its fused good time through
-//! `observe`; this plugin saves it to a file. After a reboot, `sample`
+//! The runtime tells every time source its good time through `observe`,
+//! and only once it is synced (an agreement of independent origins); this
+//! plugin saves it to a file. After a reboot, `sample`
 //! answers the saved time as a lower bound: the true time is at least that,
 //! with no upper bound. That alone keeps the clock from starting in 1970 and
 //! never moves it backwards, while better sources (NTP, HTTP) narrow it down.

@@ -18,6 +18,7 @@ use super::blocks::running_daemon_time;
 use crate::block::{HumanDuration, TimeStatus};
 use crate::config::DeviceConfig;
 use crate::plugin::PluginHost;
+use crate::time::fusion::Verdict;
 use crate::time::report::TimeReport;
 use crate::time::utc::span;
 use crate::time::{ClockKind, TimeService, TimeSettings, UtcTime};
@@ -110,7 +111,12 @@ pub fn run(args: TimeArgs, config: &DeviceConfig) -> anyhow::Result<()> {
         }
         std::thread::sleep(service.next_poll().min(left));
     };
-    let report = TimeReport::new(&round, configured, service.clock().offset_nanos());
+    let report = TimeReport::new(
+        &round,
+        service.plausible(),
+        configured,
+        service.clock().offset_nanos(),
+    );
     // The device's daemon's own view (in the config's state directory),
     // beside this fresh round: its estimate is carried between rounds, so
     // it may be better than one round's.
@@ -165,27 +171,39 @@ pub fn table(report: &TimeReport) -> String {
     let show = |t: Option<UtcTime>| t.map_or_else(|| "-".to_owned(), |t| t.rfc3339(3));
     let mut rows = vec![[
         "SOURCE".to_owned(),
+        "ORIGIN".to_owned(),
         "EARLIEST".to_owned(),
         "LATEST".to_owned(),
         "WIDTH".to_owned(),
         "NOTE".to_owned(),
     ]];
     for s in &report.sources {
-        let note = match (&s.error, s.rejected) {
+        let detail = s.detail.as_deref().unwrap_or("");
+        let mut note = match (&s.error, s.verdict) {
             (Some(e), _) => format!("error: {e}"),
-            (None, true) => format!(
-                "REJECTED (disagrees with the majority) {}",
-                s.detail.as_deref().unwrap_or("")
-            ),
-            (None, false) => s.detail.clone().unwrap_or_default(),
+            (None, Some(Verdict::FalseTicker)) => {
+                format!("REJECTED (disagrees with the majority) {detail}")
+            }
+            (None, Some(Verdict::Implausible)) => {
+                format!("REJECTED (outside the plausible range) {detail}")
+            }
+            (None, Some(Verdict::Contradicts)) => {
+                format!("CONTRADICTS (too few origins agree to reject it) {detail}")
+            }
+            (None, Some(Verdict::Undecided)) => format!("(no majority) {detail}"),
+            (None, Some(Verdict::Agrees | Verdict::Bound) | None) => detail.to_owned(),
         };
+        if s.clipped {
+            note.push_str(" (clipped to the plausible range)");
+        }
         rows.push([
             s.name.clone(),
+            short_origin(&s.origin),
             show(s.earliest),
             show(s.latest),
             s.width_ms
                 .map_or_else(|| "-".to_owned(), |w| span(duration_ms(w))),
-            note,
+            note.trim_end().to_owned(),
         ]);
     }
     let mut out = String::new();
@@ -194,19 +212,36 @@ pub fn table(report: &TimeReport) -> String {
     } else {
         out.push_str(&super::columns::aligned(&rows));
     }
-    out.push_str(&format!("agreement: {}\n", report.agreement));
-    let estimate = match &report.estimate {
-        None => "none".to_owned(),
-        Some(e) => match (e.time, e.error_bound_ms) {
-            (Some(t), Some(err)) => format!("{} ± {}", t.rfc3339(3), span(duration_ms(err))),
-            _ => format!(
-                "between {} and {}",
-                e.earliest
-                    .map_or_else(|| "-inf".to_owned(), |t| t.rfc3339(3)),
-                e.latest.map_or_else(|| "+inf".to_owned(), |t| t.rfc3339(3))
-            ),
-        },
+    let listed = |origins: &[String]| {
+        origins
+            .iter()
+            .map(|o| short_origin(o))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
+    out.push_str(&format!("agreement: {}", report.agreement));
+    if !report.origins.is_empty() {
+        out.push_str(&format!(" ({})", listed(&report.origins)));
+    }
+    out.push('\n');
+    out.push_str(&format!(
+        "plausible: {} to {}\n",
+        report.plausible.earliest().rfc3339(3),
+        report.plausible.latest().rfc3339(3)
+    ));
+    let e = &report.estimate;
+    let mut estimate = match (e.time, e.error_bound_ms) {
+        (Some(t), Some(err)) => format!("{} ± {}", t.rfc3339(3), span(duration_ms(err))),
+        _ => format!(
+            "between {} and {}",
+            e.earliest
+                .map_or_else(|| "-inf".to_owned(), |t| t.rfc3339(3)),
+            e.latest.map_or_else(|| "+inf".to_owned(), |t| t.rfc3339(3))
+        ),
+    };
+    if !e.origins.is_empty() {
+        estimate.push_str(&format!(", vouched for by {}", listed(&e.origins)));
+    }
     out.push_str(&format!("estimate:  {estimate}\n"));
     out.push_str(&format!("state:     {}\n", report.state));
     let offset = report.clock.offset_ms;
@@ -220,6 +255,17 @@ pub fn table(report: &TimeReport) -> String {
     out
 }
 
+/// An origin short enough for a table column: a signing key by its first
+/// eight hex digits (`osb time --json` has it whole).
+fn short_origin(origin: &str) -> String {
+    match origin.strip_prefix("ed25519:") {
+        Some(hex) if hex.chars().count() > 12 => {
+            format!("ed25519:{}…", hex.chars().take(8).collect::<String>())
+        }
+        _ => origin.to_owned(),
+    }
+}
+
 fn duration_ms(ms: f64) -> Duration {
     Duration::try_from_secs_f64(ms / 1e3).unwrap_or(Duration::MAX)
 }
@@ -227,54 +273,117 @@ fn duration_ms(ms: f64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::Plausible;
     use crate::time::report::{ClockView, EstimateView, SourceView};
 
     fn t(s: i64) -> Option<UtcTime> {
         Some(UtcTime::from_unix_seconds(1_700_000_000 + s))
     }
 
+    fn plausible() -> Plausible {
+        Plausible::new(
+            UtcTime::from_unix_seconds(1_699_000_000),
+            Duration::from_secs(7305 * 86_400),
+        )
+    }
+
     #[test]
     fn the_table_shows_each_source_the_estimate_and_the_clock() {
-        let source =
-            |name: &str, earliest, latest, width_ms, note: Result<&str, &str>, rejected| {
-                SourceView {
-                    name: name.to_owned(),
-                    earliest,
-                    latest,
-                    width_ms,
-                    detail: note.ok().map(str::to_owned),
-                    error: note.err().map(str::to_owned),
-                    rejected,
-                }
-            };
+        let key = format!("ed25519:{}", "ab12".repeat(16));
+        let source = |name: &str,
+                      origin: &str,
+                      (earliest, latest, width_ms),
+                      note: Result<&str, &str>,
+                      verdict: Option<Verdict>,
+                      clipped| SourceView {
+            name: name.to_owned(),
+            origin: origin.to_owned(),
+            earliest,
+            latest,
+            width_ms,
+            detail: note.ok().map(str::to_owned),
+            error: note.err().map(str::to_owned),
+            verdict,
+            rejected: verdict.is_some_and(Verdict::rejected),
+            clipped,
+        };
         let report = TimeReport {
             sources: vec![
-                source("time-fake-hwclock", t(-60), None, None, Ok("saved"), false),
-                source("time-ntp", t(0), t(0), Some(0.0), Ok("pool"), false),
+                source(
+                    "time-fake-hwclock",
+                    &key,
+                    (t(-60), None, None),
+                    Ok("saved"),
+                    Some(Verdict::Bound),
+                    false,
+                ),
+                source(
+                    "time-ntp",
+                    "ntp-pool",
+                    (t(0), t(0), Some(0.0)),
+                    Ok("pool"),
+                    Some(Verdict::Agrees),
+                    false,
+                ),
+                source(
+                    "time-https",
+                    "vendor-api",
+                    (t(-1), t(1), Some(2000.0)),
+                    Ok("api"),
+                    Some(Verdict::Agrees),
+                    false,
+                ),
                 source(
                     "time-liar",
-                    t(7200),
-                    t(7201),
-                    Some(1000.0),
+                    "time-liar",
+                    (t(7200), t(7201), Some(1000.0)),
                     Ok("lies"),
+                    Some(Verdict::FalseTicker),
+                    false,
+                ),
+                source(
+                    "time-far",
+                    "time-far",
+                    (t(9_999_999_999), t(9_999_999_999), Some(0.0)),
+                    Ok(""),
+                    Some(Verdict::Implausible),
+                    false,
+                ),
+                source(
+                    "time-wide",
+                    "time-wide",
+                    (t(-1_000_000_000), t(1), Some(1_000_000_001_000.0)),
+                    Ok("wide"),
+                    Some(Verdict::Agrees),
                     true,
                 ),
                 source(
                     "time-rtc",
-                    None,
-                    None,
-                    None,
+                    "time-rtc",
+                    (None, None, None),
                     Err("unavailable: no rtc"),
+                    None,
                     false,
                 ),
             ],
-            agreement: "2 of 3 sources agree".to_owned(),
-            estimate: Some(EstimateView {
+            agreement: "3 of 4 origins agree".to_owned(),
+            origins: vec![
+                "ntp-pool".to_owned(),
+                "time-wide".to_owned(),
+                "vendor-api".to_owned(),
+            ],
+            plausible: plausible(),
+            estimate: EstimateView {
                 earliest: t(0),
                 latest: t(0),
                 time: t(0),
                 error_bound_ms: Some(0.0),
-            }),
+                origins: vec![
+                    "ntp-pool".to_owned(),
+                    "time-wide".to_owned(),
+                    "vendor-api".to_owned(),
+                ],
+            },
             state: "synced",
             clock: ClockView {
                 backend: "virtual",
@@ -283,13 +392,17 @@ mod tests {
             },
         };
         let expect = "\
-SOURCE             EARLIEST                  LATEST                    WIDTH    NOTE
-time-fake-hwclock  2023-11-14T22:12:20.000Z  -                         -        saved
-time-ntp           2023-11-14T22:13:20.000Z  2023-11-14T22:13:20.000Z  0 µs     pool
-time-liar          2023-11-15T00:13:20.000Z  2023-11-15T00:13:21.000Z  1.000 s  REJECTED (disagrees with the majority) lies
-time-rtc           -                         -                         -        error: unavailable: no rtc
-agreement: 2 of 3 sources agree
-estimate:  2023-11-14T22:13:20.000Z ± 0 µs
+SOURCE             ORIGIN             EARLIEST                  LATEST                    WIDTH        NOTE
+time-fake-hwclock  ed25519:ab12ab12…  2023-11-14T22:12:20.000Z  -                         -            saved
+time-ntp           ntp-pool           2023-11-14T22:13:20.000Z  2023-11-14T22:13:20.000Z  0 µs         pool
+time-https         vendor-api         2023-11-14T22:13:19.000Z  2023-11-14T22:13:21.000Z  2.000 s      api
+time-liar          time-liar          2023-11-15T00:13:20.000Z  2023-11-15T00:13:21.000Z  1.000 s      REJECTED (disagrees with the majority) lies
+time-far           time-far           2340-10-04T15:59:59.000Z  2340-10-04T15:59:59.000Z  0 µs         REJECTED (outside the plausible range)
+time-wide          time-wide          1992-03-07T20:26:40.000Z  2023-11-14T22:13:21.000Z  11574 d 1 h  wide (clipped to the plausible range)
+time-rtc           time-rtc           -                         -                         -            error: unavailable: no rtc
+agreement: 3 of 4 origins agree (ntp-pool, time-wide, vendor-api)
+plausible: 2023-11-03T08:26:40.000Z to 2043-11-03T08:26:40.000Z
+estimate:  2023-11-14T22:13:20.000Z ± 0 µs, vouched for by ntp-pool, time-wide, vendor-api
 state:     synced
 clock:     virtual, offset -1.500 s from the system clock (2023-11-14T22:13:20.000Z)
 ";
@@ -301,12 +414,15 @@ clock:     virtual, offset -1.500 s from the system clock (2023-11-14T22:13:20.0
         let report = TimeReport {
             sources: Vec::new(),
             agreement: "no source answered".to_owned(),
-            estimate: Some(EstimateView {
+            origins: Vec::new(),
+            plausible: plausible(),
+            estimate: EstimateView {
                 earliest: t(0),
                 latest: None,
                 time: None,
                 error_bound_ms: None,
-            }),
+                origins: Vec::new(),
+            },
             state: "unsynced",
             clock: ClockView {
                 backend: "system",
@@ -317,8 +433,23 @@ clock:     virtual, offset -1.500 s from the system clock (2023-11-14T22:13:20.0
         let out = table(&report);
         assert!(out.starts_with("no time sources\n"), "{out}");
         assert!(
-            out.contains("estimate:  between 2023-11-14T22:13:20.000Z and +inf"),
+            out.contains("estimate:  between 2023-11-14T22:13:20.000Z and +inf\n"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn signing_keys_are_shortened_in_the_table_only() {
+        let key = format!("ed25519:{}", "0f".repeat(32));
+        // (origin, shown)
+        let cases = [
+            (key.as_str(), "ed25519:0f0f0f0f…"),
+            ("ed25519:short", "ed25519:short"),
+            ("ntp-pool", "ntp-pool"),
+            ("ed25519:ééééééééééééé", "ed25519:éééééééé…"),
+        ];
+        for (origin, shown) in cases {
+            assert_eq!(short_origin(origin), shown);
+        }
     }
 }

@@ -365,10 +365,7 @@ impl LoadedPlugin {
             };
             let result = match live {
                 Err(e) => Err(e),
-                Ok(Live {
-                    mut store,
-                    exports,
-                }) => {
+                Ok(Live { mut store, exports }) => {
                     store.data_mut().deadline = deadline;
                     store.set_epoch_deadline(self.deadline_ticks());
                     match f(&mut store, &exports).await {

@@ -114,6 +114,16 @@ impl Interval {
         Interval::new(earliest, latest).ok()
     }
 
+    /// The smallest interval holding both: what is left of two statements
+    /// that contradict when neither can be told from a liar (the true time
+    /// is in whichever is honest). Unbounded on a side where either is.
+    pub fn hull(&self, other: &Interval) -> Interval {
+        Interval {
+            earliest: self.earliest.zip(other.earliest).map(|(a, b)| a.min(b)),
+            latest: self.latest.zip(other.latest).map(|(a, b)| a.max(b)),
+        }
+    }
+
     /// A sample is taken somewhere during the plugin call: by the time the
     /// call returns, the true time may be up to the call's duration later.
     pub fn widen_latest(self, by: Duration) -> Interval {
@@ -312,6 +322,20 @@ mod tests {
             assert_eq!(a.intersect(&b), expect, "{b:?}");
         }
         assert!(a.contains(t(0)) && a.contains(t(10)) && !a.contains(t(11)));
+        // (other, hull with a)
+        let hulls = [
+            (
+                Interval::between(t(20), t(30)),
+                Interval::between(t(0), t(30)),
+            ),
+            (Interval::between(t(2), t(3)), a),
+            (Interval::at_least(t(20)), Interval::at_least(t(0))),
+            (Interval::at_least(t(-5)), Interval::at_least(t(-5))),
+            (Interval::unbounded(), Interval::unbounded()),
+        ];
+        for (b, expect) in hulls {
+            assert_eq!((a.hull(&b), b.hull(&a)), (expect, expect), "{b:?}");
+        }
         assert!(Interval::at_least(t(5)).contains(t(1_000_000)));
         assert!(!Interval::at_least(t(5)).contains(t(4)));
     }

@@ -1,16 +1,18 @@
-//! Fusing the sources' intervals: Marzullo's algorithm with a majority
-//! rule, as NTP's intersection algorithm uses it.
+//! Fusing votes: Marzullo's algorithm with a majority rule, as NTP's
+//! intersection algorithm uses it.
 //!
-//! **The rule.** Let `n` be the number of sources that answered this round
-//! (a source that failed does not vote; a lower bound `[t, +inf)` votes like
-//! any other). Find `m`, the largest number of answered intervals that share
-//! a point. The sources agree only when `m > n / 2`, a strict majority;
-//! then the fused interval runs from the lowest to the highest point shared
-//! by `m` intervals, and every source whose interval holds no such point is
-//! rejected as a false ticker. With fewer than half the answers lying, the
-//! true time is in every interval of an honest source, so it is in a point
-//! shared by at least `n - f > n / 2` intervals: the fused interval holds it.
-//! Without a majority nothing is fused; the caller keeps what it had.
+//! The service gives it one bounded interval per origin (see
+//! [`super::fusion`]: which answers vote and how they are counted); the
+//! algorithm itself takes any intervals.
+//!
+//! **The rule.** Let `n` be the number of intervals given. Find `m`, the
+//! largest number of them that share a point. They agree only when
+//! `m > n / 2`, a strict majority; then the fused interval runs from the
+//! lowest to the highest point shared by `m` intervals, and every interval
+//! holding no such point is rejected as a false ticker. With fewer than
+//! half the votes lying, the true time is in every honest interval, so it
+//! is in a point shared by at least `n - f > n / 2` intervals: the fused
+//! interval holds it. Without a majority nothing is fused.
 //!
 //! Intervals are closed: `[0, 1]` and `[1, 2]` agree on the point `1`.
 
@@ -28,6 +30,15 @@ pub struct Agreement {
     pub answered: usize,
     /// Per input interval, in order: whether it was rejected.
     pub rejected: Vec<bool>,
+    /// The stretches shared by `agreeing` intervals, in order.
+    pub regions: Vec<Interval>,
+}
+
+impl Agreement {
+    /// Whether `interval` holds a point the most intervals share.
+    pub fn holds_agreed_point(&self, interval: &Interval) -> bool {
+        self.regions.iter().any(|r| r.intersect(interval).is_some())
+    }
 }
 
 /// Why nothing was fused.
@@ -87,7 +98,7 @@ pub fn fuse(intervals: &[Interval]) -> Result<Agreement, NoAgreement> {
             answered: n,
         });
     }
-    let mut regions: Vec<(Point, Point)> = Vec::new();
+    let mut stretches: Vec<(Point, Point)> = Vec::new();
     let mut opened: Option<Point> = None;
     count = 0;
     for (point, edge) in &edges {
@@ -102,37 +113,37 @@ pub fn fuse(intervals: &[Interval]) -> Result<Agreement, NoAgreement> {
                 if count == most
                     && let Some(from) = opened.take()
                 {
-                    regions.push((from, *point));
+                    stretches.push((from, *point));
                 }
                 count = count.saturating_sub(1);
             }
         }
     }
-    // `most >= 1`, so at least one region opened and closed.
+    // `most >= 1`, so at least one stretch opened and closed. Each comes
+    // out of a sorted sweep, so it is not inverted.
+    let regions: Vec<Interval> = stretches
+        .iter()
+        .filter_map(|(from, to)| Interval::new(bound(*from), bound(*to)).ok())
+        .collect();
     let (Some(first), Some(last)) = (regions.first(), regions.last()) else {
         return Err(NoAgreement::NoAnswer);
     };
-    let interval = Interval::new(bound(first.0), bound(last.1)).unwrap_or_else(|_| {
-        // Regions come out of a sorted sweep, so first.0 <= last.1.
-        Interval::unbounded()
-    });
-    // A source sharing a point of a most-shared region holds all of it
-    // (otherwise some point would be shared by more), so "intersects a
-    // region" is "agrees".
-    let rejected = intervals
-        .iter()
-        .map(|i| {
-            !regions
-                .iter()
-                .any(|(from, to)| start(i) <= *to && *from <= end(i))
-        })
-        .collect();
-    Ok(Agreement {
+    let interval = first.hull(last);
+    // An interval sharing a point of a most-shared stretch holds all of it
+    // (otherwise some point would be shared by more), so "meets a stretch"
+    // is "agrees".
+    let mut agreement = Agreement {
         interval,
         agreeing: most,
         answered: n,
-        rejected,
-    })
+        rejected: Vec::new(),
+        regions,
+    };
+    agreement.rejected = intervals
+        .iter()
+        .map(|i| !agreement.holds_agreed_point(i))
+        .collect();
+    Ok(agreement)
 }
 
 fn start(i: &Interval) -> Point {

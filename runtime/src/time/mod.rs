@@ -5,8 +5,12 @@
 //! - [`utc`]: [`UtcTime`], nanoseconds since the epoch, and its spellings.
 //! - [`interval`]: [`Interval`] `[earliest, latest]`, either end unbounded;
 //!   widening by a call's duration and ageing with drift.
-//! - [`marzullo`]: fusing intervals under a majority rule, naming the
-//!   false tickers.
+//! - [`plausible`]: the range an answer must meet, from the runtime's
+//!   build time (embedded at compile time) to a configured span later.
+//! - [`marzullo`]: fusing votes under a majority rule, naming the false
+//!   tickers.
+//! - [`fusion`]: a round's answers fused: only bounded answers vote, one
+//!   vote per origin, bounds narrow the result.
 //! - [`status`]: from an interval's error bound to a state ([`Thresholds`]).
 //! - [`tracker`]: the estimate carried between rounds (pure).
 //! - [`mono`]: the boot-time clock intervals are carried forward on.
@@ -23,14 +27,17 @@
 //! **Architecture invariant:** plugins never set the clock; only the
 //! service's backend does, and `system` only when configured.
 //!
-//! The rules (majority, thresholds, ageing, backends) are documented in
+//! The rules (plausible range, origins, majority, thresholds, ageing,
+//! backends, when the good time is saved) are documented in
 //! `docs/time.md`.
 
 pub mod clock;
+pub mod fusion;
 pub mod handle;
 pub mod interval;
 pub mod marzullo;
 pub mod mono;
+pub mod plausible;
 pub mod published;
 pub mod report;
 pub mod service;
@@ -44,9 +51,10 @@ pub use clock::{Clock, ClockKind};
 pub use handle::TimeHandle;
 pub use interval::Interval;
 pub use mono::Mono;
+pub use plausible::{Plausible, runtime_build_time};
 pub use service::{RunningTimeService, TimeService};
 pub use settings::TimeSettings;
 pub use sources::{SourceError, TimeSources};
 pub use status::{Thresholds, parse_status};
-pub use tracker::{Round, Tracker};
+pub use tracker::{Round, Rules, Tracker};
 pub use utc::UtcTime;

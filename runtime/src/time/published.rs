@@ -207,13 +207,23 @@ pub fn read_running(state_dir: &Path) -> Result<Option<DaemonTime>, PublishedErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::time::report::{ClockView, TimeReport};
+    use crate::time::plausible::Plausible;
+    use crate::time::report::{ClockView, EstimateView, TimeReport};
 
     fn report(state: &'static str) -> TimeReport {
+        let built = UtcTime::from_unix_seconds(1_700_000_000);
         TimeReport {
             sources: Vec::new(),
             agreement: "no source answered".to_owned(),
-            estimate: None,
+            origins: Vec::new(),
+            plausible: Plausible::new(built, std::time::Duration::from_secs(86_400)),
+            estimate: EstimateView {
+                earliest: Some(built),
+                latest: None,
+                time: None,
+                error_bound_ms: None,
+                origins: Vec::new(),
+            },
             state,
             clock: ClockView {
                 backend: "virtual",

@@ -7,7 +7,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::clock::ClockKind;
-use super::marzullo::NoAgreement;
+use super::fusion::{Agreement, Verdict};
+use super::plausible::Plausible;
 use super::tracker::Round;
 use super::utc::UtcTime;
 
@@ -15,9 +16,14 @@ use super::utc::UtcTime;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TimeReport {
     pub sources: Vec<SourceView>,
-    /// `3 of 4 sources agree`, `no majority: ...`, `no source answered`.
+    /// `2 of 3 origins agree`, `no majority: ...`, `no vote: ...`,
+    /// `no source answered`.
     pub agreement: String,
-    pub estimate: Option<EstimateView>,
+    /// The origins agreeing this round, sorted.
+    pub origins: Vec<String>,
+    /// From the runtime's build time to the end of the plausible span.
+    pub plausible: Plausible,
+    pub estimate: EstimateView,
     pub state: &'static str,
     pub clock: ClockView,
 }
@@ -25,12 +31,21 @@ pub struct TimeReport {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SourceView {
     pub name: String,
+    /// Who vouches for it: its configured origin, the key that signed it,
+    /// or its name.
+    pub origin: String,
+    /// As answered, carried to the round's instant.
     pub earliest: Option<UtcTime>,
     pub latest: Option<UtcTime>,
     pub width_ms: Option<f64>,
     pub detail: Option<String>,
     pub error: Option<String>,
+    /// What the fusion made of it; `None` when it gave no answer.
+    pub verdict: Option<Verdict>,
+    /// Refused: outvoted (`false-ticker`) or `implausible`.
     pub rejected: bool,
+    /// Clipped to the plausible range before it was used.
+    pub clipped: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -41,6 +56,9 @@ pub struct EstimateView {
     pub time: Option<UtcTime>,
     /// Half the width; `None` when unbounded.
     pub error_bound_ms: Option<f64>,
+    /// The origins vouching for it (carried between rounds in the daemon):
+    /// what the state is capped by.
+    pub origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -58,36 +76,61 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// The agreement as `osb time` words it.
+pub fn agreement_text(agreement: &Agreement) -> String {
+    match agreement {
+        Agreement::Agreed { origins, voting } => {
+            format!("{} of {voting} origins agree", origins.len())
+        }
+        Agreement::NoMajority { agreeing, voting } => format!(
+            "no majority: at most {agreeing} of {voting} origins agree; only the bounds fused"
+        ),
+        Agreement::NoVote => {
+            "no vote: no plausible bounded answer; only the bounds fused".to_owned()
+        }
+        Agreement::NoAnswer => "no source answered".to_owned(),
+    }
+}
+
 impl TimeReport {
-    pub fn new(round: &Round, backend: ClockKind, offset_nanos: i128) -> TimeReport {
-        let agreement = match round.agreement {
-            Ok((agreeing, answered)) => format!("{agreeing} of {answered} sources agree"),
-            Err(NoAgreement::NoMajority { agreeing, answered }) => format!(
-                "no majority: at most {agreeing} of {answered} sources agree; nothing fused"
-            ),
-            Err(NoAgreement::NoAnswer) => "no source answered".to_owned(),
+    pub fn new(
+        round: &Round,
+        plausible: Plausible,
+        backend: ClockKind,
+        offset_nanos: i128,
+    ) -> TimeReport {
+        let origins = match &round.agreement {
+            Agreement::Agreed { origins, .. } => origins.clone(),
+            _ => Vec::new(),
         };
+        let e = round.estimate;
         TimeReport {
             sources: round
                 .sources
                 .iter()
                 .map(|s| SourceView {
                     name: s.name.to_string(),
+                    origin: s.origin.clone(),
                     earliest: s.interval.and_then(|i| i.earliest()),
                     latest: s.interval.and_then(|i| i.latest()),
                     width_ms: s.interval.and_then(|i| i.width()).map(ms),
                     detail: s.detail.clone(),
                     error: s.error.clone(),
-                    rejected: s.rejected,
+                    verdict: s.verdict,
+                    rejected: s.rejected(),
+                    clipped: s.clipped,
                 })
                 .collect(),
-            agreement,
-            estimate: round.estimate.map(|e| EstimateView {
+            agreement: agreement_text(&round.agreement),
+            origins,
+            plausible,
+            estimate: EstimateView {
                 earliest: e.earliest(),
                 latest: e.latest(),
                 time: e.midpoint(),
                 error_bound_ms: e.error_bound().map(ms),
-            }),
+                origins: round.support.iter().cloned().collect(),
+            },
             state: round.status.as_str(),
             clock: ClockView {
                 backend: backend.as_str(),

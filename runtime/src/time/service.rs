@@ -16,9 +16,10 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::clock::{Clock, ClockStep};
+use super::fusion::{Agreement, Verdict};
 use super::handle::TimeHandle;
-use super::marzullo::NoAgreement;
 use super::mono::Mono;
+use super::plausible::{Plausible, runtime_build_time};
 use super::published::Publisher;
 use super::report::TimeReport;
 use super::settings::TimeSettings;
@@ -49,7 +50,7 @@ pub struct TimeService {
 impl TimeService {
     /// A service over `sources`, with the clock backend of `settings`.
     pub fn new(sources: Arc<dyn TimeSources>, settings: TimeSettings) -> TimeService {
-        let tracker = Tracker::new(settings.thresholds(), settings.drift_ppm);
+        let tracker = Tracker::new(settings.rules(runtime_build_time()));
         let clock = Clock::new(settings.clock);
         TimeService {
             sources,
@@ -85,6 +86,11 @@ impl TimeService {
         &self.clock
     }
 
+    /// The range an answer must meet to be believed.
+    pub fn plausible(&self) -> Plausible {
+        self.tracker.rules().plausible
+    }
+
     /// The state now (the estimate carried to this instant).
     pub fn status(&self) -> TimeStatus {
         self.tracker.status(Mono::now())
@@ -107,8 +113,12 @@ impl TimeService {
             .map(|answer| {
                 let result =
                     self.take(&answer.name, answer.started, answer.returned, answer.result);
+                let origin = self
+                    .settings
+                    .origin(&answer.name, self.sources.signer(&answer.name));
                 SourceOutcome {
                     name: answer.name,
+                    origin,
                     result,
                 }
             })
@@ -150,7 +160,12 @@ impl TimeService {
         let Some(publisher) = &mut self.publisher else {
             return;
         };
-        let report = TimeReport::new(round, self.clock.kind(), self.clock.offset_nanos());
+        let report = TimeReport::new(
+            round,
+            self.tracker.rules().plausible,
+            self.clock.kind(),
+            self.clock.offset_nanos(),
+        );
         match publisher.publish(&report, step) {
             Ok(()) if self.publish_failing => {
                 self.publish_failing = false;
@@ -233,13 +248,20 @@ impl TimeService {
             .next_poll(*self.status.borrow(), self.short_rounds)
     }
 
-    /// Tells every selected source the lower end of the estimate: the
-    /// latest time the true time is known to be past. Not the midpoint: a
-    /// fake hardware clock saves what it is told as a floor for the next
-    /// boot, and a floor ahead of the true time would make it a false
-    /// ticker then. Returns the time told, if any is known.
+    /// Tells every selected source the lower end of the estimate, but only
+    /// while it is `synced`: the latest time the true time is known to be
+    /// past. A fake hardware clock saves what it is told as the floor of
+    /// the next boot, so nothing less than an agreement of enough origins
+    /// may become one: a floor once saved is believed for ever after (it
+    /// never moves back), and an unsynced estimate may stand on one liar.
+    /// The lower end and not the midpoint: a floor ahead of the true time
+    /// would make the fake hardware clock a false ticker at the next boot.
+    /// Returns the time told; `None` when not synced.
     pub fn observe_all(&mut self) -> Option<UtcTime> {
         let now = Mono::now();
+        if self.tracker.status(now) != TimeStatus::Synced {
+            return None;
+        }
         let lower = self.tracker.estimate(now)?.earliest()?;
         for name in self.selected() {
             match self.sources.observe(&name, lower) {
@@ -290,9 +312,13 @@ impl TimeService {
                 Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
-        // The good time, saved once more on the way out.
-        if let Some(t) = self.observe_all() {
-            tracing::info!(time = %t, "time sources told the good time at shutdown");
+        // The good time, saved once more on the way out, if there is one.
+        match self.observe_all() {
+            Some(t) => tracing::info!(time = %t, "time sources told the good time at shutdown"),
+            None => tracing::info!(
+                state = self.status().as_str(),
+                "time sources not told the time at shutdown: the clock is not synced"
+            ),
         }
         if let Some(publisher) = &self.publisher
             && let Err(e) = publisher.withdraw()
@@ -330,38 +356,60 @@ fn show(t: Option<UtcTime>) -> String {
 }
 
 fn log_round(round: &Round) {
-    for name in round.rejected() {
-        tracing::warn!(source = %name, "time source rejected: its interval disagrees with the majority");
+    for s in &round.sources {
+        let (Some(verdict), Some(interval)) = (s.verdict, s.interval) else {
+            continue;
+        };
+        let (earliest, latest) = (show(interval.earliest()), show(interval.latest()));
+        match verdict {
+            Verdict::FalseTicker => {
+                tracing::warn!(source = %s.name, origin = %s.origin, %earliest, %latest, "time source rejected: its interval disagrees with the majority")
+            }
+            Verdict::Implausible => {
+                tracing::warn!(source = %s.name, origin = %s.origin, %earliest, %latest, "time source rejected: its interval is outside the plausible range")
+            }
+            Verdict::Contradicts => {
+                tracing::warn!(source = %s.name, origin = %s.origin, %earliest, %latest, "time source contradicts the agreed interval, which too few origins agree on to reject it; the estimate spans both")
+            }
+            Verdict::Agrees | Verdict::Bound | Verdict::Undecided => {}
+        }
     }
-    match round.agreement {
-        Err(NoAgreement::NoMajority { agreeing, answered }) => {
-            let answered_names: Vec<&str> = round
+    match &round.agreement {
+        Agreement::NoMajority { agreeing, voting } => {
+            let answered: Vec<(&str, &str)> = round
                 .sources
                 .iter()
-                .filter(|s| s.interval.is_some())
-                .map(|s| s.name.as_str())
+                .filter(|s| s.verdict == Some(Verdict::Undecided))
+                .map(|s| (s.name.as_str(), s.origin.as_str()))
                 .collect();
-            tracing::warn!(agreeing, answered, sources = ?answered_names, "time sources disagree with no majority; keeping the previous estimate");
+            tracing::warn!(agreeing, voting, sources = ?answered, "time origins disagree with no majority; only the bounds are fused");
         }
-        Err(NoAgreement::NoAnswer) => {
+        Agreement::NoAnswer => {
             tracing::debug!("no time source answered; keeping the previous estimate");
         }
-        Ok(_) => {}
+        Agreement::NoVote | Agreement::Agreed { .. } => {}
     }
-    if round.carry == Carry::Replaced {
-        tracing::warn!(
+    match round.carry {
+        Carry::Replaced => tracing::warn!(
             "the sources now agree on a time outside the previous estimate; following them"
-        );
+        ),
+        Carry::Held => tracing::warn!(
+            "the sources now point outside the previous estimate, with fewer origins than agreed on it; keeping it"
+        ),
+        Carry::Spanned => tracing::warn!(
+            "the sources now point outside the previous estimate, and neither has enough origins; the estimate spans both"
+        ),
+        Carry::Fresh | Carry::Combined => {}
     }
-    if let Some(e) = &round.estimate {
-        tracing::debug!(
-            earliest = %show(e.earliest()),
-            latest = %show(e.latest()),
-            error = %e.error_bound().map_or_else(|| "unbounded".to_owned(), span),
-            status = round.status.as_str(),
-            "time estimate"
-        );
-    }
+    let e = &round.estimate;
+    tracing::debug!(
+        earliest = %show(e.earliest()),
+        latest = %show(e.latest()),
+        error = %e.error_bound().map_or_else(|| "unbounded".to_owned(), span),
+        origins = ?round.support,
+        status = round.status.as_str(),
+        "time estimate"
+    );
 }
 
 /// One source's answer and when its call started and returned.
@@ -425,7 +473,7 @@ fn ask_all(sources: &dyn TimeSources, names: Vec<PluginName>) -> Vec<Answer> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
+    use std::collections::{BTreeMap, BTreeSet};
     use std::sync::Mutex;
 
     use super::*;
@@ -503,7 +551,13 @@ mod tests {
         let mut service = TimeService::new(sources.clone(), TimeSettings::default());
         let handle = service.handle();
         let round = service.round();
-        assert_eq!(round.agreement, Ok((2, 2)));
+        assert_eq!(
+            round.agreement,
+            Agreement::Agreed {
+                origins: vec!["https".to_owned(), "ntp".to_owned()],
+                voting: 2
+            }
+        );
         assert_eq!(round.status, TimeStatus::Synced);
         assert_eq!(handle.current(), TimeStatus::Synced);
         let offset = service.clock().offset_nanos();
@@ -512,7 +566,7 @@ mod tests {
         assert_eq!(service.next_poll(), Duration::from_secs(64));
 
         let told = service.observe_all().unwrap();
-        let lower = round.estimate.unwrap().earliest().unwrap();
+        let lower = round.estimate.earliest().unwrap();
         assert!(told >= lower);
         let recorded = sources.told.lock().unwrap().clone();
         assert_eq!(recorded.len(), 3, "every selected source is told");
@@ -571,7 +625,11 @@ mod tests {
         assert_eq!(sources.calls.lock().unwrap().2, 3);
         let order: Vec<&PluginName> = round.sources.iter().map(|s| &s.name).collect();
         assert_eq!(order, names.iter().collect::<Vec<_>>());
-        assert_eq!(round.agreement, Ok((3, 3)));
+        assert!(
+            matches!(&round.agreement, Agreement::Agreed { origins, voting: 3 } if origins.len() == 3),
+            "{:?}",
+            round.agreement
+        );
     }
 
     #[test]
@@ -595,13 +653,22 @@ mod tests {
                 .unwrap()
                 .contains("not loaded")
         );
-        assert_eq!(round.agreement, Ok((1, 1)));
+        assert_eq!(
+            round.agreement,
+            Agreement::Agreed {
+                origins: vec!["ntp".to_owned()],
+                voting: 1
+            }
+        );
+        // One origin: taken at its word, but not synced.
+        assert_eq!(round.status, TimeStatus::Coarse);
     }
 
     #[test]
     fn the_thread_publishes_and_tells_the_sources_at_shutdown() {
         let sources = Arc::new(Scripted::default());
         sources.set("ntp", Ok(around_now(10)));
+        sources.set("https", Ok(around_now(600)));
         let settings = TimeSettings {
             observe_interval_ms: 3_600_000,
             ..TimeSettings::default()
@@ -620,7 +687,77 @@ mod tests {
             }
         });
         running.stop();
-        // Told once after the first round, once at shutdown.
-        assert_eq!(sources.told.lock().unwrap().len(), 2);
+        // Each told once after the first round, once at shutdown.
+        assert_eq!(sources.told.lock().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn nothing_is_told_while_not_synced() {
+        let sources = Arc::new(Scripted::default());
+        let saved = UtcTime::now_system().saturating_add(-3_600_000_000_000);
+        // (answers, the state they give)
+        let cases = [
+            // Lower bounds only: no vote.
+            (
+                vec![("hwclock", Interval::at_least(saved))],
+                TimeStatus::Unsynced,
+            ),
+            // One origin, however narrow.
+            (vec![("ntp", around_now(10))], TimeStatus::Coarse),
+        ];
+        for (answers, state) in cases {
+            sources.answers.lock().unwrap().clear();
+            for (name, interval) in &answers {
+                sources.set(name, Ok(*interval));
+            }
+            let mut service = TimeService::new(sources.clone(), TimeSettings::default());
+            assert_eq!(service.round().status, state, "{answers:?}");
+            assert_eq!(service.observe_all(), None, "{answers:?}");
+            let running = service.spawn().unwrap();
+            running.stop();
+            assert!(sources.told.lock().unwrap().is_empty(), "{answers:?}");
+        }
+    }
+
+    #[test]
+    fn two_sources_signed_by_one_key_are_one_origin_unless_configured() {
+        /// Scripted sources, every one signed by one key.
+        struct OneSigner(Scripted);
+        impl TimeSources for OneSigner {
+            fn time_sources(&self) -> Vec<PluginName> {
+                self.0.time_sources()
+            }
+            fn sample(&self, name: &PluginName) -> Result<RawSample, SourceError> {
+                self.0.sample(name)
+            }
+            fn observe(&self, name: &PluginName, now: UtcTime) -> Result<(), SourceError> {
+                self.0.observe(name, now)
+            }
+            fn signer(&self, _: &PluginName) -> Option<String> {
+                Some("ed25519:vendor".to_owned())
+            }
+        }
+        let sources = Arc::new(OneSigner(Scripted::default()));
+        sources.0.set("ntp", Ok(around_now(10)));
+        sources.0.set("https", Ok(around_now(600)));
+        let mut service = TimeService::new(sources.clone(), TimeSettings::default());
+        let round = service.round();
+        assert_eq!(round.support, BTreeSet::from(["ed25519:vendor".to_owned()]));
+        assert_eq!(round.sources[0].origin, "ed25519:vendor");
+        assert_eq!(round.status, TimeStatus::Coarse);
+        let settings = TimeSettings {
+            origins: [
+                (PluginName::new("ntp").unwrap(), "ntp-pool".to_owned()),
+                (PluginName::new("https").unwrap(), "vendor-api".to_owned()),
+            ]
+            .into(),
+            ..TimeSettings::default()
+        };
+        let round = TimeService::new(sources, settings).round();
+        assert_eq!(
+            round.support,
+            BTreeSet::from(["ntp-pool".to_owned(), "vendor-api".to_owned()])
+        );
+        assert_eq!(round.status, TimeStatus::Synced);
     }
 }

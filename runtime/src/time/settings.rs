@@ -1,13 +1,16 @@
 //! The `[time]` section of the device config, with its defaults and the
 //! checks serde cannot make.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::clock::ClockKind;
+use super::plausible::Plausible;
 use super::status::Thresholds;
+use super::tracker::Rules;
+use super::utc::UtcTime;
 use crate::block::TimeStatus;
 use crate::plugin::PluginName;
 
@@ -44,6 +47,20 @@ pub struct TimeSettings {
     /// intervals carried forward widen by this much of the elapsed time.
     #[serde(default = "default_drift_ppm")]
     pub drift_ppm: u32,
+    /// Who vouches for each source, by plugin name: sources of one origin
+    /// have one vote between them. Absent for a source: the key that signed
+    /// its package, or its name when unsigned (development mode). Only the
+    /// device config sets this; a plugin never chooses its own origin.
+    #[serde(default)]
+    pub origins: BTreeMap<PluginName, String>,
+    /// How many origins must agree for `synced`; with fewer, `coarse` at
+    /// most.
+    #[serde(default = "default_synced_min_origins")]
+    pub synced_min_origins: usize,
+    /// How long after the runtime's build time an answer is still
+    /// plausible, in days: the end of the plausible range.
+    #[serde(default = "default_plausible_span_days")]
+    pub plausible_span_days: u32,
 }
 
 fn default_synced_max_error_ms() -> u64 {
@@ -64,9 +81,22 @@ fn default_observe_interval_ms() -> u64 {
 fn default_drift_ppm() -> u32 {
     100
 }
+fn default_synced_min_origins() -> usize {
+    2
+}
+fn default_plausible_span_days() -> u32 {
+    // Twenty years: longer than a device runs one runtime build, and short
+    // enough that a liar cannot send the clock to year 9999.
+    7305
+}
 
 /// The largest drift allowance accepted: 1%, far beyond any crystal.
 const MAX_DRIFT_PPM: u32 = 10_000;
+
+/// The longest plausible span accepted: a century. Longer is no cap.
+const MAX_PLAUSIBLE_SPAN_DAYS: u32 = 36_525;
+
+const DAY: Duration = Duration::from_secs(86_400);
 
 impl Default for TimeSettings {
     fn default() -> Self {
@@ -79,6 +109,9 @@ impl Default for TimeSettings {
             poll_synced_ms: default_poll_synced_ms(),
             observe_interval_ms: default_observe_interval_ms(),
             drift_ppm: default_drift_ppm(),
+            origins: BTreeMap::new(),
+            synced_min_origins: default_synced_min_origins(),
+            plausible_span_days: default_plausible_span_days(),
         }
     }
 }
@@ -114,6 +147,25 @@ impl TimeSettings {
                 self.drift_ppm
             ));
         }
+        if self.synced_min_origins == 0 {
+            return Err("time.synced_min_origins must be at least 1".to_owned());
+        }
+        if !(1..=MAX_PLAUSIBLE_SPAN_DAYS).contains(&self.plausible_span_days) {
+            return Err(format!(
+                "time.plausible_span_days ({}) must be from 1 to {MAX_PLAUSIBLE_SPAN_DAYS}",
+                self.plausible_span_days
+            ));
+        }
+        for (name, origin) in &self.origins {
+            if origin.trim().is_empty()
+                || origin.trim() != origin
+                || origin.contains(char::is_control)
+            {
+                return Err(format!(
+                    "time.origins.{name} ({origin:?}) must be a non-empty label without surrounding space or control characters"
+                ));
+            }
+        }
         if let Some(sources) = &self.sources {
             let mut seen = BTreeSet::new();
             for name in sources {
@@ -130,6 +182,31 @@ impl TimeSettings {
             synced_max_error: Duration::from_millis(self.synced_max_error_ms),
             coarse_max_error: Duration::from_millis(self.coarse_max_error_ms),
         }
+    }
+
+    /// The plausible range of a runtime built at `built`.
+    pub fn plausible(&self, built: UtcTime) -> Plausible {
+        Plausible::new(built, DAY * self.plausible_span_days)
+    }
+
+    /// The fusion's rules, for a runtime built at `built`.
+    pub fn rules(&self, built: UtcTime) -> Rules {
+        Rules {
+            thresholds: self.thresholds(),
+            drift_ppm: self.drift_ppm,
+            synced_min_origins: self.synced_min_origins,
+            plausible: self.plausible(built),
+        }
+    }
+
+    /// Who vouches for `name`: the configured origin, else `signer` (the
+    /// key that signed its package), else its own name.
+    pub fn origin(&self, name: &PluginName, signer: Option<String>) -> String {
+        self.origins
+            .get(name)
+            .cloned()
+            .or(signer)
+            .unwrap_or_else(|| name.to_string())
     }
 
     pub fn observe_interval(&self) -> Duration {
@@ -231,11 +308,85 @@ mod tests {
                 },
                 "time.sources",
             ),
+            (
+                TimeSettings {
+                    synced_min_origins: 0,
+                    ..base.clone()
+                },
+                "time.synced_min_origins",
+            ),
+            (
+                TimeSettings {
+                    plausible_span_days: 0,
+                    ..base.clone()
+                },
+                "time.plausible_span_days",
+            ),
+            (
+                TimeSettings {
+                    plausible_span_days: 40_000,
+                    ..base.clone()
+                },
+                "time.plausible_span_days",
+            ),
+            (
+                TimeSettings {
+                    origins: [(PluginName::new("time-ntp").unwrap(), String::new())].into(),
+                    ..base.clone()
+                },
+                "time.origins.time-ntp",
+            ),
+            (
+                TimeSettings {
+                    origins: [(PluginName::new("time-ntp").unwrap(), " pool".to_owned())].into(),
+                    ..base.clone()
+                },
+                "time.origins.time-ntp",
+            ),
         ];
         for (settings, key) in cases {
             let e = settings.validate().unwrap_err();
             assert!(e.starts_with(key), "{e}");
         }
         assert_eq!(base.validate(), Ok(()));
+    }
+
+    #[test]
+    fn origins_come_from_the_config_then_the_signer_then_the_name() {
+        let ntp = PluginName::new("time-ntp").unwrap();
+        let https = PluginName::new("time-https").unwrap();
+        let s = TimeSettings {
+            origins: [(ntp.clone(), "ntp-pool".to_owned())].into(),
+            ..TimeSettings::default()
+        };
+        let key = || Some("ed25519:00ff".to_owned());
+        // (name, signer, origin)
+        let cases = [
+            (&ntp, key(), "ntp-pool"),
+            (&ntp, None, "ntp-pool"),
+            (&https, key(), "ed25519:00ff"),
+            (&https, None, "time-https"),
+        ];
+        for (name, signer, expect) in cases {
+            assert_eq!(s.origin(name, signer.clone()), expect, "{name} {signer:?}");
+        }
+    }
+
+    #[test]
+    fn the_plausible_range_spans_the_configured_days_from_the_build() {
+        let built = UtcTime::from_unix_seconds(1_800_000_000);
+        let s = TimeSettings {
+            plausible_span_days: 10,
+            ..TimeSettings::default()
+        };
+        let range = s.plausible(built);
+        assert_eq!(range.earliest(), built);
+        assert_eq!(range.latest(), UtcTime::from_unix_seconds(1_800_864_000));
+        // The default: twenty years.
+        let default = TimeSettings::default().plausible(built);
+        assert_eq!(
+            default.latest().nanos_since(built),
+            7305 * 86_400 * 1_000_000_000
+        );
     }
 }

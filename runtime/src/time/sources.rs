@@ -5,7 +5,7 @@
 use super::interval::{Interval, IntervalError};
 use super::utc::UtcTime;
 use crate::plugin::wit::latest::{ErrorCode, PluginError};
-use crate::plugin::{CallError, PluginHost, PluginKind, PluginName};
+use crate::plugin::{CallError, PluginHost, PluginKind, PluginName, Provenance};
 
 /// One answer of a source, as given.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +59,12 @@ pub trait TimeSources: Send + Sync {
     fn sample(&self, name: &PluginName) -> Result<RawSample, SourceError>;
     /// Tells the source a time the true time is known to be past.
     fn observe(&self, name: &PluginName, now: UtcTime) -> Result<(), SourceError>;
+    /// The key that signed the source's package (`ed25519:…`), its origin
+    /// unless the device config names one; `None` when unsigned or not
+    /// loaded. Taken from the host's verification, never from the plugin.
+    fn signer(&self, _name: &PluginName) -> Option<String> {
+        None
+    }
 }
 
 impl TimeSources for PluginHost {
@@ -83,5 +89,12 @@ impl TimeSources for PluginHost {
     fn observe(&self, name: &PluginName, now: UtcTime) -> Result<(), SourceError> {
         PluginHost::observe(self, name, now.to_timestamp())??;
         Ok(())
+    }
+
+    fn signer(&self, name: &PluginName) -> Option<String> {
+        match &self.get(name)?.provenance {
+            Provenance::Signed(key) => Some(key.to_string()),
+            Provenance::Unsigned { .. } => None,
+        }
     }
 }

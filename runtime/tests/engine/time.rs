@@ -10,13 +10,30 @@ use serde_json::{Value, json};
 
 use super::{Osb, eventually, target};
 
-/// A plugin directory with the probe (it answers exactly
-/// 2023-11-14T22:13:20Z) and the fake hardware clock saved before that,
-/// and a device config running them in development mode.
+/// A plugin directory with two probes, each its own origin in development
+/// mode, one answering exactly a day after the runtime's build and the
+/// other a second either side of that (two answers of one instant, each
+/// carried from its own call, would not overlap), the fake hardware clock
+/// saved before that, and a device config running them in development
+/// mode.
 fn synced_sources(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let plugins = dir.join("plugins");
     std::fs::create_dir_all(&plugins).expect("plugin dir");
     osb_test_artifacts::copy_package("osb-test-probe", &plugins);
+    // The same probe under another name: the manifest's name and the
+    // component's file name follow.
+    let other = plugins.join("other-probe");
+    std::fs::create_dir_all(&other).expect("other probe dir");
+    let probe = plugins.join("osb-test-probe");
+    let manifest = std::fs::read_to_string(probe.join("plugin.toml"))
+        .expect("probe manifest")
+        .replace("name = \"osb-test-probe\"", "name = \"other-probe\"");
+    std::fs::write(other.join("plugin.toml"), manifest).expect("other manifest");
+    std::fs::copy(
+        probe.join("osb-test-probe.wasm"),
+        other.join("other-probe.wasm"),
+    )
+    .expect("other component");
     let hwclock = osb_test_artifacts::copy_package("time-fake-hwclock", &plugins);
     let clock = dir.join("clock");
     std::fs::create_dir_all(&clock).expect("clock dir");
@@ -26,11 +43,22 @@ fn synced_sources(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
         .expect("manifest")
         .replace("/var/lib/osb/fake-hwclock", clock.to_str().expect("utf-8"));
     std::fs::write(&manifest_path, manifest).expect("manifest");
+    let built = osb_runtime::time::runtime_build_time().unix_nanos() / 1_000_000_000;
+    let instant = built + 86_400;
+    let probe_config = |earliest: i128, latest: i128| {
+        format!(
+            "config = {{ mode = \"interval\", earliest = \"{earliest}\", latest = \"{latest}\" }}"
+        )
+    };
+    let (exact, around) = (
+        probe_config(instant, instant),
+        probe_config(instant - 1, instant + 1),
+    );
     let config = dir.join("device.toml");
     std::fs::write(
         &config,
         format!(
-            "development = true\n[plugins.time-fake-hwclock]\ngrants = {{ fs = [{{ host = \"{}\", guest = \"/data\", mode = \"rw\" }}] }}\n",
+            "development = true\n[plugins.time-fake-hwclock]\ngrants = {{ fs = [{{ host = \"{}\", guest = \"/data\", mode = \"rw\" }}] }}\n[plugins.osb-test-probe]\n{exact}\n[plugins.other-probe]\n{around}\n",
             clock.display()
         ),
     )

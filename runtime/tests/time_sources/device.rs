@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use osb_runtime::plugin::{Package, SecretKey};
 use serde_json::Value;
 use toml::{Table, Value as Toml};
 
@@ -187,6 +188,39 @@ impl Device {
             Table::new(),
             table([("build_time", Toml::String(build_time.to_string()))]),
         );
+        self
+    }
+
+    /// The test probe as `name`, answering `[earliest, latest]` (whole Unix
+    /// seconds, `None` unbounded) whatever the time: a source that lies as
+    /// told.
+    pub fn probe(&mut self, name: &str, earliest: Option<i64>, latest: Option<i64>) -> &mut Device {
+        let mut config = table([("mode", Toml::String("interval".to_owned()))]);
+        for (key, end) in [("earliest", earliest), ("latest", latest)] {
+            if let Some(seconds) = end {
+                config.insert(key.to_owned(), Toml::String(seconds.to_string()));
+            }
+        }
+        self.install("osb-test-probe", name, Table::new(), config);
+        self
+    }
+
+    /// Signs the installed package `name` with `key`, and trusts the key:
+    /// the package's origin is then the key, as for a vendor's packages.
+    pub fn sign(&mut self, name: &str, key: &SecretKey) -> &mut Device {
+        let package = Package::read(&self.plugins.join(name)).expect("an installed package");
+        std::fs::write(package.signature_path(), key.sign(&package.digest))
+            .expect("write the signature");
+        let public = Toml::String(key.public().to_string());
+        let keys = self
+            .config
+            .entry("trusted_keys")
+            .or_insert_with(|| Toml::Array(Vec::new()))
+            .as_array_mut()
+            .expect("trusted_keys is an array");
+        if !keys.contains(&public) {
+            keys.push(public);
+        }
         self
     }
 

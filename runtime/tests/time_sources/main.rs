@@ -16,9 +16,13 @@ mod dates;
 mod device;
 mod https;
 
+use osb_runtime::plugin::SecretKey;
+use serde_json::Value;
+use toml::Value as Toml;
+
 use chrony::Chronyd;
 use dates::SECOND;
-use device::Device;
+use device::{Device, eventually};
 use https::{Answer, TestCa};
 use std::time::Duration;
 
@@ -27,6 +31,12 @@ const DAY: i64 = 86_400;
 
 fn now_seconds() -> i64 {
     dates::now().div_euclid(SECOND) as i64
+}
+
+/// The runtime's build time (the `osb` binary's: the same crate), in
+/// nanoseconds since the epoch.
+fn runtime_build_ns() -> i128 {
+    osb_runtime::time::runtime_build_time().unix_nanos()
 }
 
 /// The fixture itself, through the runtime's own HTTP transport: HEAD and
@@ -168,17 +178,20 @@ fn https_alone_reaches_coarse_with_an_interval_holding_the_true_time() {
 }
 
 #[test]
-fn ntp_against_chronyd_reaches_synced_with_an_interval_holding_the_true_time() {
+fn ntp_against_chronyd_is_narrow_but_alone_only_coarse() {
     let Some(chronyd) = Chronyd::start() else {
         return;
     };
     let mut device = Device::new();
     device.ntp("time-ntp", &[chronyd.addr()]);
 
-    let run = device.time(&["--wait", "synced", "--timeout", "30s"]).ok();
-    assert_eq!(run.state(), "synced", "{:#}", run.report);
+    let run = device.time(&["--wait", "coarse", "--timeout", "30s"]).ok();
+    // Narrow enough for synced (an error bound of at most 250 ms, that is a
+    // width of 500 ms), but one origin: taken at its word, never synced.
+    assert_eq!(run.state(), "coarse", "{:#}", run.report);
+    assert_eq!(run.report["agreement"], "1 of 1 origins agree");
+    assert_eq!(run.report["origins"], serde_json::json!(["time-ntp"]));
     run.assert_estimate_holds_the_true_time();
-    // synced: an error bound of at most 250 ms, that is a width of 500 ms.
     let width = run.width();
     assert!(
         width > 0 && width <= SECOND / 2,
@@ -190,6 +203,7 @@ fn ntp_against_chronyd_reaches_synced_with_an_interval_holding_the_true_time() {
         .expect("an error bound");
     assert!(error_bound > 0.0 && error_bound <= 250.0, "{error_bound}");
     let source = run.source("time-ntp");
+    assert_eq!(source["verdict"], "agrees", "{source:#}");
     let source_width = source["width_ms"].as_f64().expect("the source's width");
     assert!(source_width > 0.0 && source_width <= 500.0, "{source:#}");
     let detail = source["detail"].as_str().unwrap_or_default();
@@ -201,7 +215,73 @@ fn ntp_against_chronyd_reaches_synced_with_an_interval_holding_the_true_time() {
 }
 
 #[test]
-fn a_server_two_hours_ahead_is_outvoted_by_three_honest_sources_and_named() {
+fn ntp_and_https_are_two_origins_and_sync_one_signer_is_one_unless_configured() {
+    let Some(chronyd) = Chronyd::start() else {
+        return;
+    };
+    let mut device = Device::new();
+    let ca = TestCa::new(device.dir());
+    let server = ca.serve(Answer::Honest);
+    device
+        .trust_ca(ca.file())
+        .https("time-https", &[server.url()])
+        .ntp("time-ntp", &[chronyd.addr()]);
+
+    // Unsigned (development mode): each package is its own origin.
+    let run = device.time(&["--wait", "synced", "--timeout", "30s"]).ok();
+    assert_eq!(run.state(), "synced", "{:#}", run.report);
+    assert_eq!(run.report["agreement"], "2 of 2 origins agree");
+    assert_eq!(
+        run.report["origins"],
+        serde_json::json!(["time-https", "time-ntp"])
+    );
+    run.assert_estimate_holds_the_true_time();
+    assert!(run.width() <= SECOND / 2, "{:#}", run.report);
+
+    // Signed by one key, as one vendor ships them: one origin, whose
+    // vote is the hull of both answers. Coarse at most.
+    let key = SecretKey::generate().expect("a key");
+    device.sign("time-https", &key).sign("time-ntp", &key);
+    let run = device.time(&["--wait", "coarse", "--timeout", "30s"]).ok();
+    assert_eq!(run.state(), "coarse", "{:#}", run.report);
+    assert_eq!(run.report["agreement"], "1 of 1 origins agree");
+    let signer = key.public().to_string();
+    assert_eq!(run.report["origins"], serde_json::json!([signer]));
+    for name in ["time-https", "time-ntp"] {
+        assert_eq!(run.source(name)["origin"], signer, "{:#}", run.report);
+    }
+    run.assert_estimate_holds_the_true_time();
+
+    // The device config says where each really gets its time from.
+    device.time_setting(
+        "origins",
+        Toml::Table(
+            [
+                ("time-ntp".to_owned(), Toml::String("ntp-pool".to_owned())),
+                (
+                    "time-https".to_owned(),
+                    Toml::String("vendor-api".to_owned()),
+                ),
+            ]
+            .into_iter()
+            .collect(),
+        ),
+    );
+    let run = device.time(&["--wait", "synced", "--timeout", "30s"]).ok();
+    assert_eq!(run.state(), "synced", "{:#}", run.report);
+    assert_eq!(
+        run.report["origins"],
+        serde_json::json!(["ntp-pool", "vendor-api"])
+    );
+    assert_eq!(
+        run.report["estimate"]["origins"],
+        serde_json::json!(["ntp-pool", "vendor-api"])
+    );
+    run.assert_estimate_holds_the_true_time();
+}
+
+#[test]
+fn a_server_two_hours_ahead_is_outvoted_by_two_honest_origins_and_named() {
     let Some(chronyd) = Chronyd::start() else {
         return;
     };
@@ -218,7 +298,10 @@ fn a_server_two_hours_ahead_is_outvoted_by_three_honest_sources_and_named() {
 
     let run = device.time(&["--wait", "synced", "--timeout", "30s"]).ok();
     assert_eq!(run.rejected(), ["time-https-liar"], "{:#}", run.report);
-    assert_eq!(run.report["agreement"], "3 of 4 sources agree");
+    // The fake hardware clock is a lower bound: no vote.
+    assert_eq!(run.report["agreement"], "2 of 3 origins agree");
+    assert_eq!(run.source("time-fake-hwclock")["verdict"], "bound");
+    assert_eq!(run.source("time-https-liar")["verdict"], "false-ticker");
     assert_eq!(run.state(), "synced", "{:#}", run.report);
     run.assert_estimate_holds_the_true_time();
     // The liar did answer, two hours ahead: it was outvoted, not silent.
@@ -243,24 +326,22 @@ fn a_server_two_hours_ahead_is_outvoted_by_three_honest_sources_and_named() {
 fn a_single_server_is_taken_at_its_word_and_the_virtual_clock_follows_it() {
     let mut device = Device::new();
     let ca = TestCa::new(device.dir());
-    let behind = ca.serve(Answer::Skewed(-600));
+    // Ahead rather than behind: ten minutes behind could be before the
+    // runtime was built, when the tests run right after the build.
+    let ahead = ca.serve(Answer::Skewed(600));
     device
         .trust_ca(ca.file())
-        .https("time-https", &[behind.url()]);
+        .https("time-https", &[ahead.url()]);
 
     let run = device.time(&["--wait", "coarse", "--timeout", "30s"]).ok();
-    assert!(
-        ["coarse", "synced"].contains(&run.state()),
-        "{:#}",
-        run.report
-    );
-    // Nothing can outvote one source: the estimate is ten minutes behind
+    assert_eq!(run.state(), "coarse", "{:#}", run.report);
+    // Nothing can outvote one source: the estimate is ten minutes ahead
     // and misses the machine's clock.
     let (earliest, latest) = run.estimate();
     let (earliest, latest) = (earliest.expect("bounded"), latest.expect("bounded"));
     let lie = 600 * SECOND;
     assert!(
-        earliest <= run.after - lie && latest >= run.before - lie && latest < run.before,
+        earliest <= run.after + lie && latest >= run.before + lie && earliest > run.after,
         "{:#}",
         run.report
     );
@@ -269,7 +350,7 @@ fn a_single_server_is_taken_at_its_word_and_the_virtual_clock_follows_it() {
     // clock was not touched (`osb time` is read-only).
     let offset = run.offset_ms();
     assert!(
-        (offset + 600_000.0).abs() < 2_000.0,
+        (offset - 600_000.0).abs() < 2_000.0,
         "offset {offset} ms: {:#}",
         run.report
     );
@@ -296,7 +377,7 @@ fn with_every_server_gone_the_lower_bounds_remain_and_nothing_panics() {
     // because they are gone, not because the device cannot reach them.
     let up = device.time(&["--wait", "synced", "--timeout", "30s"]).ok();
     assert_eq!(up.state(), "synced", "{:#}", up.report);
-    assert_eq!(up.report["agreement"], "4 of 4 sources agree");
+    assert_eq!(up.report["agreement"], "2 of 2 origins agree");
 
     drop(server);
     drop(chronyd);
@@ -313,14 +394,18 @@ fn with_every_server_gone_the_lower_bounds_remain_and_nothing_panics() {
         "{:#}",
         down.report
     );
-    assert_eq!(down.report["agreement"], "2 of 2 sources agree");
+    assert_eq!(
+        down.report["agreement"],
+        "no vote: no plausible bounded answer; only the bounds fused"
+    );
     assert!(down.rejected().is_empty(), "{:#}", down.report);
-    // The later of the two floors, the saved time, and no upper bound.
+    // The latest of the floors (the saved time, or the runtime's own build
+    // time if that is later), and no upper bound.
     let (earliest, latest) = down.estimate();
     let earliest = earliest.expect("a lower bound");
-    let saved_ns = i128::from(saved) * SECOND;
+    let floor_ns = (i128::from(saved) * SECOND).max(runtime_build_ns());
     assert!(
-        earliest >= saved_ns && earliest < saved_ns + 10 * SECOND,
+        earliest >= floor_ns && earliest < floor_ns + 10 * SECOND,
         "{:#}",
         down.report
     );
@@ -368,9 +453,10 @@ fn captive_portals_and_malformed_dates_are_ignored_naming_why() {
         let asked = server.heads();
         let run = device.time(&[]).ok();
         assert_eq!(run.state(), "unsynced", "{answer:?}: {:#}", run.report);
+        // Nothing but the runtime's own floor: its build time.
         assert_eq!(
-            run.report["estimate"],
-            serde_json::Value::Null,
+            run.estimate(),
+            (Some(runtime_build_ns()), None),
             "{answer:?}: {:#}",
             run.report
         );
@@ -416,8 +502,10 @@ fn a_fake_hwclock_saved_a_day_ahead_is_rejected_by_honest_https_and_ntp() {
     let state_file = device.fake_hwclock("time-fake-hwclock", future);
 
     let run = device.time(&["--wait", "synced", "--timeout", "30s"]).ok();
+    // A lower bound contradicting an agreement of two origins is outvoted.
     assert_eq!(run.rejected(), ["time-fake-hwclock"], "{:#}", run.report);
-    assert_eq!(run.report["agreement"], "2 of 3 sources agree");
+    assert_eq!(run.report["agreement"], "2 of 2 origins agree");
+    assert_eq!(run.source("time-fake-hwclock")["verdict"], "false-ticker");
     assert_eq!(run.state(), "synced", "{:#}", run.report);
     run.assert_estimate_holds_the_true_time();
     // It answered its saved time, carried to the round's instant.
@@ -440,4 +528,163 @@ fn a_fake_hwclock_saved_a_day_ahead_is_rejected_by_honest_https_and_ntp() {
         std::fs::read_to_string(&state_file).expect("state file"),
         format!("{future}\n")
     );
+}
+
+/// 9999-12-31T23:59:59Z.
+const Y9999: i64 = 253_402_300_799;
+
+#[test]
+fn a_narrow_source_in_9999_among_lower_bounds_is_refused_and_nothing_is_saved() {
+    let mut device = Device::new();
+    // The saved time an hour ahead of the machine's clock, so that the
+    // clock has to move: the lower bounds still move it, the liar not.
+    let saved = now_seconds() + HOUR;
+    device
+        .build_floor("time-build-floor", now_seconds() - 30 * DAY)
+        .probe("time-liar", Some(Y9999 - 1), Some(Y9999))
+        .time_setting("poll_unsynced_ms", Toml::Integer(200));
+    let state_file = device.fake_hwclock("time-fake-hwclock", saved);
+
+    let run = device.time(&[]).ok();
+    assert_eq!(run.state(), "unsynced", "{:#}", run.report);
+    assert_eq!(run.rejected(), ["time-liar"], "{:#}", run.report);
+    assert_eq!(run.source("time-liar")["verdict"], "implausible");
+    for floor in ["time-build-floor", "time-fake-hwclock"] {
+        assert_eq!(run.source(floor)["verdict"], "bound", "{:#}", run.report);
+    }
+    assert_eq!(
+        run.report["agreement"],
+        "no vote: no plausible bounded answer; only the bounds fused"
+    );
+    let (earliest, latest) = run.estimate();
+    let saved_ns = i128::from(saved) * SECOND;
+    let earliest = earliest.expect("a lower bound");
+    assert!(
+        earliest >= saved_ns && earliest < saved_ns + 10 * SECOND,
+        "{:#}",
+        run.report
+    );
+    assert_eq!(latest, None, "{:#}", run.report);
+    // Moved up to the saved time, not towards 9999.
+    let offset = run.offset_ms();
+    assert!(
+        offset > 3_500_000.0 && offset < 3_700_000.0,
+        "offset {offset} ms: {:#}",
+        run.report
+    );
+    let named = run.log_lines_with(&["time source rejected", "time-liar", "plausible range"]);
+    assert!(
+        !named.is_empty(),
+        "the log does not name the liar:\n{}",
+        run.stderr
+    );
+
+    // The daemon, rounds every 200 ms on the virtual clock, then stopped as
+    // a service manager would.
+    let state = device.dir().join("state");
+    let mut daemon = device.daemon(&state, &[]);
+    let mut report = Value::Null;
+    let mut rounds = 0;
+    let mut written = Value::Null;
+    let several = eventually(Duration::from_secs(30), || {
+        report = daemon.report().unwrap_or(Value::Null);
+        if !report["written"].is_null() && report["written"] != written {
+            written = report["written"].clone();
+            rounds += 1;
+        }
+        rounds >= 3
+    });
+    assert!(
+        several,
+        "fewer than 3 rounds published: {report:#}\n{}",
+        daemon.log()
+    );
+    assert_eq!(report["state"], "unsynced", "{report:#}");
+    assert_eq!(report["clock"]["backend"], "virtual", "{report:#}");
+    let offset = report["clock"]["offset_ms"].as_f64().unwrap_or(f64::NAN);
+    assert!(
+        offset > 3_500_000.0 && offset < 3_700_000.0,
+        "offset {offset} ms: {report:#}"
+    );
+    let liar = report["sources"]
+        .as_array()
+        .and_then(|sources| sources.iter().find(|s| s["name"] == "time-liar"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(liar["verdict"], "implausible", "{report:#}");
+    assert!(daemon.stop(), "the daemon did not stop on SIGINT");
+    // Never synced: the fake hardware clock was told nothing, not even the
+    // lower bound it moved on by the daemon's uptime.
+    assert_eq!(
+        std::fs::read_to_string(&state_file).expect("state file"),
+        format!("{saved}\n")
+    );
+    let log = daemon.log();
+    assert!(
+        log.contains("time sources not told the time at shutdown"),
+        "{log}"
+    );
+    // The clock moved, up to the saved time, and never to 9999.
+    let steps: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("clock moved into the fused interval"))
+        .collect();
+    assert!(
+        !steps.is_empty() && steps.iter().all(|l| !l.contains("to=9999")),
+        "{log}"
+    );
+}
+
+#[test]
+fn two_liars_signed_by_one_key_are_one_vote_against_honest_origins() {
+    let Some(chronyd) = Chronyd::start() else {
+        return;
+    };
+    let mut device = Device::new();
+    let vendor = SecretKey::generate().expect("a key");
+    let ahead = now_seconds() + HOUR;
+    device
+        .ntp("time-ntp", &[chronyd.addr()])
+        .probe("liar-a", Some(ahead), Some(ahead))
+        .probe("liar-b", Some(ahead), Some(ahead + 1))
+        .sign("liar-a", &vendor)
+        .sign("liar-b", &vendor);
+
+    // One vote each: the vendor's two plugins against NTP. No majority, so
+    // nothing bounded is fused: not synced, and not on the liars' hour.
+    let run = device.time(&[]).ok();
+    let signer = vendor.public().to_string();
+    for name in ["liar-a", "liar-b"] {
+        assert_eq!(run.source(name)["origin"], signer, "{:#}", run.report);
+    }
+    assert_eq!(run.source("time-ntp")["origin"], "time-ntp");
+    assert_eq!(
+        run.report["agreement"], "no majority: at most 1 of 2 origins agree; only the bounds fused",
+        "{:#}",
+        run.report
+    );
+    assert_eq!(run.state(), "unsynced", "{:#}", run.report);
+    for name in ["liar-a", "liar-b", "time-ntp"] {
+        assert_eq!(run.source(name)["verdict"], "undecided", "{:#}", run.report);
+    }
+    assert_eq!(run.estimate().1, None, "{:#}", run.report);
+    assert_eq!(run.offset_ms(), 0.0, "the liars moved the clock");
+
+    // A second honest origin: two votes against the vendor's one, and
+    // both its plugins are named.
+    let ca = TestCa::new(device.dir());
+    let server = ca.serve(Answer::Honest);
+    device
+        .trust_ca(ca.file())
+        .https("time-https", &[server.url()]);
+    let run = device.time(&["--wait", "synced", "--timeout", "30s"]).ok();
+    assert_eq!(run.state(), "synced", "{:#}", run.report);
+    assert_eq!(run.report["agreement"], "2 of 3 origins agree");
+    assert_eq!(run.rejected(), ["liar-a", "liar-b"], "{:#}", run.report);
+    run.assert_estimate_holds_the_true_time();
+    assert_eq!(run.offset_ms(), 0.0, "the liars moved the clock");
+    for name in ["liar-a", "liar-b"] {
+        let named = run.log_lines_with(&["time source rejected", name]);
+        assert!(!named.is_empty(), "{name} not named:\n{}", run.stderr);
+    }
 }

@@ -1,5 +1,6 @@
-//! `osb-test-probe`: a time source whose cost is known exactly, for
-//! benchmarks and hot-swap tests. Not for devices.
+//! `osb-test-probe`: a time source whose cost and answer are known exactly,
+//! for benchmarks, hot-swap tests and the time service's hostile-source
+//! tests. Not for devices.
 //!
 //! # Configuration
 //!
@@ -8,11 +9,17 @@
 //!     with detail `""` and makes no host call;
 //!   - `host-call`: `sample` makes exactly one host call,
 //!     `config::get("tag")`, and answers the same interval with the tag (or
-//!     `""`) as detail.
+//!     `""`) as detail;
+//!   - `interval`: `sample` answers `[earliest, latest]` from the keys
+//!     below, whatever the time is, and makes no host call: a source that
+//!     lies as told (or tells the truth, if told it).
 //!
-//!   Reading `mode` is itself a host call, so the first `sample` of each
-//!   instance makes one more host call than the above: benchmark with a warm
-//!   instance.
+//!   Reading `mode` is itself a host call (and so is reading `earliest` and
+//!   `latest` in `interval` mode), so the first `sample` of each instance
+//!   makes more host calls than the above: benchmark with a warm instance.
+//! - `earliest`, `latest` (`interval` mode): whole Unix seconds; an absent
+//!   key leaves that side unbounded (`earliest` alone is a lower bound).
+//!   Answered as given, even inverted: checking answers is the host's job.
 //! - `fail-self-check`: `"true"` makes `self_check` fail, to test that a bad
 //!   new version is refused while the old one keeps serving.
 //! - `tag`: the detail in `host-call` mode; also a cheap way for a hot-swap
@@ -20,13 +27,14 @@
 
 use osb_sdk::{PluginError, Result, TimeInterval, TimeSample, TimeSource, Timestamp};
 
-/// The instant every sample answers: 2023-11-14T22:13:20Z.
+/// The instant `const` and `host-call` samples answer: 2023-11-14T22:13:20Z.
 const INSTANT: Timestamp = Timestamp::from_unix_seconds(1_700_000_000);
 
 #[derive(Clone, Copy)]
 enum Mode {
     Const,
     HostCall,
+    Interval(TimeInterval),
 }
 
 impl Mode {
@@ -34,11 +42,20 @@ impl Mode {
         match osb_sdk::config::get("mode").as_deref() {
             None | Some("const") => Ok(Mode::Const),
             Some("host-call") => Ok(Mode::HostCall),
+            Some("interval") => Ok(Mode::Interval(TimeInterval {
+                earliest: seconds("earliest")?,
+                latest: seconds("latest")?,
+            })),
             Some(other) => Err(PluginError::invalid_input(format!(
-                "invalid config 'mode' = {other:?}: expected \"const\" or \"host-call\""
+                "invalid config 'mode' = {other:?}: expected \"const\", \"host-call\" or \"interval\""
             ))),
         }
     }
+}
+
+/// `key` as whole Unix seconds; `None` when absent.
+fn seconds(key: &str) -> Result<Option<Timestamp>> {
+    Ok(osb_sdk::config::parse::<i64>(key)?.map(Timestamp::from_unix_seconds))
 }
 
 #[derive(Default)]
@@ -54,11 +71,16 @@ impl TimeSource for Probe {
             Some(mode) => mode,
             None => *self.mode.insert(Mode::from_config()?),
         };
-        let detail = match mode {
-            Mode::Const => String::new(),
-            Mode::HostCall => osb_sdk::config::get("tag").unwrap_or_default(),
-        };
-        Ok(TimeSample::new(TimeInterval::exactly(INSTANT), detail))
+        Ok(match mode {
+            Mode::Const => TimeSample::new(TimeInterval::exactly(INSTANT), String::new()),
+            Mode::HostCall => TimeSample::new(
+                TimeInterval::exactly(INSTANT),
+                osb_sdk::config::get("tag").unwrap_or_default(),
+            ),
+            Mode::Interval(interval) => {
+                TimeSample::new(interval, "the configured interval".to_owned())
+            }
+        })
     }
 
     fn self_check(&mut self) -> Result<()> {
