@@ -52,6 +52,7 @@ pub fn run(args: DaemonArgs, config: &DeviceConfig) -> anyhow::Result<()> {
         .map(|path| read_target(path, &args.compose))
         .transpose()?;
     let mut block_settings = args.blocks.settings(config);
+    raise_descriptor_limit();
     let plugin_dir = args.plugin_dir.unwrap_or_else(|| config.plugin_dir.clone());
     let mut settings = config.host_settings();
     // One state directory: the compile cache, the plugins' key-value store,
@@ -105,6 +106,26 @@ pub fn run(args: DaemonArgs, config: &DeviceConfig) -> anyhow::Result<()> {
     // saves it for the next boot).
     time.stop();
     Ok(())
+}
+
+/// Lets the daemon open as many descriptors as the system allows it (the
+/// soft limit is often 1024 of a hard limit far above): each plugin may
+/// hold `limits.handles` of them, and the daemon's own files, sockets and
+/// the engine's connection must still find room when every plugin holds
+/// its share.
+fn raise_descriptor_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        let raised = rustix::process::Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        match setrlimit(Resource::Nofile, raised) {
+            Ok(()) => tracing::debug!(limit = ?limit.maximum, "descriptor limit raised"),
+            Err(e) => tracing::warn!(error = %e, "cannot raise the descriptor limit"),
+        }
+    }
 }
 
 /// Reconciles the blocks for as long as the daemon runs: after each

@@ -63,12 +63,6 @@ impl CallDriver {
         }
         handle.block_on(timed())
     }
-
-    /// Marks a call in progress (the epoch must advance) for as long as
-    /// the guard lives; for work outside [`CallDriver::run`].
-    pub fn enter_call(&self) -> ActiveCall<'_> {
-        self.ticker.enter_call()
-    }
 }
 
 impl Drop for CallDriver {

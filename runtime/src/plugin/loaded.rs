@@ -16,7 +16,7 @@ use super::grants::{FsMode, NetProtocol};
 use super::host_api::filesystem::{FsQuota, Usage};
 use super::host_api::preopens;
 use super::host_api::stdio::GuestOutput;
-use super::host_api::{CapHit, InstanceLimiter, PluginContext, StoreState};
+use super::host_api::{InstanceLimiter, PluginContext, StoreState};
 use super::limits::PluginLimits;
 use super::manifest::{Manifest, PluginKind, PluginName};
 use super::package::Provenance;
@@ -413,7 +413,7 @@ impl LoadedPlugin {
         if e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
             return self.deadline_error();
         }
-        if store.data().limiter.hit() == Some(CapHit::Memory) {
+        if store.data().limiter.hit() {
             return CallError::MemoryCap {
                 plugin,
                 limit: self.limits().memory_bytes(),

@@ -97,7 +97,10 @@ fn a_block_needing_synced_time_waits_then_the_daemon_starts_it() {
     );
 
     // Without a time service the clock is unsynced: held back, and said so.
-    let out = osb.apply_with(&t, &["--timeout", "3s", "--time-status", "unsynced"]);
+    // The apply cannot converge, so it runs to its timeout: long enough for
+    // the engine to create and start the other block on a loaded machine
+    // (a start alone took up to 2.8 s here).
+    let out = osb.apply_with(&t, &["--timeout", "10s", "--time-status", "unsynced"]);
     assert!(!out.status.success());
     let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let error = report["error"].as_str().unwrap_or_default();

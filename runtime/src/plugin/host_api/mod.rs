@@ -67,11 +67,6 @@ impl StoreState {
     pub fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
     }
-
-    /// The plugin's name, for host imports' logs.
-    pub fn name(&self) -> &PluginName {
-        &self.plugin.name
-    }
 }
 
 impl WasiView for StoreState {
@@ -85,18 +80,12 @@ impl WasiView for StoreState {
 
 /// Caps what one instance may allocate, all of its memories and tables
 /// together (the cap is the plugin's, not each memory's), and remembers
-/// which cap was hit, so the resulting failure is reported as that cap
+/// that the cap was hit, so the resulting failure is reported as the cap
 /// rather than a bare trap.
 pub struct InstanceLimiter {
     memory_limit: usize,
     memory_used: usize,
-    hit: Option<CapHit>,
-}
-
-/// Which of an instance's caps stopped it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CapHit {
-    Memory,
+    hit: bool,
 }
 
 impl InstanceLimiter {
@@ -104,17 +93,13 @@ impl InstanceLimiter {
         InstanceLimiter {
             memory_limit,
             memory_used: 0,
-            hit: None,
+            hit: false,
         }
     }
 
-    pub fn hit(&self) -> Option<CapHit> {
+    /// Whether a growth was refused for the cap.
+    pub fn hit(&self) -> bool {
         self.hit
-    }
-
-    /// Bytes of memory and tables the instance holds.
-    pub fn used(&self) -> usize {
-        self.memory_used
     }
 
     fn grow(&mut self, current: usize, desired: usize) -> bool {
@@ -125,7 +110,7 @@ impl InstanceLimiter {
                 true
             }
             _ => {
-                self.hit = Some(CapHit::Memory);
+                self.hit = true;
                 false
             }
         }
