@@ -197,7 +197,7 @@ impl LoadedPlugin {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_trap();
-        store.set_epoch_deadline(self.deadline_ticks());
+        store.set_epoch_deadline(ticks_in(deadline.saturating_duration_since(Instant::now())));
         let exports = match &self.pre {
             KindPre::TimeSource(p) => p
                 .instantiate_async(&mut store)
@@ -295,11 +295,6 @@ impl LoadedPlugin {
         Ok((b.build(), fs_used))
     }
 
-    fn deadline_ticks(&self) -> u64 {
-        // One extra tick: the first may come at once.
-        (self.limits().timeout().as_nanos() / EPOCH_TICK.as_nanos()) as u64 + 1
-    }
-
     fn deadline_error(&self) -> CallError {
         CallError::Deadline {
             plugin: self.name().to_string(),
@@ -359,15 +354,23 @@ impl LoadedPlugin {
         let deadline = Instant::now() + timeout;
         let outcome = driver.run(timeout, || async move {
             let cpu_before = cpu::thread_time();
-            let live = match live {
-                Some(live) => Ok(live),
-                None => self.instantiate(deadline).await,
+            // Guest code gets what is left of the call's time: all of it,
+            // unless an instance had to be made first.
+            let (live, ticks) = match live {
+                Some(live) => (Ok(live), ticks_in(timeout)),
+                None => {
+                    let fresh = self.instantiate(deadline).await;
+                    (
+                        fresh,
+                        ticks_in(deadline.saturating_duration_since(Instant::now())),
+                    )
+                }
             };
             let result = match live {
                 Err(e) => Err(e),
                 Ok(Live { mut store, exports }) => {
                     store.data_mut().deadline = deadline;
-                    store.set_epoch_deadline(self.deadline_ticks());
+                    store.set_epoch_deadline(ticks);
                     match f(&mut store, &exports).await {
                         Ok(r) => Ok((r, Live { store, exports })),
                         // The instance may be mid-way through anything: it
@@ -447,6 +450,12 @@ impl LoadedPlugin {
     pub fn consecutive_failures(&self) -> u32 {
         lock(&self.health).consecutive_failures()
     }
+}
+
+/// Epoch ticks in `time`: when guest code meets its deadline.
+fn ticks_in(time: Duration) -> u64 {
+    // One extra tick: the first may come at once.
+    (time.as_nanos() / EPOCH_TICK.as_nanos()) as u64 + 1
 }
 
 /// A poisoned lock means a panic while held; the data (an instance slot or

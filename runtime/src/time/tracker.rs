@@ -391,6 +391,19 @@ mod tests {
         Tracker::new(rules(drift_ppm))
     }
 
+    /// A tracker synced at `mono(0)` on `[-10, 10]` ms by two origins.
+    fn synced_by_ntp_and_https() -> Tracker {
+        let mut tr = tracker(0);
+        tr.update(
+            vec![
+                ok("ntp", iv(-10, 10), mono(0)),
+                ok("https", iv(-500, 500), mono(0)),
+            ],
+            mono(0),
+        );
+        tr
+    }
+
     fn by(origins: &[&str]) -> BTreeSet<String> {
         origins.iter().map(|o| (*o).to_owned()).collect()
     }
@@ -619,14 +632,7 @@ mod tests {
 
     #[test]
     fn a_synced_estimate_is_held_against_one_origin_and_replaced_by_two() {
-        let mut tr = tracker(0);
-        tr.update(
-            vec![
-                ok("ntp", iv(-10, 10), mono(0)),
-                ok("https", iv(-500, 500), mono(0)),
-            ],
-            mono(0),
-        );
+        let mut tr = synced_by_ntp_and_https();
         let hour = 3_600_000;
         let round = tr.update(vec![ok("liar", iv(hour, hour + 10), mono(1))], mono(1));
         assert_eq!(round.carry, Carry::Held);
@@ -707,14 +713,7 @@ mod tests {
 
     #[test]
     fn a_floor_alone_does_not_lose_a_synced_estimate() {
-        let mut tr = tracker(0);
-        tr.update(
-            vec![
-                ok("ntp", iv(-10, 10), mono(0)),
-                ok("https", iv(-500, 500), mono(0)),
-            ],
-            mono(0),
-        );
+        let mut tr = synced_by_ntp_and_https();
         let round = tr.update(
             vec![
                 failed("ntp"),

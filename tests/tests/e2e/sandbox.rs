@@ -24,32 +24,6 @@ fn host_with(fx: &Fixture, mode: &str, grants: &str, extra: &[(&str, &str)]) -> 
 }
 
 #[test]
-fn an_infinite_loop_is_stopped_at_the_deadline() {
-    let fx = Fixture::new();
-    let host = host_with(&fx, "loop", "", &[]);
-    let started = Instant::now();
-    let err = apply(&host).unwrap_err();
-    let took = started.elapsed();
-    assert!(
-        matches!(
-            err,
-            CallError::Deadline {
-                timeout_ms: 200,
-                ..
-            }
-        ),
-        "{err}"
-    );
-    assert!(took < Duration::from_secs(2), "deadline took {took:?}");
-    // The instance was discarded; the next call starts fresh and is stopped again.
-    assert!(matches!(
-        apply(&host).unwrap_err(),
-        CallError::Deadline { .. }
-    ));
-    probe_answers(&host);
-}
-
-#[test]
 fn growing_memory_is_stopped_at_the_cap() {
     let fx = Fixture::new();
     let host = host_with(&fx, "grow", "", &[]);
