@@ -2,15 +2,16 @@
 # repository root, not run.
 
 # Unless SKIP_BUILD is set, builds osb in release mode and, when PACKAGE is
-# given, the plugin packages (tests/artifacts/build.rs). Sets OSB, and with
-# PACKAGE sets PACKAGES: the newest build directory holding that package
-# (several profiles and older builds may hold packages).
+# given, the plugin packages (tests/artifacts/build.rs). Sets OSB (unless
+# it is set already: another build to compare, such as an older commit's),
+# and with PACKAGE sets PACKAGES: the newest build directory holding that
+# package (several profiles and older builds may hold packages).
 build_and_locate() { # [PACKAGE]
     if [[ -z "${SKIP_BUILD:-}" ]]; then
         cargo build --release -p osb-runtime
         [[ -z ${1:-} ]] || cargo build -p osb-tests
     fi
-    OSB=$PWD/target/release/osb
+    OSB=${OSB:-$PWD/target/release/osb}
     [[ -x $OSB ]] || { echo "no $OSB: build it first" >&2; exit 1; }
     [[ -n ${1:-} ]] || return 0
     PACKAGES=$(find target -path "*osb-test-artifacts*/out/packages/$1/$1.wasm" \

@@ -9,8 +9,9 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::Poll;
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::Engine;
 
@@ -55,7 +56,17 @@ impl CallDriver {
     ) -> Option<T> {
         let _call = self.ticker.enter_call();
         let handle = self.runtime.as_ref()?.handle();
-        let timed = || async move { tokio::time::timeout(timeout, work()).await.ok() };
+        let until = Instant::now() + timeout;
+        let timed = || async move {
+            let mut work = std::pin::pin!(work());
+            // Most calls finish in their first poll, without waiting on
+            // anything: they need no timer.
+            let first = std::future::poll_fn(|cx| Poll::Ready(work.as_mut().poll(cx))).await;
+            match first {
+                Poll::Ready(output) => Some(output),
+                Poll::Pending => tokio::time::timeout_at(until.into(), work).await.ok(),
+            }
+        };
         if tokio::runtime::Handle::try_current().is_ok() {
             // Called from async code, where blocking this thread on another
             // runtime is not allowed: the call gets a thread of its own.

@@ -192,6 +192,7 @@ impl LoadedPlugin {
             plugin: self.ctx.clone(),
             deadline,
             channels: 0,
+            waited: Duration::ZERO,
             fs_quota: Arc::new(FsQuota::new(self.name().clone(), self.limits(), fs_used)),
         };
         let mut store = Store::new(&self.engine, state);
@@ -352,35 +353,39 @@ impl LoadedPlugin {
         let live = slot.take();
         let timeout = self.limits().timeout();
         let deadline = Instant::now() + timeout;
-        let outcome = driver.run(timeout, || async move {
-            let cpu_before = cpu::thread_time();
-            // Guest code gets what is left of the call's time: all of it,
-            // unless an instance had to be made first.
-            let (live, ticks) = match live {
-                Some(live) => (Ok(live), ticks_in(timeout)),
-                None => {
-                    let fresh = self.instantiate(deadline).await;
-                    (
-                        fresh,
-                        ticks_in(deadline.saturating_duration_since(Instant::now())),
-                    )
-                }
-            };
-            let result = match live {
-                Err(e) => Err(e),
-                Ok(Live { mut store, exports }) => {
-                    store.data_mut().deadline = deadline;
-                    store.set_epoch_deadline(ticks);
-                    match f(&mut store, &exports).await {
-                        Ok(r) => Ok((r, Live { store, exports })),
-                        // The instance may be mid-way through anything: it
-                        // is dropped; the next call gets a fresh one.
-                        Err(e) => Err(self.classify(&e, &store)),
+        let outcome = driver.run(timeout, || {
+            cpu::busy(async move {
+                // Guest code gets what is left of the call's time: all of
+                // it, unless an instance had to be made first.
+                let (live, ticks) = match live {
+                    Some(live) => (Ok(live), ticks_in(timeout)),
+                    None => {
+                        let fresh = self.instantiate(deadline).await;
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        (fresh, ticks_in(left))
                     }
+                };
+                let Live { mut store, exports } = match live {
+                    Ok(live) => live,
+                    Err(e) => return (Err(e), Duration::ZERO),
+                };
+                let state = store.data_mut();
+                state.deadline = deadline;
+                state.waited = Duration::ZERO;
+                store.set_epoch_deadline(ticks);
+                let result = f(&mut store, &exports).await;
+                let waited = store.data().waited;
+                match result {
+                    Ok(r) => (Ok((r, Live { store, exports })), waited),
+                    // The instance may be mid-way through anything: it is
+                    // dropped; the next call gets a fresh one.
+                    Err(e) => (Err(self.classify(&e, &store)), waited),
                 }
-            };
-            (result, cpu::thread_time().saturating_sub(cpu_before))
+            })
         });
+        // The call's CPU time: what it kept the thread busy, less what the
+        // host's own imports spent waiting on I/O.
+        let outcome = outcome.map(|((result, waited), busy)| (result, busy.saturating_sub(waited)));
         let (result, cpu) = match outcome {
             Some(done) => done,
             // The timeout dropped the call and its instance with it; the

@@ -2,7 +2,6 @@
 //! answering.
 
 use std::net::TcpListener;
-use std::time::{Duration, Instant};
 
 use osb_runtime::plugin::{CallError, LimitOverrides, PluginHost};
 use osb_tests::hostile::{Setup, apply, plugin_error, probe_answers};

@@ -191,10 +191,10 @@ impl HostChannel for StoreState {
     ) -> wasmtime::Result<Result<Vec<u8>, DeviceError>> {
         let timeout = Duration::from_millis(timeout_ms.into()).min(self.remaining());
         let channel = self.table.get_mut(&channel)?;
-        Ok(channel
-            .transport
-            .transact(&command, timeout)
-            .map_err(DeviceError::Io))
+        let started = Instant::now();
+        let answer = channel.transport.transact(&command, timeout);
+        self.waited += started.elapsed();
+        Ok(answer.map_err(DeviceError::Io))
     }
 
     fn drop(&mut self, channel: Resource<Channel>) -> wasmtime::Result<()> {

@@ -65,7 +65,10 @@ impl Host for StoreState {
         }
         let _span =
             tracing::debug_span!("http", plugin = %self.plugin.name, url = %request.url).entered();
-        Ok(self.plugin.services.http.send(&request, timeout))
+        let started = std::time::Instant::now();
+        let response = self.plugin.services.http.send(&request, timeout);
+        self.waited += started.elapsed();
+        Ok(response)
     }
 }
 

@@ -58,6 +58,9 @@ pub struct StoreState {
     pub deadline: Instant,
     /// Device channels open now.
     pub channels: u32,
+    /// How long the host's own imports (`http`, `device`) waited on I/O in
+    /// the call in progress: not the plugin's CPU time.
+    pub waited: Duration,
     /// What the read-write grants hold, against the storage quota.
     pub fs_quota: Arc<filesystem::FsQuota>,
 }
