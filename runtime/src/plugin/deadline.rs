@@ -47,16 +47,15 @@ impl CallDriver {
     }
 
     /// Runs the future `work` makes on the calling thread, until it
-    /// completes or `timeout` passes (`None`). The epoch keeps advancing
+    /// completes or `until` passes (`None`). The epoch keeps advancing
     /// meanwhile, so guest code inside it meets its epoch deadline too.
     pub fn run<T: Send, F: Future<Output = T>>(
         &self,
-        timeout: Duration,
+        until: Instant,
         work: impl FnOnce() -> F + Send,
     ) -> Option<T> {
         let _call = self.ticker.enter_call();
         let handle = self.runtime.as_ref()?.handle();
-        let until = Instant::now() + timeout;
         let timed = || async move {
             let mut work = std::pin::pin!(work());
             // Most calls finish in their first poll, without waiting on
@@ -180,5 +179,37 @@ impl Drop for EpochTicker {
             t.thread().unpark();
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn work_ends_at_its_timeout_called_from_anywhere() {
+        let driver = CallDriver::start(&Engine::default()).unwrap();
+        let after = |ms| Instant::now() + Duration::from_millis(ms);
+        assert_eq!(driver.run(after(1000), || async { 7 }), Some(7));
+        // A wait past the timeout is dropped at it.
+        let started = Instant::now();
+        let waited = driver.run(after(50), || tokio::time::sleep(Duration::from_secs(5)));
+        assert_eq!(waited, None);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+        // From async code (where blocking on another runtime would panic),
+        // the same, on a thread of its own.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let inside = runtime.block_on(async {
+            let waited = driver.run(after(50), || tokio::time::sleep(Duration::from_secs(5)));
+            (driver.run(after(1000), || async { 8 }), waited)
+        });
+        assert_eq!(inside, (Some(8), None));
     }
 }

@@ -2,7 +2,7 @@
 //! instance, and the call path with deadline, memory cap and quarantine.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, TryLockError};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, Linker, ResourceTable, ResourceTableError};
@@ -229,10 +229,10 @@ impl LoadedPlugin {
 
     /// A fresh instance, dropped at once; for the instantiation benchmark.
     pub fn instantiate_fresh(&self, driver: &CallDriver) -> Result<(), CallError> {
-        let timeout = self.limits().timeout();
+        let deadline = Instant::now() + self.limits().timeout();
         driver
-            .run(timeout, || async {
-                self.instantiate(Instant::now() + timeout).await.map(drop)
+            .run(deadline, || async {
+                self.instantiate(deadline).await.map(drop)
             })
             .unwrap_or_else(|| Err(self.deadline_error()))
     }
@@ -317,12 +317,13 @@ impl LoadedPlugin {
                 remaining_ms: remaining.as_millis() as u64,
             });
         }
-        let (mut result, cpu) = self.call_live(driver, f);
+        let started = Instant::now();
+        let (mut result, cpu) = self.call_live(driver, started, f);
         // Every call's CPU counts; one that answered fails when it took the
         // plugin over its budget: a plugin spinning just under its deadline
         // on every call fails like one that overruns it. (A call that failed
         // already keeps its own error.)
-        if let Err(over) = self.charge_cpu(cpu)
+        if let Err(over) = self.charge_cpu(started, cpu)
             && result.is_ok()
         {
             tracing::warn!(plugin = %self.name(), error = %over, "plugin over its CPU budget");
@@ -341,26 +342,36 @@ impl LoadedPlugin {
         result
     }
 
-    /// The call's outcome and the CPU time it used.
+    /// The outcome of a call asked for at `asked`, and the CPU time it used.
     fn call_live<R: Send>(
         &self,
         driver: &CallDriver,
+        asked: Instant,
         f: impl AsyncFnOnce(&mut Store<StoreState>, &Exports) -> wasmtime::Result<R> + Send,
     ) -> (Result<R, CallError>, Duration) {
         // Calls to one plugin take turns, waiting here, before their
         // deadline starts: a call queued behind another is not cut short.
-        let mut slot = lock(&self.live);
+        let (mut slot, starts) = match self.live.try_lock() {
+            Ok(slot) => (slot, asked),
+            Err(TryLockError::Poisoned(p)) => (p.into_inner(), asked),
+            // Its deadline starts once its turn has come.
+            Err(TryLockError::WouldBlock) => (lock(&self.live), Instant::now()),
+        };
         let live = slot.take();
         let timeout = self.limits().timeout();
-        let deadline = Instant::now() + timeout;
-        let outcome = driver.run(timeout, || {
-            cpu::busy(async move {
+        let deadline = starts + timeout;
+        // Boxed where it is made: the call's state is large, and each layer
+        // taking it by value would copy it.
+        let outcome = driver.run(deadline, || {
+            Box::pin(cpu::busy(async move {
                 // Guest code gets what is left of the call's time: all of
                 // it, unless an instance had to be made first.
                 let (live, ticks) = match live {
                     Some(live) => (Ok(live), ticks_in(timeout)),
                     None => {
-                        let fresh = self.instantiate(deadline).await;
+                        // Boxed: the instantiation's state is large, and
+                        // this future is moved on every call.
+                        let fresh = Box::pin(self.instantiate(deadline)).await;
                         let left = deadline.saturating_duration_since(Instant::now());
                         (fresh, ticks_in(left))
                     }
@@ -381,7 +392,7 @@ impl LoadedPlugin {
                     // dropped; the next call gets a fresh one.
                     Err(e) => (Err(self.classify(&e, &store)), waited),
                 }
-            })
+            }))
         });
         // The call's CPU time: what it kept the thread busy, less what the
         // host's own imports spent waiting on I/O.
@@ -404,16 +415,14 @@ impl LoadedPlugin {
         }
     }
 
-    /// Adds a call's CPU time to the plugin's window.
-    fn charge_cpu(&self, cpu: Duration) -> Result<(), CallError> {
+    /// Adds the CPU time of a call made at `at` to the plugin's window.
+    fn charge_cpu(&self, at: Instant, cpu: Duration) -> Result<(), CallError> {
         let mut window = lock(&self.cpu);
-        window
-            .record(Instant::now(), cpu)
-            .map_err(|used| CallError::CpuBudget {
-                plugin: self.name().to_string(),
-                used_ms: used.as_millis() as u64,
-                budget_ms: window.budget().as_millis() as u64,
-            })
+        window.record(at, cpu).map_err(|used| CallError::CpuBudget {
+            plugin: self.name().to_string(),
+            used_ms: used.as_millis() as u64,
+            budget_ms: window.budget().as_millis() as u64,
+        })
     }
 
     fn classify(&self, e: &wasmtime::Error, store: &Store<StoreState>) -> CallError {
