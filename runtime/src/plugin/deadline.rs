@@ -19,9 +19,13 @@ use wasmtime::Engine;
 /// deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 
-/// After this many ticks with no call in progress the ticker sleeps, so an
-/// idle device does not wake 200 times a second.
-const IDLE_TICKS_BEFORE_SLEEP: u32 = 200;
+/// After this many ticks (100 ms) with no call in progress the ticker
+/// sleeps, so an idle device does not wake 200 times a second. Short,
+/// because the time service calls its sources every few seconds while the
+/// clock is unsynced and each call would otherwise keep the ticker awake for
+/// the whole period; waking it again costs one `unpark` per call, which only
+/// calls more than 100 ms apart pay.
+const IDLE_TICKS_BEFORE_SLEEP: u32 = 20;
 
 /// Runs guest calls under their deadlines: the epoch ticker and the tokio
 /// runtime whose timers and sockets the host imports wait on.
@@ -86,7 +90,7 @@ impl Drop for CallDriver {
 }
 
 /// Advances the engine's epoch while calls are in progress, and sleeps
-/// when none has been for a second.
+/// when none has been for 100 ms.
 ///
 /// Waking is race-free without a lock on the call path: a caller
 /// increments `active` then loads `sleeping`; the ticker stores `sleeping`

@@ -70,3 +70,16 @@ pub fn new_engine(limits: &PoolLimits) -> wasmtime::Result<Engine> {
         .cranelift_opt_level(wasmtime::OptLevel::Speed);
     Engine::new(&config)
 }
+
+/// Gives the heap the compiler freed back to the OS. Cranelift's working
+/// memory is freed after a compile but glibc keeps it in its arenas (one per
+/// compiling thread), so a daemon that compiled at start stayed ~10 MiB
+/// heavier than one started on a warm cache until its next restart.
+pub fn release_compiler_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages of glibc's own arenas to
+    // the kernel; it touches no memory in use.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}

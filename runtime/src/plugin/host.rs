@@ -278,6 +278,9 @@ impl PluginHost {
                 CacheOutcome::Disabled,
             ),
         };
+        if matches!(cache, CacheOutcome::Miss | CacheOutcome::Disabled) {
+            engine::release_compiler_memory();
+        }
         let manifest = package.manifest;
         let settings = self
             .settings
