@@ -33,7 +33,5 @@ echo "ratios of medians:"
 ratio call/plugin_trivial call/native_trait
 ratio call/plugin_one_host_call call/native_trait
 ratio call/plugin_one_host_call call/plugin_trivial
-ratio call/wasmtime_typed_raw call/native_trait
-ratio call/plugin_trivial call/wasmtime_typed_raw
 ratio load/compile load/cache_hit
 ratio load/compile_load_only load/cache_hit_load_only
