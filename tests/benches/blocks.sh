@@ -14,20 +14,26 @@
 #      context switches over IDLE_SECS of quiet;
 #   4. `osb daemon` with one block waiting for synced time and no time
 #      source (an offline device): its CPU and dockerd's over IDLE_SECS,
-#      and with BASELINE=path/to/another/osb the same for that binary.
+#      and with BASELINE=path/to/another/osb the same for that binary;
+#   5. `osb daemon` keeping 6 blocks, 4 of them with a 1 s healthcheck:
+#      dockerd's CPU with the stack alone, then the daemon's and dockerd's
+#      CPU and the daemon's reconciles over IDLE_SECS (BASELINE too).
 #
 # Usage: tests/benches/blocks.sh        (from anywhere in the repo)
 #   SKIP_BUILD=1  use target/release/osb as it is
 #   ROUNDS=N      compose-vs-apply rounds (default 5)
 #   NOOP=N        no-op applies (default 20)
 #   IDLE_SECS=N   quiet seconds measured for 3 and 4 (default 10)
-#   BASELINE=FILE an osb binary to compare with in 4
+#   BASELINE=FILE an osb binary to compare with in 4 and 5
+#   CASES="1 2 3 4 5"  the cases to run (3 needs 2's blocks)
 # Needs: a running engine (scripts/services), docker-compose, busybox-static.
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
 ROUNDS=${ROUNDS:-5}
 NOOP=${NOOP:-20}
+CASES=" ${CASES:-1 2 3 4 5} "
+run_case() { [[ $CASES == *" $1 "* ]]; }
 
 source tests/benches/common.sh
 build_and_locate
@@ -86,6 +92,7 @@ mkdir -p "$WORK/compose"
 now_ms() { date +%s%3N; }
 median() { sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
+if run_case 1; then
 echo "== 20 services from nothing: docker-compose up -d vs osb apply ($ROUNDS rounds each, alternating)"
 : >"$WORK/compose.ms"
 : >"$WORK/osb.ms"
@@ -111,7 +118,9 @@ done
 c=$(median <"$WORK/compose.ms")
 o=$(median <"$WORK/osb.ms")
 echo "median: docker-compose up -d $c ms, osb apply $o ms, ratio osb/compose $(awk -v o="$o" -v c="$c" 'BEGIN { printf "%.2f", o / c }')"
+fi
 
+if run_case 2 || run_case 3; then
 echo "== no-op osb apply of 50 converged blocks ($NOOP runs)"
 {
     echo '{"version": 1, "apps": {"noop": {"class": "app", "release": {"version": "1.0.0", "blocks": {'
@@ -135,6 +144,7 @@ for _ in $(seq 1 "$NOOP"); do
 done
 echo "no-op reconcile inside the process (observe + plan): median $(median <"$WORK/noop-reconcile.ms") ms"
 echo "no-op apply, whole process: median $(median <"$WORK/noop.ms") ms (min $(sort -n "$WORK/noop.ms" | head -1), max $(sort -n "$WORK/noop.ms" | tail -1))"
+fi
 
 IDLE_SECS=${IDLE_SECS:-10}
 CLK_TCK=$(getconf CLK_TCK)
@@ -159,18 +169,48 @@ daemon_idle() { # binary target state-dir
         "$(( (s1 - s0) / IDLE_SECS )) context switches/s; dockerd meanwhile $(percent $((d1 - d0))) %"
 }
 
+BINARIES=("$OSB")
+[[ -n ${BASELINE:-} ]] && BINARIES+=("$BASELINE")
+
+if run_case 3; then
 echo "== osb daemon keeping the 50 blocks converged: resident memory and idle CPU"
 daemon_idle "$OSB" "$WORK/noop.json" "$WORK/state"
+fi
 
+if run_case 4; then
 echo "== osb daemon, one block waiting for synced time, no time source"
 cleanup_osb
 cat >"$WORK/waiting.json" <<'JSON'
 {"version": 1, "apps": {"wait": {"class": "app", "release": {"version": "1.0.0", "blocks": {
   "app": {"image": "osb-bench/busybox:1", "command": ["sleep", "3600"], "time": "synced"}}}}}}
 JSON
-BINARIES=("$OSB")
-[[ -n ${BASELINE:-} ]] && BINARIES+=("$BASELINE")
 for binary in "${BINARIES[@]}"; do
     echo "$binary: $(daemon_idle "$binary" "$WORK/waiting.json" "$WORK/state-wait-$(basename "$binary")")"
 done
+fi
+
+if run_case 5; then
+echo "== osb daemon keeping 6 blocks, 4 with a 1 s healthcheck"
+cleanup_osb
+{
+    echo '{"version": 1, "apps": {"health": {"class": "app", "release": {"version": "1.0.0", "blocks": {'
+    for i in 1 2 3 4 5 6; do
+        check=
+        ((i <= 4)) && check=', "healthcheck": {"test": {"cmd": ["true"]}, "interval": "1s"}'
+        sep=,; ((i == 6)) && sep=
+        echo "  \"b$i\": {\"image\": \"osb-bench/busybox:1\", \"command\": [\"sleep\", \"3600\"]$check}$sep"
+    done
+    echo '}}}}}'
+} >"$WORK/health.json"
+"$OSB" apply "$WORK/health.json" --no-progress --state-dir "$WORK/state-health" --instance "$INSTANCE" >/dev/null 2>&1
+sleep 3
+if [[ -n $DOCKERD ]]; then
+    d0=$(cpu_ticks "$DOCKERD"); sleep "$IDLE_SECS"; d1=$(cpu_ticks "$DOCKERD")
+    echo "dockerd with the stack and no daemon: $(percent $((d1 - d0))) % of a core"
+fi
+for binary in "${BINARIES[@]}"; do
+    echo "$binary: $(daemon_idle "$binary" "$WORK/health.json" "$WORK/state-health")"
+    echo "  reconciles logged over the whole run (start + 5 s + IDLE_SECS): $(grep -c 'converged' "$WORK/daemon.log")"
+done
+fi
 echo "osb binary: $(stat -c %s "$OSB") bytes"

@@ -191,3 +191,51 @@ fn a_block_waiting_for_the_clock_costs_the_daemon_no_polling() {
     );
     assert!(stopped, "the daemon did not stop on SIGINT");
 }
+
+#[test]
+fn healthchecks_that_keep_passing_wake_no_reconcile() {
+    let Some(osb) = Osb::new("daemon-health") else {
+        return;
+    };
+    // Two blocks checked every second: each check is an exec, three engine
+    // events, none of which changes a plan.
+    let check = json!({"test": {"cmd": ["true"]}, "interval": "1s"});
+    let image = osb.engine.busybox_image("1");
+    let t = target(
+        "healthidle",
+        "1.0.0",
+        json!({
+            "a": {"image": image, "healthcheck": check},
+            "b": {"image": image, "healthcheck": check, "depends_on": {"a": "healthy"}},
+        }),
+        json!({}),
+    );
+    let path = osb.write(&t);
+    let log_path = osb.dir.path().join("daemon.log");
+    let log = std::fs::File::create(&log_path).expect("daemon log");
+    let daemon = spawn_daemon_logging(&osb, &["--target", path.to_str().expect("utf-8")], log);
+    let converged = |text: &str| text.matches("converged").count();
+    let read = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let healthy = eventually(Duration::from_secs(60), || {
+        let blocks = osb.scope.containers();
+        blocks.len() == 2
+            && blocks
+                .iter()
+                .all(|c| c.health.as_deref() == Some("healthy"))
+    });
+    // The last health change's reconcile has had time to log.
+    std::thread::sleep(Duration::from_secs(1));
+    let before = converged(&read());
+    std::thread::sleep(Duration::from_secs(4));
+    let text = read();
+    let stopped = stop(daemon);
+    assert!(healthy, "the blocks never turned healthy:\n{text}");
+    assert!(before >= 1, "the daemon never converged:\n{text}");
+    // Waking on every exec would have made about eight.
+    assert_eq!(
+        converged(&text) - before,
+        0,
+        "reconciles while only healthchecks ran:\n{text}"
+    );
+    assert!(stopped, "the daemon did not stop on SIGINT");
+}
