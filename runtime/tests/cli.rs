@@ -544,3 +544,23 @@ fn an_instance_name_that_cannot_name_engine_objects_is_refused() {
     // Refused before anything is touched.
     assert!(!state.exists());
 }
+
+#[test]
+fn logs_written_to_a_pipe_carry_no_colour_codes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plugins = tmp.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let state = tmp.path().join("state");
+    let out = Command::new(env!("CARGO_BIN_EXE_osb"))
+        .args(["--development", "daemon", "--once"])
+        .args(["--plugin-dir", s(&plugins), "--state-dir", s(&state)])
+        .env_remove("OSB_CONFIG")
+        .env_remove("NO_COLOR")
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("run osb");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("INFO"), "nothing logged: {err}");
+    assert!(!err.contains('\x1b'), "colour codes in piped logs: {err:?}");
+}

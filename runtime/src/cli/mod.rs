@@ -80,6 +80,13 @@ pub fn run() -> anyhow::Result<()> {
     }
 }
 
+/// Colour only for a person at a terminal: a file or a pipe gets plain
+/// text, and `NO_COLOR` (set and not empty, <https://no-color.org>) turns it
+/// off everywhere.
+fn use_colour(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
 fn init_logging(cli: &Cli) {
     use tracing_subscriber::EnvFilter;
     let default = match cli.verbose {
@@ -90,10 +97,38 @@ fn init_logging(cli: &Cli) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(use_colour(
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            std::env::var_os("NO_COLOR").as_deref(),
+        ))
         .with_writer(std::io::stderr);
     if cli.log_json {
         builder.json().init();
     } else {
         builder.init();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::use_colour;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colour_only_on_a_terminal_and_without_no_color() {
+        let table = [
+            (true, None, true),
+            (true, Some(""), true),
+            (true, Some("1"), false),
+            (false, None, false),
+            (false, Some("1"), false),
+        ];
+        for (terminal, no_color, colour) in table {
+            assert_eq!(
+                use_colour(terminal, no_color.map(OsStr::new)),
+                colour,
+                "terminal {terminal}, NO_COLOR {no_color:?}"
+            );
+        }
     }
 }
