@@ -471,6 +471,7 @@ impl PluginHost {
         + Send,
     ) -> Result<R, CallError> {
         let plugin = self.current(name)?;
+        let _span = tracing::debug_span!("plugin_call", plugin = %name, function).entered();
         if plugin.kind() != PluginKind::TimeSource {
             return Err(plugin.no_such_function(function));
         }
