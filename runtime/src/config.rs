@@ -1,5 +1,5 @@
 //! The device configuration (`/etc/osb/device.toml`): trust, grants, limits,
-//! HTTPS roots, and the time service.
+//! HTTPS roots, the time service, and image registry logins.
 //!
 //! Development mode is a setting here (or `--development` / `OSB_DEVELOPMENT=1`
 //! at run time): one image serves both, no rebuild.
@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::engine::Registries;
 use crate::plugin::host_api::device::{DeviceEndpoint, DeviceTable};
 use crate::plugin::{
     HostSettings, HttpSettings, PluginLimits, PluginName, PluginSettings, PublicKey, TrustPolicy,
@@ -37,6 +38,10 @@ pub struct DeviceConfig {
     pub http: HttpSettings,
     #[serde(default)]
     pub time: TimeSettings,
+    /// Logins for image registries, by registry host:
+    /// `[registries."ghcr.io"] username = .., password = ..`.
+    #[serde(default)]
+    pub registries: Registries,
 }
 
 fn default_plugin_dir() -> PathBuf {
@@ -66,6 +71,7 @@ impl Default for DeviceConfig {
             plugins: BTreeMap::new(),
             http: HttpSettings::default(),
             time: TimeSettings::default(),
+            registries: Registries::default(),
         }
     }
 }
@@ -99,6 +105,7 @@ impl DeviceConfig {
         .map_err(err)?;
         config.http.validate().map_err(err)?;
         config.time.validate().map_err(err)?;
+        config.registries.validate().map_err(err)?;
         Ok(config)
     }
 
@@ -180,6 +187,29 @@ config = { path = "/data/clock" }
         assert_eq!(s.limits.memory_bytes(), 16 << 20);
         let name = PluginName::new("time-fake-hwclock").unwrap();
         assert_eq!(s.plugins[&name].config["path"], "/data/clock");
+    }
+
+    #[test]
+    fn registry_logins_are_keyed_by_registry_host() {
+        let text = r#"
+[registries."ghcr.io"]
+username = "device-7"
+password = "ghp_secret"
+[registries."127.0.0.1:5000"]
+username = "u"
+password = "p"
+"#;
+        let c = DeviceConfig::parse(text, Path::new("device.toml")).unwrap();
+        let image = |r: &str| crate::block::ImageRef::parse(r).unwrap();
+        let login = c.registries.for_image(&image("ghcr.io/org/app:1")).unwrap();
+        assert_eq!(login.username, "device-7");
+        assert_eq!(
+            c.registries
+                .for_image(&image("127.0.0.1:5000/app:1"))
+                .map(|l| l.username.as_str()),
+            Some("u")
+        );
+        assert!(c.registries.for_image(&image("busybox:1")).is_none());
     }
 
     #[test]
@@ -280,6 +310,15 @@ plausible_span_days = 3650
             (
                 "[time]\nplausible_span_days = 0",
                 "time.plausible_span_days",
+            ),
+            (
+                "[registries.\"https://ghcr.io\"]\nusername = \"u\"\npassword = \"p\"",
+                "registries.\"https://ghcr.io\"",
+            ),
+            ("[registries.\"ghcr.io\"]\nusername = \"u\"", "password"),
+            (
+                "[registries.\"ghcr.io\"]\nusername = \"u\"\npassword = \"p\"\ntoken = \"t\"",
+                "token",
             ),
         ];
         for (text, expect) in bad {

@@ -1,24 +1,15 @@
 //! Free disk against image size, checked before a pull.
 //!
 //! The engine cannot say how big an image is before pulling it, so the size
-//! comes from the registry's manifest (the sum of its compressed layers).
-//! Unpacked, layers take more room than that; twice the compressed size is
-//! the estimate used, plus a reserve the device keeps free for everything
-//! else. When the manifest cannot be read (a registry that wants a login, a
-//! network that is down) the pull goes ahead: the engine will fail it
-//! cleanly if the disk fills, and refusing would strand a device whose
-//! registry is merely slow.
+//! comes from the registry's manifest (the sum of its compressed layers,
+//! read by the engine client, `engine/registry.rs`). Unpacked, layers take
+//! more room than that; twice the compressed size is the estimate used, plus
+//! a reserve the device keeps free for everything else.
 
 use std::path::Path;
-use std::time::Duration;
-
-use serde::Deserialize;
 
 use crate::block::ImageRef;
 
-/// How long the manifest request may take.
-const MANIFEST_TIMEOUT: Duration = Duration::from_secs(10);
-const MANIFEST_BYTES_MAX: u64 = 4 << 20;
 /// Unpacked size estimate per compressed byte.
 pub const UNPACK_FACTOR: u64 = 2;
 
@@ -72,96 +63,6 @@ pub fn check(
 pub fn free_bytes(path: &Path) -> std::io::Result<u64> {
     let stat = rustix::fs::statvfs(path)?;
     Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
-}
-
-#[derive(Deserialize)]
-struct Manifest {
-    #[serde(default)]
-    manifests: Vec<Entry>,
-    #[serde(default)]
-    layers: Vec<Descriptor>,
-    config: Option<Descriptor>,
-}
-
-#[derive(Deserialize)]
-struct Entry {
-    digest: String,
-    platform: Option<Platform>,
-}
-
-#[derive(Deserialize)]
-struct Platform {
-    architecture: String,
-    os: String,
-}
-
-#[derive(Deserialize)]
-struct Descriptor {
-    size: u64,
-}
-
-/// The compressed size of `image` for this machine's platform, from its
-/// registry; `None` if the registry does not say.
-pub fn image_size(image: &ImageRef) -> Option<u64> {
-    let registry = match image.registry() {
-        "docker.io" => "registry-1.docker.io",
-        other => other,
-    };
-    let host = registry.rsplit_once(':').map_or(registry, |(h, _)| h);
-    // The engine itself talks plain HTTP to loopback registries.
-    let scheme = if host == "localhost" || host.starts_with("127.") || host == "[::1]" {
-        "http"
-    } else {
-        "https"
-    };
-    let base = format!("{scheme}://{registry}/v2/{}/manifests/", image.path());
-    let reference = image.digest().or(image.tag()).unwrap_or("latest");
-    let manifest = fetch(&format!("{base}{reference}"))?;
-    if manifest.manifests.is_empty() {
-        return Some(size_of(&manifest));
-    }
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    };
-    let entry = manifest.manifests.iter().find(|m| {
-        m.platform
-            .as_ref()
-            .is_some_and(|p| p.os == "linux" && p.architecture == arch)
-    })?;
-    fetch(&format!("{base}{}", entry.digest)).map(|m| size_of(&m))
-}
-
-fn size_of(manifest: &Manifest) -> u64 {
-    let layers: u64 = manifest.layers.iter().map(|l| l.size).sum();
-    layers + manifest.config.as_ref().map_or(0, |c| c.size)
-}
-
-fn fetch(url: &str) -> Option<Manifest> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(MANIFEST_TIMEOUT))
-        .build()
-        .into();
-    let accept = "application/vnd.oci.image.index.v1+json, \
-        application/vnd.docker.distribution.manifest.list.v2+json, \
-        application/vnd.oci.image.manifest.v1+json, \
-        application/vnd.docker.distribution.manifest.v2+json";
-    let response = agent.get(url).header("Accept", accept).call();
-    let mut response = match response {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::debug!(%url, error = %e, "image size unknown");
-            return None;
-        }
-    };
-    let body = response
-        .body_mut()
-        .with_config()
-        .limit(MANIFEST_BYTES_MAX)
-        .read_to_string()
-        .ok()?;
-    serde_json::from_str(&body).ok()
 }
 
 #[cfg(test)]

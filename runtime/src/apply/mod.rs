@@ -33,7 +33,7 @@ use tracing::Instrument;
 use crate::block::current::{ContainerId, ContainerStatus, CurrentState, Image, ImageId};
 use crate::block::plan::{ContainerRef, Step, WaitReason};
 use crate::block::{BlockId, Conditions, ImageRef, TargetState, TimeStatus, plan};
-use crate::engine::{ContainerPlan, Engine, EngineError};
+use crate::engine::{ContainerPlan, Engine, EngineError, Registries};
 use crate::time::TimeHandle;
 use backoff::Backoff;
 use locks::{LockError, Locks};
@@ -62,6 +62,8 @@ pub struct ApplySettings {
     pub concurrency: usize,
     /// What the time service says of the clock, read afresh every cycle.
     pub time: TimeHandle,
+    /// Logins for image registries (the device config's `[registries]`).
+    pub registries: Registries,
 }
 
 impl ApplySettings {
@@ -83,6 +85,7 @@ impl ApplySettings {
             disk_reserve: 256 << 20,
             concurrency: 8,
             time: TimeHandle::fixed(TimeStatus::Unsynced),
+            registries: Registries::default(),
         }
     }
 }
@@ -213,7 +216,9 @@ impl Applier {
         progress: ProgressOutput,
     ) -> Result<Applier, ApplyError> {
         let store = Store::open(&settings.state_dir)?;
-        let engine = Engine::connect(&settings.instance).await?;
+        let engine = Engine::connect(&settings.instance)
+            .await?
+            .with_registries(settings.registries.clone());
         Ok(Applier {
             engine,
             store,
@@ -708,6 +713,19 @@ impl Applier {
                         attempts: attempt + 1,
                     });
                 }
+                // Nor does a missing or wrong login heal in a minute: it
+                // takes a new device config.
+                Err(error) if error.is_unauthorized() => {
+                    tracing::warn!(
+                        %image,
+                        %error,
+                        "pull refused: the registry wants a login (the device config's [registries]); not retried"
+                    );
+                    return Err(StepError::PullGaveUp {
+                        error,
+                        attempts: attempt + 1,
+                    });
+                }
                 Err(error) if attempt + 1 >= attempts => {
                     return Err(StepError::PullGaveUp { error, attempts });
                 }
@@ -727,18 +745,31 @@ impl Applier {
         Ok(())
     }
 
+    /// Refuses a pull that would leave less than the reserve free. A check
+    /// that cannot be made is a warning naming the image and why, and the
+    /// pull goes ahead: the engine fails it cleanly if the disk fills, and
+    /// refusing would strand a device whose registry is merely slow.
     async fn check_disk(&self, image: &ImageRef) -> Result<(), StepError> {
+        let unchecked = |why: &str| {
+            tracing::warn!(%image, why, "free disk not checked before the pull");
+        };
         let Some(root) = self.engine.root_dir().await else {
+            unchecked("the engine does not say where it keeps images");
             return Ok(());
         };
-        let image_for_size = image.clone();
-        let size = tokio::task::spawn_blocking(move || disk::image_size(&image_for_size))
-            .await
-            .ok()
-            .flatten();
-        let (Some(size), Ok(free)) = (size, disk::free_bytes(std::path::Path::new(&root))) else {
-            tracing::debug!(%image, "image size or free disk unknown; pulling without a check");
-            return Ok(());
+        let size = match self.engine.image_size(image).await {
+            Ok(size) => size,
+            Err(error) => {
+                unchecked(&format!("the image's size is unknown: {error}"));
+                return Ok(());
+            }
+        };
+        let free = match disk::free_bytes(std::path::Path::new(&root)) {
+            Ok(free) => free,
+            Err(error) => {
+                unchecked(&format!("cannot measure free space in {root}: {error}"));
+                return Ok(());
+            }
         };
         disk::check(image, size, free, self.settings.disk_reserve, &root)?;
         Ok(())

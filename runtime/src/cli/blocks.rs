@@ -50,6 +50,7 @@ impl BlockArgs {
         settings.instance = self.instance.clone();
         settings.concurrency = self.parallel.max(1);
         settings.disk_reserve = self.disk_reserve_mb.saturating_mul(1 << 20);
+        settings.registries = config.registries.clone();
         settings
     }
 }

@@ -3,8 +3,11 @@
 //! It speaks to a Docker-compatible engine over its local socket
 //! (`DOCKER_HOST` honoured), reads the runtime's objects back into a
 //! [`CurrentState`](crate::block::CurrentState) ([`read`]), turns a block
-//! into a container ([`create`]), and pulls images with progress ([`pull`]).
-//! Everything else in the runtime sees engine state only through these types.
+//! into a container ([`create`]), and pulls images with progress ([`pull`]),
+//! with the device's login for the image's registry. It also reads image
+//! manifests from registries ([`registry`]), with the same logins, for the
+//! free-disk check before a pull. Everything else in the runtime sees engine
+//! state and registries only through these types.
 //!
 //! Every object the runtime creates carries [`RUNTIME_LABEL`] with the
 //! runtime instance's name, and every listing filters on it: two runtimes
@@ -15,6 +18,7 @@ mod create;
 mod events;
 mod pull;
 mod read;
+mod registry;
 
 use std::time::Duration;
 
@@ -27,12 +31,13 @@ use futures_util::StreamExt;
 
 use crate::block::current::{ContainerId, ImageId};
 use crate::block::target::{NetworkConfig, VolumeConfig};
-use crate::block::{AppName, NetworkName, VolumeName, labels};
+use crate::block::{AppName, ImageRef, NetworkName, VolumeName, labels};
 
 pub use create::ContainerPlan;
 pub use events::{EngineEvent, EngineEvents};
 pub use pull::{LayerProgress, PullEvent};
 pub use read::EngineState;
+pub use registry::{Registries, RegistryCredentials, RegistryError};
 
 /// The label naming the runtime instance an object belongs to.
 pub const RUNTIME_LABEL: &str = "io.osb.runtime";
@@ -129,6 +134,31 @@ impl EngineError {
         )
     }
 
+    /// Whether the engine said the registry wants a login it did not have
+    /// or refused the one it had. The engine passes the registry's error
+    /// codes on as text (`unauthorized: authentication required`,
+    /// `denied: ...`, or its own `no basic auth credentials`).
+    pub fn is_unauthorized(&self) -> bool {
+        match self {
+            EngineError::Refused {
+                status: Some(401 | 403),
+                ..
+            } => true,
+            EngineError::Refused { message, .. } => {
+                let message = message.to_ascii_lowercase();
+                [
+                    "unauthorized",
+                    "denied",
+                    "authentication required",
+                    "no basic auth credentials",
+                ]
+                .iter()
+                .any(|code| message.contains(code))
+            }
+            EngineError::Unreachable { .. } => false,
+        }
+    }
+
     /// Whether the engine said the object already exists.
     pub fn is_conflict(&self) -> bool {
         matches!(
@@ -147,6 +177,7 @@ pub struct Engine {
     docker: Docker,
     instance: String,
     address: String,
+    registries: std::sync::Arc<Registries>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -180,6 +211,30 @@ impl Engine {
             docker,
             instance: instance.to_owned(),
             address,
+            registries: std::sync::Arc::default(),
+        })
+    }
+
+    /// The registry logins pulls and manifest reads use from now on.
+    pub fn with_registries(mut self, registries: Registries) -> Engine {
+        self.registries = std::sync::Arc::new(registries);
+        self
+    }
+
+    /// The compressed size of `image` for this machine (layers and config),
+    /// from its registry's manifest, with the device's login for it.
+    pub async fn image_size(&self, image: &ImageRef) -> Result<u64, RegistryError> {
+        let registries = self.registries.clone();
+        let image = image.clone();
+        tokio::task::spawn_blocking(move || {
+            registry::image_size(&image, registries.for_image(&image))
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(RegistryError::Unreachable {
+                url: String::new(),
+                reason: format!("the manifest request stopped: {e}"),
+            })
         })
     }
 

@@ -51,7 +51,18 @@ impl Engine {
         let options = CreateImageOptionsBuilder::new()
             .from_image(&reference)
             .build();
-        let mut stream = self.docker.create_image(Some(options), None, None);
+        // The device's login for the image's registry, if it has one; the
+        // engine answers the registry's challenge with it.
+        let credentials =
+            self.registries
+                .for_image(image)
+                .map(|login| bollard::auth::DockerCredentials {
+                    username: Some(login.username.clone()),
+                    password: Some(login.password.clone()),
+                    serveraddress: Some(image.registry().to_owned()),
+                    ..Default::default()
+                });
+        let mut stream = self.docker.create_image(Some(options), None, credentials);
         let failed = |message: String| EngineError::Refused {
             action: format!("pull {image}"),
             message,

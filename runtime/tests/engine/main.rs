@@ -8,6 +8,7 @@
 mod apply;
 mod daemon;
 mod faults;
+mod registries;
 mod time;
 
 use std::io::{BufRead, BufReader};

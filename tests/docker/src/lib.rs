@@ -1,6 +1,7 @@
 //! Fixtures for tests that talk to a real Docker engine through the `docker`
 //! command line: the engine check, local images built from the host's static
-//! busybox, a throwaway image registry, and a [`Scope`] that removes what a
+//! busybox, a throwaway image registry (open, or wanting a login: Basic, or
+//! tokens from a [`TokenIssuer`]), and a [`Scope`] that removes what a
 //! test left on the engine.
 //!
 //! The CLI rather than an engine client: these fixtures check the runtime's
@@ -22,6 +23,7 @@ mod image;
 mod query;
 mod registry;
 mod scope;
+mod token;
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::sync::OnceLock;
@@ -32,8 +34,9 @@ pub use image::{big_image, busybox_image};
 pub use query::{
     ContainerInfo, containers, exec, image_exists, networks, remove_image, volume_exists, volumes,
 };
-pub use registry::Registry;
+pub use registry::{Registry, RegistryAuth};
 pub use scope::{Scope, cleanup};
+pub use token::{TokenIssuer, TokenPolicy};
 
 /// The label that ties engine objects to one runtime instance, and so to
 /// one test: [`cleanup`] removes everything carrying it.

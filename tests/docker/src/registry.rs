@@ -1,5 +1,6 @@
 //! A throwaway image registry on loopback: Debian's `docker-registry`, run
-//! as a child process, so a test can stop it mid-pull and start it again.
+//! as a child process, so a test can stop it mid-pull and start it again,
+//! or start it again wanting a login ([`RegistryAuth`]).
 
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Write};
@@ -29,13 +30,48 @@ const READY_TIMEOUT: Duration = Duration::from_secs(15);
 pub struct Registry {
     port: u16,
     dir: tempfile::TempDir,
+    auth: RegistryAuth,
     child: Option<Child>,
     /// Whether it ever answered: until then, the port and the local images
     /// under its address may be another registry's.
     answered: bool,
 }
 
+/// Who the registry serves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum RegistryAuth {
+    /// Anyone.
+    #[default]
+    Open,
+    /// One user, by Basic auth (distribution's `htpasswd`).
+    Htpasswd {
+        /// The user.
+        username: String,
+        /// The password.
+        password: String,
+    },
+    /// Holders of a token from a token server (distribution's `token`
+    /// auth), such as [`super::TokenIssuer`].
+    Token {
+        /// Where clients get tokens.
+        realm: String,
+        /// The `service` tokens are for.
+        service: String,
+        /// The `iss` of the tokens.
+        issuer: String,
+        /// The certificate (PEM) whose key signs them.
+        certificate: PathBuf,
+    },
+}
+
 impl Registry {
+    /// Wants `auth` from the next start on ([`Registry::restart`]): push
+    /// while it is open, then restart it closed.
+    pub fn set_auth(&mut self, auth: RegistryAuth) {
+        self.auth = auth;
+        self.write_config();
+    }
+
     /// Starts a registry on `port` and waits until it answers; panics,
     /// with the registry's log, if it does not.
     pub fn start(port: u16) -> Registry {
@@ -67,6 +103,7 @@ impl Registry {
                 .prefix("osb-test-registry-")
                 .tempdir()
                 .expect("create the registry's directory"),
+            auth: RegistryAuth::Open,
             child: None,
             answered: false,
         };
@@ -137,7 +174,7 @@ impl Registry {
     fn write_config(&self) {
         // Without `delete`, the registry refuses to delete manifests, which
         // tests of a registry losing an image need.
-        let config = format!(
+        let mut config = format!(
             "version: 0.1\n\
              log:\n  level: warn\n\
              storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n\
@@ -146,6 +183,28 @@ impl Registry {
             port = self.port,
             identity = self.identity(),
         );
+        match &self.auth {
+            RegistryAuth::Open => {}
+            RegistryAuth::Htpasswd { username, password } => {
+                let path = self.dir.path().join("htpasswd");
+                let hash = bcrypt::hash(password, 4).expect("hash the password");
+                std::fs::write(&path, format!("{username}:{hash}\n")).expect("write htpasswd");
+                config.push_str(&format!(
+                    "auth:\n  htpasswd:\n    realm: osb-test\n    path: {}\n",
+                    path.display()
+                ));
+            }
+            RegistryAuth::Token {
+                realm,
+                service,
+                issuer,
+                certificate,
+            } => config.push_str(&format!(
+                "auth:\n  token:\n    realm: {realm}\n    service: {service}\n    \
+                 issuer: {issuer}\n    rootcertbundle: {}\n",
+                certificate.display()
+            )),
+        }
         std::fs::write(self.config_path(), config).expect("write the registry config");
     }
 
@@ -266,8 +325,9 @@ impl Drop for Registry {
 }
 
 /// Whether `GET /v2/` on the port answers 200, the registry API's "I am
-/// here", with this registry's `identity`: a registry that failed to bind
-/// must not pass for ready because another test's took the port first.
+/// here" (or 401, the same from a registry that wants a login), with this
+/// registry's `identity`: a registry that failed to bind must not pass for
+/// ready because another test's took the port first.
 /// HTTP/1.0 by hand: the registry closes the connection after one answer.
 fn answers(port: u16, identity: &str) -> bool {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
@@ -281,7 +341,8 @@ fn answers(port: u16, identity: &str) -> bool {
     }
     let mut head = BufReader::new(stream).lines().map_while(Result::ok);
     let ok = head.next().is_some_and(|status| {
-        status.starts_with("HTTP/1.") && status.split_whitespace().nth(1) == Some("200")
+        status.starts_with("HTTP/1.")
+            && matches!(status.split_whitespace().nth(1), Some("200" | "401"))
     });
     let header = IDENTITY_HEADER.to_ascii_lowercase();
     ok && head
