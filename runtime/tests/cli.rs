@@ -1,5 +1,8 @@
 //! The `osb` binary, run as a user would.
 
+// A test may panic: helpers outside `#[test]` functions too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 

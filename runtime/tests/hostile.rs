@@ -2,6 +2,9 @@
 //! what reaches the log, and a daemon that keeps its time service turning
 //! and stops when told, whatever a plugin does.
 
+// A test may panic: helpers outside `#[test]` functions too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};

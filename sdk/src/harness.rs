@@ -337,7 +337,9 @@ pub fn unix_nanos() -> i128 {
 }
 
 /// A WIT `timestamp` as JSON (`{"seconds", "nanoseconds"}`), in
-/// nanoseconds since the Unix epoch. Panics on anything else.
+/// nanoseconds since the Unix epoch. Panics on anything else: it is for
+/// tests, like `assert!`.
+#[allow(clippy::expect_used)]
 pub fn nanos(timestamp: &serde_json::Value) -> i128 {
     let seconds = timestamp["seconds"].as_i64().expect("seconds");
     let nanoseconds = timestamp["nanoseconds"].as_u64().expect("nanoseconds");

@@ -2,6 +2,9 @@
 //! from config, or from a file in a temporary directory behind the
 //! `/release` grant.
 
+// A test may panic: helpers outside `#[test]` functions too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use osb_sdk::harness::{Harness, Running};
 use serde_json::{Value, json};
 

@@ -2,6 +2,9 @@
 //! directory is a temporary preopen, and a power cut between write and
 //! rename never leaves a torn file.
 
+// A test may panic: helpers outside `#[test]` functions too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use osb_sdk::harness::Harness;
 use serde_json::{Value, json};
 

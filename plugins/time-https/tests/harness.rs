@@ -2,6 +2,9 @@
 //! `http` import answers from a table, with `Date` headers made when each
 //! request arrives, from honest, skewed, captive-portal and broken servers.
 
+// A test may panic: helpers outside `#[test]` functions too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -2,6 +2,9 @@
 //! servers on loopback: real UDP through the host's socket checks, with
 //! each server a thread answering crafted replies.
 
+// A test may panic: helpers outside `#[test]` functions too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

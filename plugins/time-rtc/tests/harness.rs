@@ -2,6 +2,9 @@
 //! directory stands in for the RTC's sysfs directory behind the `/rtc`
 //! grant.
 
+// A test may panic: helpers outside `#[test]` functions too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -5,6 +5,9 @@
 //! with its own app names, so tests run in parallel on one engine; the
 //! scope removes what a test left, passed or failed.
 
+// A test may panic: helpers outside `#[test]` functions too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod apply;
 mod daemon;
 mod faults;

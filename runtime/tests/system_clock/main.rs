@@ -13,6 +13,9 @@
 //! and return. The test of a daemon refused the step drops the capability
 //! itself with util-linux's `setpriv`.
 
+// A test may panic: helpers outside `#[test]` functions too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 // The device fixture is shared with the time_sources tests; this binary
 // uses part of it.
 #[allow(dead_code)]

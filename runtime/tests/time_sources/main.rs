@@ -8,6 +8,9 @@
 //! Tests that need chronyd return early with a notice when it is not
 //! installed, unless `CI` is set (scripts/services installs it).
 
+// A test may panic: helpers outside `#[test]` functions too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod chrony;
 mod dates;
 // Shared with the system_clock tests, which use parts this binary does
