@@ -4,7 +4,9 @@
 //! See `ARCHITECTURE.md` at the repository root for the map.
 
 pub mod apply;
-pub mod block;
+/// The pure state (target, validation, compose import, planner): the
+/// `osb-state` crate, under the name the runtime has always used.
+pub use osb_state as block;
 pub mod cli;
 pub mod config;
 pub mod engine;

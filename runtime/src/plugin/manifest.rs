@@ -12,46 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::api::ApiVersion;
 use super::grants::{FsMode, NetProtocol};
 
-/// A plugin's name: `[a-z0-9-]`, 1 to 64 characters, not starting or ending
-/// with `-`. It names the component file (`<name>.wasm`), its log events and
-/// its private key-value namespace, so it must be safe in all three.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
-pub struct PluginName(String);
-
-impl PluginName {
-    pub fn new(name: &str) -> Result<Self, String> {
-        let ok_chars = name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if name.is_empty() || name.len() > 64 {
-            return Err(format!("'{name}' must be 1 to 64 characters"));
-        }
-        if !ok_chars || name.starts_with('-') || name.ends_with('-') {
-            return Err(format!(
-                "'{name}' may hold only a-z, 0-9 and '-', and not start or end with '-'"
-            ));
-        }
-        Ok(PluginName(name.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for PluginName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for PluginName {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        PluginName::new(&s).map_err(serde::de::Error::custom)
-    }
-}
+pub use osb_state::name::PluginName;
 
 /// What a plugin is for; it selects the WIT world the component must export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -39,7 +39,7 @@ mod tests {
         assert!(
             committed == generated,
             "docs/target-state.schema.json is stale (or missing): the target state types changed.\n\
-             Regenerate it with: OSB_UPDATE_SCHEMA=1 cargo test -p osb-runtime --lib schema"
+             Regenerate it with: OSB_UPDATE_SCHEMA=1 cargo test -p osb-state schema"
         );
     }
 

@@ -8,12 +8,12 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{ComposeError, Walker, boolean, invalid, kind, list, mapping, scalar, string};
-use crate::block::duration::HumanDuration;
-use crate::block::image::ImageRef;
-use crate::block::mount::{AbsPath, MountError, VolumeMount};
-use crate::block::name::{BlockName, NetworkName, PluginRef, VolumeName};
-use crate::block::port::{PortMapping, Protocol};
-use crate::block::target::{
+use crate::duration::HumanDuration;
+use crate::image::ImageRef;
+use crate::mount::{AbsPath, MountError, VolumeMount};
+use crate::name::{BlockName, NetworkName, PluginRef, VolumeName};
+use crate::port::{PortMapping, Protocol};
+use crate::target::{
     Block, DependsCondition, HealthTest, Healthcheck, Requirement, RestartPolicy, TimeRequirement,
     UpdateStrategy,
 };

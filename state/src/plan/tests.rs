@@ -1,8 +1,8 @@
 //! Planner tables: a current state and a target in, the plan out as lines.
 
 use super::*;
-use crate::block::current::{Image, Network, Volume};
-use crate::block::labels;
+use crate::current::{Image, Network, Volume};
+use crate::labels;
 
 // --- fixtures -------------------------------------------------------------
 
@@ -328,7 +328,7 @@ fn converged_is_empty() {
     let t = db_web("1.0.0", "localhost:5000/web:1", r#""kill-then-download""#);
     check(&converged(&t), &t, &synced(), "");
     // The realistic multi-app target too, with a one-shot block completed.
-    let realistic = target(crate::block::target::tests::realistic());
+    let realistic = target(crate::target::tests::realistic());
     let mut current = converged(&realistic);
     set_status(
         &mut current,

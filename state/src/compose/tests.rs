@@ -512,12 +512,12 @@ fn into_app_makes_a_valid_target() {
     let app = import.into_app(AppClass::App, version, ReleaseStatus::Final);
     let mut apps = BTreeMap::new();
     apps.insert(AppName::new("main").unwrap_or_else(|e| panic!("{e}")), app);
-    let target = crate::block::target::TargetState {
-        version: crate::block::target::FormatVersion,
+    let target = crate::target::TargetState {
+        version: crate::target::FormatVersion,
         apps,
     };
-    let again = crate::block::target::TargetState::from_json(&target.to_json())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let again =
+        crate::target::TargetState::from_json(&target.to_json()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(again, target);
 }
 

@@ -38,7 +38,7 @@ fn web(rest: &str) -> String {
 /// The full example of `docs/target-state.md`: the tests parse and plan
 /// against what the documentation shows.
 pub(crate) fn realistic() -> &'static str {
-    const DOC: &str = include_str!("../../../../docs/target-state.md");
+    const DOC: &str = include_str!("../../../docs/target-state.md");
     let example = DOC
         .split_once("## Full example")
         .and_then(|(_, rest)| rest.split_once("```json\n"))
@@ -467,8 +467,8 @@ fn deep_nesting_is_refused_not_overflowed() {
 
 #[test]
 fn odd_strings_are_refused_without_panicking() {
-    use crate::block::mount::VolumeMount;
-    use crate::block::port::PortMapping;
+    use crate::mount::VolumeMount;
+    use crate::port::PortMapping;
     let odd = [
         "",
         ":",
@@ -513,6 +513,6 @@ fn odd_strings_are_refused_without_panicking() {
         let _ = HumanDuration::parse(s);
         let _ = PortMapping::parse_short(s);
         let _ = s.parse::<VolumeMount>();
-        let _ = crate::block::name::BlockName::new(s);
+        let _ = crate::name::BlockName::new(s);
     }
 }

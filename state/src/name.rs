@@ -12,8 +12,6 @@ use std::str::FromStr;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::plugin::manifest::PluginName;
-
 /// The longest name accepted.
 pub const NAME_MAX: usize = 63;
 
@@ -174,8 +172,51 @@ impl fmt::Display for BlockId {
     }
 }
 
+/// A plugin's name: `[a-z0-9-]`, 1 to 64 characters, not starting or ending
+/// with `-`. It names the component file (`<name>.wasm`), its log events and
+/// its private key-value namespace, so it must be safe in all three.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct PluginName(String);
+
+impl PluginName {
+    /// Checks `name` against the rule above.
+    pub fn new(name: &str) -> Result<Self, String> {
+        let ok_chars = name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if name.is_empty() || name.len() > 64 {
+            return Err(format!("'{name}' must be 1 to 64 characters"));
+        }
+        if !ok_chars || name.starts_with('-') || name.ends_with('-') {
+            return Err(format!(
+                "'{name}' may hold only a-z, 0-9 and '-', and not start or end with '-'"
+            ));
+        }
+        Ok(PluginName(name.to_owned()))
+    }
+
+    /// The name as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PluginName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for PluginName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        PluginName::new(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 /// A plugin a block is paired with, by name. The rule is the plugin host's
-/// ([`PluginName`]); this wrapper exists so the target state can describe it
+/// ([`PluginName`], defined here so the pure state needs no plugin host); this wrapper exists so the target state can describe it
 /// in its JSON Schema.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]

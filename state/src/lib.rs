@@ -1,11 +1,13 @@
-//! Blocks: the containers a device's OS is built from.
+//! OSB's pure state: the blocks (containers) a device's OS is built from,
+//! as data, with no engine, file or plugin host in sight. The runtime
+//! re-exports this crate as `osb_runtime::block`.
 //!
-//! This part holds the pure foundation, with no engine in sight:
 //!
 //! - [`target`]: the target state (typed, versioned JSON) and its parsing;
 //!   [`validate`] checks what the types cannot say; [`schema`] generates its
 //!   JSON Schema. The value types it is made of have a module each:
-//!   [`name`], [`image`], [`mount`], [`port`], [`duration`].
+//!   [`name`] (also `PluginName`, the plugin host's naming rule), [`image`],
+//!   [`mount`], [`port`], [`duration`].
 //! - [`compose`]: importing the compose subset balena users write.
 //! - [`current`]: what the engine has, as the planner sees it; [`labels`]:
 //!   the `io.osb.*` labels and engine names that tie the two together.
@@ -13,9 +15,16 @@
 //!
 //! The format is documented in `docs/target-state.md`.
 //!
-//! **Architecture invariant:** nothing here does IO or knows the engine. The
-//! engine client (the only importer of bollard) and the executor turn steps
-//! into engine calls and engine state back into a [`CurrentState`].
+//! **Architecture invariant:** nothing here does IO or knows the engine; the
+//! crate's dependencies (serde, schemars, semver, sha2 and parsers) hold
+//! none either. The engine client (the only importer of bollard) and the
+//! executor turn steps into engine calls and engine state back into a
+//! [`CurrentState`].
+
+// Every public item documented: the state crate is what vendors and tools
+// read the target format from. (The runtime's 420 undocumented items come
+// as it is split into crates.)
+#![warn(missing_docs)]
 
 pub mod compose;
 pub mod current;
