@@ -137,7 +137,8 @@ impl EngineError {
     /// Whether the engine said the registry wants a login it did not have
     /// or refused the one it had. The engine passes the registry's error
     /// codes on as text (`unauthorized: authentication required`,
-    /// `denied: ...`, or its own `no basic auth credentials`).
+    /// `denied: requested access to the resource is denied`, or its own
+    /// `no basic auth credentials`); a local `permission denied` is not one.
     pub fn is_unauthorized(&self) -> bool {
         match self {
             EngineError::Refused {
@@ -148,7 +149,7 @@ impl EngineError {
                 let message = message.to_ascii_lowercase();
                 [
                     "unauthorized",
-                    "denied",
+                    "denied: requested access",
                     "authentication required",
                     "no basic auth credentials",
                 ]
@@ -225,14 +226,14 @@ impl Engine {
     /// from its registry's manifest, with the device's login for it.
     pub async fn image_size(&self, image: &ImageRef) -> Result<u64, RegistryError> {
         let registries = self.registries.clone();
-        let image = image.clone();
+        let owned = image.clone();
         tokio::task::spawn_blocking(move || {
-            registry::image_size(&image, registries.for_image(&image))
+            registry::image_size(&owned, registries.for_image(&owned))
         })
         .await
         .unwrap_or_else(|e| {
             Err(RegistryError::Unreachable {
-                url: String::new(),
+                url: image.to_string(),
                 reason: format!("the manifest request stopped: {e}"),
             })
         })
@@ -409,5 +410,47 @@ fn connect_to(address: &str) -> Result<Docker, bollard::errors::Error> {
         Docker::connect_with_unix(path, REQUEST_TIMEOUT_SECS, version)
     } else {
         Docker::connect_with_http(address, REQUEST_TIMEOUT_SECS, version)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EngineError;
+
+    #[test]
+    fn a_refused_login_is_told_from_a_local_permission_error() {
+        let refused = |message: &str, status| EngineError::Refused {
+            action: "pull x".to_owned(),
+            message: message.to_owned(),
+            status,
+        };
+        for (error, login) in [
+            (refused("unauthorized: authentication required", None), true),
+            (
+                refused(
+                    "Head \"http://r/v2/a/manifests/1\": no basic auth credentials",
+                    None,
+                ),
+                true,
+            ),
+            (
+                refused(
+                    "pull access denied for a, repository does not exist or may require 'docker login': denied: requested access to the resource is denied",
+                    None,
+                ),
+                true,
+            ),
+            (refused("anything", Some(401)), true),
+            (
+                refused(
+                    "failed to register layer: open /var/lib/docker/x: permission denied",
+                    None,
+                ),
+                false,
+            ),
+            (refused("manifest unknown", Some(404)), false),
+        ] {
+            assert_eq!(error.is_unauthorized(), login, "{error}");
+        }
     }
 }

@@ -79,7 +79,8 @@ impl Registries {
         self.0.get(image.registry())
     }
 
-    /// A set with one login, for tests and tools.
+    /// A set with one login more.
+    #[cfg(test)]
     pub fn with(mut self, registry: &str, credentials: RegistryCredentials) -> Registries {
         self.0.insert(registry.to_owned(), credentials);
         self
@@ -192,8 +193,33 @@ pub fn image_size(
             image: image.to_string(),
             arch: arch.to_owned(),
         })?;
+    // The digest comes from the registry and lands in a URL path: only the
+    // OCI grammar (`algorithm:encoded`) is taken.
+    if !is_digest(&entry.digest) {
+        return Err(RegistryError::BadManifest {
+            url: format!("{base}{reference}"),
+            reason: format!("entry digest '{}' is not a digest", entry.digest),
+        });
+    }
     let url = format!("{base}{}", entry.digest);
     session.manifest(&url).map(|m| size_of(&m))
+}
+
+/// `algorithm:encoded` as the OCI image spec writes digests
+/// (`sha256:` and 64 hex digits, in practice), at most 256 characters.
+fn is_digest(text: &str) -> bool {
+    let Some((algorithm, encoded)) = text.split_once(':') else {
+        return false;
+    };
+    text.len() <= 256
+        && !algorithm.is_empty()
+        && algorithm
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+._-".contains(&b))
+        && !encoded.is_empty()
+        && encoded
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"=_-".contains(&b))
 }
 
 /// Plain HTTP only on loopback, as the engine does for registries there.
@@ -355,14 +381,7 @@ impl<'a> Session<'a> {
                 continue;
             }
             if status == 401 || status == 403 {
-                return Err(match self.login {
-                    Some(_) => RegistryError::Refused {
-                        registry: self.registry.to_owned(),
-                    },
-                    None => RegistryError::NoCredentials {
-                        registry: self.registry.to_owned(),
-                    },
-                });
+                return Err(self.turned_away());
             }
             if status != 200 {
                 return Err(RegistryError::Status {
@@ -384,13 +403,19 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// A `401`/`403`: the login was refused, or there was none to give.
+    fn turned_away(&self) -> RegistryError {
+        let registry = self.registry.to_owned();
+        match self.login {
+            Some(_) => RegistryError::Refused { registry },
+            None => RegistryError::NoCredentials { registry },
+        }
+    }
+
     /// The `Authorization` header that answers `challenge`.
     fn answer(&self, challenge: Challenge) -> Result<String, RegistryError> {
-        let no_login = || RegistryError::NoCredentials {
-            registry: self.registry.to_owned(),
-        };
         match challenge {
-            Challenge::Basic => self.login.map(basic).ok_or_else(no_login),
+            Challenge::Basic => self.login.map(basic).ok_or_else(|| self.turned_away()),
             Challenge::Bearer {
                 realm,
                 service,
@@ -441,14 +466,7 @@ impl<'a> Session<'a> {
         match response.status().as_u16() {
             200 => {}
             401 | 403 => {
-                return Err(match self.login {
-                    Some(_) => RegistryError::Refused {
-                        registry: self.registry.to_owned(),
-                    },
-                    None => RegistryError::NoCredentials {
-                        registry: self.registry.to_owned(),
-                    },
-                });
+                return Err(self.turned_away());
             }
             status => return Err(failed(format!("HTTP {status}"))),
         }
@@ -523,6 +541,24 @@ mod tests {
                 "{header}"
             );
         }
+    }
+
+    #[test]
+    fn only_digests_are_taken_from_a_manifest_list() {
+        let sha = format!("sha256:{}", "a".repeat(64));
+        for (text, ok) in [
+            (sha.as_str(), true),
+            ("sha512+b64u:abc-_=", true),
+            ("sha256:", false),
+            (":abc", false),
+            ("latest", false),
+            ("sha256:../../../v2/_catalog", false),
+            ("sha256:abc?x=1", false),
+            ("sha256:abc#frag", false),
+        ] {
+            assert_eq!(is_digest(text), ok, "{text}");
+        }
+        assert!(!is_digest(&format!("sha256:{}", "a".repeat(300))));
     }
 
     #[test]
