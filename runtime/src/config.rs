@@ -8,12 +8,12 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::engine::Registries;
-use crate::plugin::host_api::device::{DeviceEndpoint, DeviceTable};
-use crate::plugin::{
+use crate::time::TimeSettings;
+use osb_engine::Registries;
+use osb_plugin_host::host_api::device::{DeviceEndpoint, DeviceTable};
+use osb_plugin_host::{
     HostSettings, HttpSettings, PluginLimits, PluginName, PluginSettings, PublicKey, TrustPolicy,
 };
-use crate::time::TimeSettings;
 
 pub const DEFAULT_PATH: &str = "/etc/osb/device.toml";
 
@@ -97,7 +97,7 @@ impl DeviceConfig {
                 .validate()
                 .map_err(|r| err(format!("plugins.{name}.limits.{r}")))?;
         }
-        crate::plugin::grants::check_device_grants(
+        osb_plugin_host::grants::check_device_grants(
             config.plugins.iter().map(|(name, p)| (name, &p.grants)),
             Some(&config.state_dir),
             &config.runtime_dirs(),
@@ -135,7 +135,7 @@ impl DeviceConfig {
         vec![
             (
                 "the compile cache",
-                self.state_dir.join(crate::plugin::CACHE_DIR),
+                self.state_dir.join(osb_plugin_host::CACHE_DIR),
             ),
             (
                 "the block lock directories",
@@ -200,7 +200,7 @@ username = "u"
 password = "p"
 "#;
         let c = DeviceConfig::parse(text, Path::new("device.toml")).unwrap();
-        let image = |r: &str| crate::block::ImageRef::parse(r).unwrap();
+        let image = |r: &str| osb_state::ImageRef::parse(r).unwrap();
         let login = c.registries.for_image(&image("ghcr.io/org/app:1")).unwrap();
         assert_eq!(login.username, "device-7");
         assert_eq!(

@@ -1,14 +1,11 @@
-//! OSB: an on-device runtime that builds an operating system out of blocks
-//! (containers) and plugins (WebAssembly components).
+//! OSB's runtime: what ties the plugin host (`osb-plugin-host`), the
+//! engine client (`osb-engine`) and the pure state (`osb-state`) into a
+//! device: the executor that converges blocks, the time service, the device
+//! config and the daemon's loop. The `osb` binary (`osb-cli`) is its edge.
 //!
 //! See `ARCHITECTURE.md` at the repository root for the map.
 
 pub mod apply;
-/// The pure state (target, validation, compose import, planner): the
-/// `osb-state` crate, under the name the runtime has always used.
-pub use osb_state as block;
-pub mod cli;
 pub mod config;
-pub mod engine;
-pub mod plugin;
+pub mod daemon;
 pub mod time;

@@ -28,11 +28,11 @@ use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use osb_runtime::plugin::host_api::device::{DeviceProvider, DeviceTransport};
-use osb_runtime::plugin::host_api::http::HttpTransport;
-use osb_runtime::plugin::manifest::NetCapability;
-use osb_runtime::plugin::wit::latest::host::osb::plugin::http::{HttpError, Request, Response};
-use osb_runtime::plugin::{
+use osb_plugin_host::host_api::device::{DeviceProvider, DeviceTransport};
+use osb_plugin_host::host_api::http::HttpTransport;
+use osb_plugin_host::manifest::NetCapability;
+use osb_plugin_host::wit::latest::host::osb::plugin::http::{HttpError, Request, Response};
+use osb_plugin_host::{
     HostSettings, LimitOverrides, Manifest, NetProtocol, PluginHost, PluginName, PluginSettings,
     TrustPolicy,
 };
@@ -394,7 +394,7 @@ struct CannedHttp(Vec<CannedAnswer>);
 
 impl HttpTransport for CannedHttp {
     fn send(&self, request: &Request, _timeout: Duration) -> Result<Response, HttpError> {
-        let now = || osb_runtime::plugin::host_api::http::timestamp(std::time::SystemTime::now());
+        let now = || osb_plugin_host::host_api::http::timestamp(std::time::SystemTime::now());
         let answer = self
             .0
             .iter()

@@ -1,6 +1,6 @@
 //! OSB's pure state: the blocks (containers) a device's OS is built from,
 //! as data, with no engine, file or plugin host in sight. The runtime
-//! re-exports this crate as `osb_runtime::block`.
+//! re-exports this crate as `osb_state`.
 //!
 //!
 //! - [`target`]: the target state (typed, versioned JSON) and its parsing;

@@ -8,7 +8,7 @@
 # package (several profiles and older builds may hold packages).
 build_and_locate() { # [PACKAGE]
     if [[ -z "${SKIP_BUILD:-}" ]]; then
-        cargo build --release -p osb-runtime
+        cargo build --release -p osb-cli
         [[ -z ${1:-} ]] || cargo build -p osb-tests
     fi
     OSB=${OSB:-$PWD/target/release/osb}

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use osb_runtime::plugin::{CacheOutcome, HostSettings, PluginHost, PluginWatcher};
+use osb_plugin_host::{CacheOutcome, HostSettings, PluginHost, PluginWatcher};
 use osb_tests::{Fixture, name};
 
 const PROBE: &str = "osb-test-probe";

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, SamplingMode, criterion_group, criterion_main};
-use osb_runtime::plugin::wit::latest::{PluginError, TimeInterval, TimeSample, Timestamp};
-use osb_runtime::plugin::{CacheOutcome, HostSettings, PluginHost, PluginName};
+use osb_plugin_host::wit::latest::{PluginError, TimeInterval, TimeSample, Timestamp};
+use osb_plugin_host::{CacheOutcome, HostSettings, PluginHost, PluginName};
 use osb_tests::{Fixture, name, plugin_settings};
 
 const PROBE: &str = "osb-test-probe";

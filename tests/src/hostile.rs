@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use osb_runtime::plugin::{
+use osb_plugin_host::{
     CallError, HostSettings, LimitOverrides, PluginHost, PluginLimits, PluginSettings,
 };
 use serde_json::Value;

@@ -7,9 +7,7 @@ pub mod hostile;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use osb_runtime::plugin::{
-    HostSettings, Package, PluginName, PluginSettings, SecretKey, TrustPolicy,
-};
+use osb_plugin_host::{HostSettings, Package, PluginName, PluginSettings, SecretKey, TrustPolicy};
 
 pub use osb_test_artifacts::{copy_package, package};
 
@@ -79,7 +77,7 @@ pub fn plugin_settings(grants_toml: &str, config: &[(&str, &str)]) -> PluginSett
 }
 
 /// Parses grants with the same parser the device config uses.
-fn toml_grants(text: &str) -> osb_runtime::plugin::Capabilities {
+fn toml_grants(text: &str) -> osb_plugin_host::Capabilities {
     let wrapped = format!("[plugins.x.grants]\n{text}");
     let config = osb_runtime::config::DeviceConfig::parse(&wrapped, Path::new("test.toml"))
         .expect("valid grants");

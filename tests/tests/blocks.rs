@@ -7,7 +7,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use osb_runtime::block::TargetState;
+use osb_state::TargetState;
 use osb_tests::docker::{self, Engine};
 
 fn blocks_dir() -> PathBuf {

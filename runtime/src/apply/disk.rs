@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use crate::block::ImageRef;
+use osb_state::ImageRef;
 
 /// Unpacked size estimate per compressed byte.
 pub const UNPACK_FACTOR: u64 = 2;

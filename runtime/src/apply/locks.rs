@@ -1,7 +1,7 @@
 //! Update locks: one lock file per block, as balena's supervisor keeps them.
 //!
 //! Each block sees its lock directory at `/tmp/osb` (see
-//! [`crate::engine::create::LOCK_MOUNT`](crate::engine)). A block that must
+//! [`osb_engine::create::LOCK_MOUNT`](osb_engine)). A block that must
 //! not be interrupted (writing firmware, finishing a transaction) creates
 //! `updates.lock` there, exclusively, and removes it when done. The runtime
 //! takes the same file before it stops a block, so the block cannot start
@@ -28,7 +28,7 @@ use std::sync::Arc;
 use cap_fs_ext::{FollowSymlinks, OpenOptionsFollowExt, OpenOptionsSyncExt};
 use cap_std::fs::{Dir, File, MetadataExt, OpenOptions, OpenOptionsExt};
 
-use crate::block::{AppName, BlockId, BlockName};
+use osb_state::{AppName, BlockId, BlockName};
 
 /// The lock directories' root, under the state directory.
 pub const LOCKS_DIR: &str = "locks";

@@ -30,13 +30,13 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use tracing::Instrument;
 
-use crate::block::current::{ContainerId, ContainerStatus, CurrentState, Image, ImageId};
-use crate::block::plan::{ContainerRef, Step, WaitReason};
-use crate::block::{BlockId, Conditions, ImageRef, TargetState, TimeStatus, plan};
-use crate::engine::{ContainerPlan, Engine, EngineError, Registries};
 use crate::time::TimeHandle;
 use backoff::Backoff;
 use locks::{LockError, Locks};
+use osb_engine::{ContainerPlan, Engine, EngineError, Registries};
+use osb_state::current::{ContainerId, ContainerStatus, CurrentState, Image, ImageId};
+use osb_state::plan::{ContainerRef, Step, WaitReason};
+use osb_state::{BlockId, Conditions, ImageRef, TargetState, TimeStatus, plan};
 use progress::{ProgressOutput, PullProgress};
 use store::{Store, StoreError};
 use turn::{Turn, TurnError};
@@ -71,7 +71,7 @@ impl ApplySettings {
     pub fn new(state_dir: PathBuf) -> Self {
         ApplySettings {
             state_dir,
-            instance: crate::engine::DEFAULT_INSTANCE.to_owned(),
+            instance: osb_engine::DEFAULT_INSTANCE.to_owned(),
             pull_backoff: Backoff {
                 initial: Duration::from_secs(1),
                 cap: Duration::from_secs(30),

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::engine::PullEvent;
+use osb_engine::PullEvent;
 
 /// How often a log event reports a pull's bytes.
 const LOG_EVERY: Duration = Duration::from_secs(1);
@@ -120,7 +120,7 @@ impl PullProgress {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::LayerProgress;
+    use osb_engine::LayerProgress;
 
     fn layer(id: &str, current: u64, total: u64) -> PullEvent {
         PullEvent::Layer(LayerProgress {

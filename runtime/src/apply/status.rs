@@ -4,9 +4,9 @@
 use serde::Serialize;
 
 use super::Observed;
-use crate::block::current::{Container, ContainerStatus, Health};
-use crate::block::plan::Step;
-use crate::block::{BlockId, TargetState, plan};
+use osb_state::current::{Container, ContainerStatus, Health};
+use osb_state::plan::Step;
+use osb_state::{BlockId, TargetState, plan};
 
 /// The device's blocks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

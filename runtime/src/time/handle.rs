@@ -3,7 +3,7 @@
 
 use tokio::sync::watch;
 
-use crate::block::TimeStatus;
+use osb_state::TimeStatus;
 
 /// The state the time service publishes. Cheap to clone; readers never
 /// block the service.

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use super::utc::{TimestampError, UtcTime, duration_from_nanos};
-use crate::plugin::wit::latest::TimeInterval;
+use osb_plugin_host::wit::latest::TimeInterval;
 
 /// `[earliest, latest]`, closed; `None` is unbounded on that side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -179,7 +179,7 @@ fn min_bound(a: Option<UtcTime>, b: Option<UtcTime>) -> Option<UtcTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugin::wit::latest::Timestamp;
+    use osb_plugin_host::wit::latest::Timestamp;
 
     fn t(s: i64) -> UtcTime {
         UtcTime::from_unix_seconds(s)

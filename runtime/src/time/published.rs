@@ -21,7 +21,7 @@ use super::clock::ClockStep;
 use super::report::TimeReport;
 use super::status::parse_status;
 use super::utc::UtcTime;
-use crate::block::TimeStatus;
+use osb_state::TimeStatus;
 
 /// The file's name in the state directory.
 pub const FILE_NAME: &str = "time.json";

@@ -26,8 +26,8 @@ use super::settings::TimeSettings;
 use super::sources::{RawSample, SourceError, TimeSources};
 use super::tracker::{Carry, Round, Sample, SourceOutcome, Tracker};
 use super::utc::{UtcTime, span};
-use crate::block::TimeStatus;
-use crate::plugin::PluginName;
+use osb_plugin_host::PluginName;
+use osb_state::TimeStatus;
 
 pub struct TimeService {
     sources: Arc<dyn TimeSources>,
@@ -508,7 +508,7 @@ mod tests {
                     detail: String::new(),
                 }),
                 Some(Err(e)) => Err(e.clone()),
-                None => Err(SourceError::Call(crate::plugin::CallError::NotLoaded(
+                None => Err(SourceError::Call(osb_plugin_host::CallError::NotLoaded(
                     name.to_string(),
                 ))),
             }

@@ -11,8 +11,8 @@ use super::plausible::Plausible;
 use super::status::Thresholds;
 use super::tracker::Rules;
 use super::utc::UtcTime;
-use crate::block::TimeStatus;
-use crate::plugin::PluginName;
+use osb_plugin_host::PluginName;
+use osb_state::TimeStatus;
 
 /// `[time]` in `device.toml`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]

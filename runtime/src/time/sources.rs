@@ -4,8 +4,8 @@
 
 use super::interval::{Interval, IntervalError};
 use super::utc::UtcTime;
-use crate::plugin::wit::latest::{ErrorCode, PluginError};
-use crate::plugin::{CallError, PluginHost, PluginKind, PluginName, Provenance};
+use osb_plugin_host::wit::latest::{ErrorCode, PluginError};
+use osb_plugin_host::{CallError, PluginHost, PluginKind, PluginName, Provenance};
 
 /// One answer of a source, as given.
 #[derive(Debug, Clone, PartialEq, Eq)]

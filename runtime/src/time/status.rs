@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use super::interval::Interval;
-use crate::block::TimeStatus;
+use osb_state::TimeStatus;
 
 /// The error bounds of `synced` and `coarse`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -34,8 +34,8 @@ use super::mono::Mono;
 use super::plausible::Plausible;
 use super::sources::SourceError;
 use super::status::Thresholds;
-use crate::block::TimeStatus;
-use crate::plugin::PluginName;
+use osb_plugin_host::PluginName;
+use osb_state::TimeStatus;
 
 /// One source's answer, valid at `at`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -324,8 +324,8 @@ pub fn combine(carried: Option<Vouched>, fused: Vouched, min_origins: usize) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugin::CallError;
     use crate::time::utc::UtcTime;
+    use osb_plugin_host::CallError;
 
     const S: i128 = 1_000_000_000;
     const MS: i128 = 1_000_000;

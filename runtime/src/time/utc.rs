@@ -8,7 +8,7 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use crate::plugin::wit::latest::Timestamp;
+use osb_plugin_host::wit::latest::Timestamp;
 
 const NANOS_PER_SEC: i128 = 1_000_000_000;
 

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use osb_runtime::plugin::{PluginHost, SecretKey};
+use osb_plugin_host::{PluginHost, SecretKey};
 use osb_tests::{Fixture, edit_manifest, name, sign};
 
 /// Loads a good probe, then tries `bad` (a function that spoils a signed
@@ -241,7 +241,7 @@ fn an_older_version_does_not_replace_a_newer_one_even_after_a_restart() {
     // The device config can allow it, for that plugin.
     settings.plugins.insert(
         probe.clone(),
-        osb_runtime::plugin::PluginSettings {
+        osb_plugin_host::PluginSettings {
             allow_downgrade: true,
             ..Default::default()
         },

@@ -1,7 +1,7 @@
 //! The compile cache: a second start loads compiled code; a damaged entry is
 //! recompiled, never trusted.
 
-use osb_runtime::plugin::{CacheOutcome, PluginHost};
+use osb_plugin_host::{CacheOutcome, PluginHost};
 use osb_tests::{Fixture, name};
 
 #[test]

@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::os::unix::net::UnixListener;
 use std::time::{Duration, Instant};
 
-use osb_runtime::plugin::{CallError, LimitOverrides, LoadError};
+use osb_plugin_host::{CallError, LimitOverrides, LoadError};
 use osb_tests::hostile::{
     HOSTILE, PROBE, Setup, apply, plugin_error, probe_answers, quick, within,
 };
@@ -22,7 +22,7 @@ fn timeout(ms: u32) -> LimitOverrides {
 /// Asserts a call waiting on something that never answers gave up in
 /// time: either its deadline stopped it, or the import gave up first and
 /// the plugin said so (`plugin_says`), within a margin over 300 ms.
-fn gave_up(host: &osb_runtime::plugin::PluginHost, plugin_says: &str, what: &str) {
+fn gave_up(host: &osb_plugin_host::PluginHost, plugin_says: &str, what: &str) {
     let (outcome, took) = timed_apply(host);
     match &outcome {
         Ok(message) => assert!(message.contains(plugin_says), "{what}: {message}"),
@@ -34,7 +34,7 @@ fn gave_up(host: &osb_runtime::plugin::PluginHost, plugin_says: &str, what: &str
 
 /// The call's outcome: `Err` for a deadline, or the plugin's own error
 /// (an import that gave up in time); and how long it took.
-fn timed_apply(host: &osb_runtime::plugin::PluginHost) -> (Result<String, CallError>, Duration) {
+fn timed_apply(host: &osb_plugin_host::PluginHost) -> (Result<String, CallError>, Duration) {
     let started = Instant::now();
     let outcome = apply(host).map(|v| plugin_error(&v));
     (outcome, started.elapsed())
@@ -140,8 +140,8 @@ fn silent_socket(fx: &Fixture) -> std::path::PathBuf {
 /// which asks with a timeout of its own of ~49 days.
 fn device_host(
     fx: &Fixture,
-    endpoint: osb_runtime::plugin::host_api::device::DeviceEndpoint,
-) -> osb_runtime::plugin::PluginHost {
+    endpoint: osb_plugin_host::host_api::device::DeviceEndpoint,
+) -> osb_plugin_host::PluginHost {
     let setup = Setup::mode("device")
         .grants("device = [\"tpm0\"]")
         .config(&[
@@ -152,7 +152,7 @@ fn device_host(
         .limits(quick());
     let mut settings = setup.settings(fx);
     settings.devices.0.insert("tpm0".to_owned(), endpoint);
-    let host = osb_runtime::plugin::PluginHost::new(settings).unwrap();
+    let host = osb_plugin_host::PluginHost::new(settings).unwrap();
     host.load(&fx.signed(HOSTILE, "plugins")).unwrap();
     host.load(&fx.signed(PROBE, "plugins")).unwrap();
     host
@@ -160,7 +160,7 @@ fn device_host(
 
 #[test]
 fn a_device_socket_that_never_answers_costs_the_deadline() {
-    use osb_runtime::plugin::host_api::device::DeviceEndpoint;
+    use osb_plugin_host::host_api::device::DeviceEndpoint;
     let fx = Fixture::new();
     let host = device_host(&fx, DeviceEndpoint::Socket(silent_socket(&fx)));
     gave_up(&host, "did not answer", "a silent socket under 300 ms");
@@ -168,7 +168,7 @@ fn a_device_socket_that_never_answers_costs_the_deadline() {
 
 #[test]
 fn a_character_device_that_never_answers_costs_the_deadline() {
-    use osb_runtime::plugin::host_api::device::DeviceEndpoint;
+    use osb_plugin_host::host_api::device::DeviceEndpoint;
     // A pseudo-terminal's other end: it takes the command, and nobody
     // ever writes an answer.
     let fx = Fixture::new();
@@ -183,7 +183,7 @@ fn a_self_check_that_sleeps_fails_at_its_deadline_and_others_still_load() {
     let setup = Setup::mode("ok")
         .config(&[("self-check", "sleep"), ("ms", "8000")])
         .limits(quick());
-    let host = osb_runtime::plugin::PluginHost::new(setup.settings(&fx)).unwrap();
+    let host = osb_plugin_host::PluginHost::new(setup.settings(&fx)).unwrap();
     let started = Instant::now();
     let err = host.load(&fx.signed(HOSTILE, "plugins")).unwrap_err();
     assert!(

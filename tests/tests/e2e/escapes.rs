@@ -2,7 +2,7 @@
 //! preopen is opened beneath the device's granted directory without
 //! following a link, at every instantiation.
 
-use osb_runtime::plugin::LoadError;
+use osb_plugin_host::LoadError;
 use osb_tests::hostile::{HOSTILE, Setup, apply, edited, probe_answers, requesting, rw_grant};
 use osb_tests::{Fixture, name};
 use serde_json::json;
@@ -91,7 +91,7 @@ fn a_granted_directory_swapped_for_a_link_is_not_followed_by_the_next_instance()
     assert!(err.to_string().contains("without following links"), "{err}");
     // A restart does not help it either: the package no longer loads.
     drop(host);
-    let again = osb_runtime::plugin::PluginHost::new(setup().settings(&fx)).unwrap();
+    let again = osb_plugin_host::PluginHost::new(setup().settings(&fx)).unwrap();
     let err = again.load(&pkg).unwrap_err().to_string();
     assert!(
         err.contains("sub") && err.contains("without following links"),

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::SystemTime;
 
-use osb_runtime::plugin::PluginHost;
+use osb_plugin_host::PluginHost;
 use osb_tests::{Fixture, edit_manifest, name, plugin_settings, sign};
 use serde_json::{Value, json};
 

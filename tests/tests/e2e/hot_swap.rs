@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use osb_runtime::plugin::{PluginHost, PluginWatcher, SecretKey};
+use osb_plugin_host::{PluginHost, PluginWatcher, SecretKey};
 use osb_tests::{Fixture, copy_package, name, publish_probe, sign};
 
 fn tag_of(host: &PluginHost) -> Option<String> {

@@ -4,8 +4,8 @@
 
 use std::os::unix::net::UnixListener;
 
-use osb_runtime::plugin::host_api::device::DeviceEndpoint;
-use osb_runtime::plugin::{CallError, LimitOverrides, PluginHost};
+use osb_plugin_host::host_api::device::DeviceEndpoint;
+use osb_plugin_host::{CallError, LimitOverrides, PluginHost};
 use osb_tests::Fixture;
 use osb_tests::hostile::{
     HOSTILE, PROBE, Setup, apply, edited, plugin_error, probe_answers, requesting, rw_grant,

@@ -1,7 +1,7 @@
 //! The memory cap is the plugin's as a whole, and no plugin can take the
 //! instance pool's slots from the others.
 
-use osb_runtime::plugin::{LimitOverrides, LoadError, PluginHost};
+use osb_plugin_host::{LimitOverrides, LoadError, PluginHost};
 use osb_tests::hostile::{HOSTILE, PROBE, Setup, probe_answers, with_extra_memories};
 use osb_tests::{Fixture, name, sign};
 

@@ -3,7 +3,7 @@
 
 use std::net::TcpListener;
 
-use osb_runtime::plugin::{CallError, LimitOverrides, PluginHost};
+use osb_plugin_host::{CallError, LimitOverrides, PluginHost};
 use osb_tests::hostile::{Setup, apply, plugin_error, probe_answers};
 use osb_tests::{Fixture, name, plugin_settings};
 use serde_json::{Value, json};

@@ -1,0 +1,200 @@
+//! The daemon's loop: the plugin host watched for new packages, the time
+//! service on a thread of its own, and the blocks kept converged, until
+//! SIGINT or SIGTERM. The `osb daemon` command reads its flags and the
+//! device config, loads the plugins and hands over here.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use osb_plugin_host::{PluginHost, PluginWatcher};
+use osb_state::TargetState;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::apply::progress::ProgressOutput;
+use crate::apply::{Applier, ApplyError, ApplySettings};
+use crate::time::published::Publisher;
+use crate::time::{TimeService, TimeSettings};
+
+/// Between reconciles of a converged device, when the engine says nothing.
+const RECHECK: Duration = Duration::from_secs(30);
+/// Between attempts to reach an engine that does not answer.
+const RECONNECT: Duration = Duration::from_secs(5);
+
+/// Why the daemon could not start. Once running, nothing outside ends it
+/// but a signal: an engine that does not answer is retried.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("cannot watch '{}': {source}", dir.display())]
+    Watch { dir: PathBuf, source: notify::Error },
+    #[error("cannot start the async runtime or its signal handlers: {0}")]
+    Runtime(std::io::Error),
+    #[error("cannot name this process for the time report: {0}")]
+    Publisher(std::io::Error),
+    #[error("cannot start the time service: {0}")]
+    TimeService(std::io::Error),
+}
+
+/// Runs the device until SIGINT or SIGTERM: watches `plugin_dir` for new
+/// packages, runs the time service, and keeps the blocks converged to the
+/// stored target (`new_target` stored first, when given). At the end the
+/// time sources are told the good time once more (a fake hardware clock
+/// saves it for the next boot).
+pub fn run(
+    host: Arc<PluginHost>,
+    plugin_dir: &Path,
+    time_settings: TimeSettings,
+    mut block_settings: ApplySettings,
+    new_target: Option<TargetState>,
+) -> Result<(), DaemonError> {
+    let _watcher =
+        PluginWatcher::start(host.clone(), plugin_dir).map_err(|source| DaemonError::Watch {
+            dir: plugin_dir.to_path_buf(),
+            source,
+        })?;
+    tracing::info!(dir = %plugin_dir.display(), plugins = host.names().len(), "plugin host running; watching for new packages");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(DaemonError::Runtime)?;
+    // Signal handlers before the time service: a signal arriving before
+    // them would end the daemon without its shutdown, and the time sources
+    // would not be told the good time. SIGTERM is how a service manager
+    // stops it.
+    let (mut interrupt, mut terminate) = {
+        let _context = runtime.enter();
+        (
+            signal(SignalKind::interrupt()).map_err(DaemonError::Runtime)?,
+            signal(SignalKind::terminate()).map_err(DaemonError::Runtime)?,
+        )
+    };
+    // On a thread of its own: plugin calls block. Its state gates blocks.
+    let publisher = Publisher::new(&block_settings.state_dir).map_err(DaemonError::Publisher)?;
+    let time = TimeService::new(host, time_settings)
+        .publish_to(publisher)
+        .spawn()
+        .map_err(DaemonError::TimeService)?;
+    block_settings.time = time.handle();
+    runtime.block_on(async {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+            () = keep_blocks_converged(block_settings, new_target) => {}
+        }
+    });
+    tracing::info!("stopping");
+    time.stop();
+    Ok(())
+}
+
+/// Lets the daemon open as many descriptors as the system allows it (the
+/// soft limit is often 1024 of a hard limit far above): each plugin may
+/// hold `limits.handles` of them, and the daemon's own files, sockets and
+/// the engine's connection must still find room when every plugin holds
+/// its share.
+pub fn raise_descriptor_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        let raised = rustix::process::Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        match setrlimit(Resource::Nofile, raised) {
+            Ok(()) => tracing::debug!(limit = ?limit.maximum, "descriptor limit raised"),
+            Err(e) => tracing::warn!(error = %e, "cannot raise the descriptor limit"),
+        }
+    }
+}
+
+/// Reconciles the blocks for as long as the daemon runs: after each
+/// reconcile it waits for an engine event (a block died, turned unhealthy,
+/// was removed by hand, or an `osb apply` is at work), a change of the
+/// clock's state (a block waiting for `synced` time starts), or a periodic
+/// recheck; sooner when a block waits on something nothing wakes it for
+/// (its own update lock, a restart backoff). Each reconcile takes the
+/// executor's turn and reads the stored target afresh, so a target applied
+/// by `osb apply` meanwhile is the one kept. An engine that does not
+/// answer is retried; it never ends the daemon.
+async fn keep_blocks_converged(settings: ApplySettings, mut new_target: Option<TargetState>) {
+    let mut time = settings.time.clone();
+    let mut said_no_target = false;
+    loop {
+        let applier = match Applier::connect(settings.clone(), ProgressOutput::Log).await {
+            Ok(applier) => applier,
+            Err(e) => {
+                tracing::error!(error = %e, "blocks: engine unavailable; retrying");
+                tokio::time::sleep(RECONNECT).await;
+                continue;
+            }
+        };
+        let mut events = applier.engine().events();
+        loop {
+            let turn = match applier.take_turn(None).await {
+                Ok(turn) => turn,
+                Err(e) => {
+                    tracing::error!(error = %e, "blocks: cannot take the executor's turn; retrying");
+                    tokio::time::sleep(RECONNECT).await;
+                    continue;
+                }
+            };
+            if let Some(target) = new_target.take()
+                && let Err(e) = applier.store().accept(&target)
+            {
+                tracing::error!(error = %e, "blocks: cannot store the new target");
+                new_target = Some(target);
+            }
+            let mut next = RECHECK;
+            match applier.store().target() {
+                Ok(Some(target)) => {
+                    said_no_target = false;
+                    match applier.settle(&target).await {
+                        // Held back: engine events and clock changes wake
+                        // the loop anyway; a lock file or a backoff needs
+                        // a look at a time.
+                        Ok(report) => {
+                            if let Some(look_again) = report.look_again {
+                                next = look_again.min(RECHECK);
+                            }
+                        }
+                        Err(ApplyError::Engine(e)) => {
+                            tracing::error!(error = %e, "blocks: engine failed; reconnecting");
+                            // Not held while waiting: an `osb apply` may
+                            // find the engine back sooner.
+                            drop(turn);
+                            tokio::time::sleep(RECONNECT).await;
+                            break;
+                        }
+                        Err(e) => tracing::error!(error = %e, "blocks: reconcile failed; retrying"),
+                    }
+                }
+                Ok(None) if !said_no_target => {
+                    said_no_target = true;
+                    tracing::info!("blocks: no target applied yet; waiting for one");
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "blocks: cannot read the stored target"),
+            }
+            drop(turn);
+            tokio::select! {
+                event = events.next() => match event {
+                    Some(Ok(event)) => {
+                        tracing::debug!(?event, "engine event");
+                        // One reconcile for a burst (an apply's dozens of
+                        // events), not one per event.
+                        while let Some(Some(Ok(_))) = events.next().now_or_never() {}
+                    }
+                    Some(Err(_)) | None => {
+                        tokio::time::sleep(RECONNECT).await;
+                        break;
+                    }
+                },
+                () = time.changed() => {
+                    tracing::debug!(time = time.current().as_str(), "clock state changed");
+                }
+                () = tokio::time::sleep(next) => {}
+            }
+        }
+    }
+}
