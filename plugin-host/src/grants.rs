@@ -10,22 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::manifest::{Capabilities, FsCapability, NetCapability, PluginName};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum FsMode {
-    #[serde(rename = "ro")]
-    ReadOnly,
-    #[serde(rename = "rw")]
-    ReadWrite,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NetProtocol {
-    Tcp,
-    Udp,
-}
+use super::http_url::{normalised_url, url_within};
+use super::manifest::{Capabilities, FsCapability, FsMode, NetCapability, NetProtocol, PluginName};
 
 /// A directory preopened for the guest: `beneath` (relative, no `..`)
 /// inside the directory the device config granted, `grant`. The grant is
@@ -233,54 +219,6 @@ fn fs_within(req: &FsCapability, grant: &FsCapability) -> Option<FsMode> {
 fn no_parent_components(p: &Path) -> bool {
     !p.components()
         .any(|c| matches!(c, std::path::Component::ParentDir))
-}
-
-/// `raw` parsed as an http(s) URL and normalised by the WHATWG rules
-/// (the `url` crate): `..` and `.` segments resolved, `%2e` read as a dot,
-/// `\` as `/`. Refused: other schemes, user info (a plugin must not send
-/// credentials in the authority), and percent-encoded `/`, `\`, `.` or
-/// `%` left in the path, which some servers decode into a path the check
-/// never saw.
-pub fn normalised_url(raw: &str) -> Result<url::Url, String> {
-    let mut url = url::Url::parse(raw).map_err(|e| format!("'{raw}' is not a URL: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
-        return Err(format!("'{raw}' is not an http(s) URL with a host"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(format!("'{raw}' carries user info"));
-    }
-    let path = url.path().to_ascii_lowercase();
-    if ["%2f", "%5c", "%2e", "%25"]
-        .iter()
-        .any(|e| path.contains(e))
-    {
-        return Err(format!(
-            "'{raw}' has an encoded '/', '\\', '.' or '%' in its path"
-        ));
-    }
-    url.set_fragment(None);
-    Ok(url)
-}
-
-/// `url` lies within `prefix` when both have the same scheme, host and
-/// port, and the prefix's path is a whole-segment prefix of the URL's
-/// (`/api` holds `/api` and `/api/v1`, not `/apix`). Manifest validation
-/// makes every prefix a URL with a path.
-fn url_within(url: &url::Url, prefix: &str) -> bool {
-    let Ok(prefix) = normalised_url(prefix) else {
-        return false;
-    };
-    if url.scheme() != prefix.scheme()
-        || url.host() != prefix.host()
-        || url.port_or_known_default() != prefix.port_or_known_default()
-    {
-        return false;
-    }
-    let (path, within) = (url.path(), prefix.path());
-    match path.strip_prefix(within) {
-        Some(rest) => within.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
-        None => false,
-    }
 }
 
 /// Whether a manifest's requested prefix lies within a device's granted one.

@@ -13,6 +13,7 @@ pub mod engine;
 pub mod grants;
 pub mod host;
 pub mod host_api;
+pub mod http_url;
 pub mod limits;
 pub mod loaded;
 pub mod manifest;
@@ -24,7 +25,7 @@ pub mod watcher;
 pub mod wit;
 
 pub use cache::CacheOutcome;
-pub use grants::{EffectiveGrants, FsMode, NetProtocol};
+pub use grants::EffectiveGrants;
 pub use host::{
     CACHE_DIR, HostError, HostSettings, LoadError, LoadReport, PluginHost, PluginInfo,
     PluginSettings,
@@ -32,7 +33,7 @@ pub use host::{
 pub use host_api::http::HttpSettings;
 pub use limits::{LimitOverrides, PluginLimits};
 pub use loaded::CallError;
-pub use manifest::{Capabilities, Manifest, PluginKind, PluginName};
+pub use manifest::{Capabilities, FsMode, Manifest, NetProtocol, PluginKind, PluginName};
 pub use package::{Package, PackageError, Provenance, TrustPolicy};
 pub use quarantine::QuarantinePolicy;
 pub use trust::{PublicKey, SecretKey};

@@ -12,12 +12,12 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use super::cpu::{self, CpuWindow};
 use super::deadline::{CallDriver, EPOCH_TICK};
-use super::grants::{FsMode, NetProtocol};
 use super::host_api::filesystem::{FsQuota, Usage};
 use super::host_api::preopens;
 use super::host_api::stdio::GuestOutput;
 use super::host_api::{InstanceLimiter, PluginContext, StoreState};
 use super::limits::PluginLimits;
+use super::manifest::{FsMode, NetProtocol};
 use super::manifest::{Manifest, PluginKind, PluginName};
 use super::package::Provenance;
 use super::quarantine::{Health, QuarantinePolicy};

@@ -10,9 +10,25 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::api::ApiVersion;
-use super::grants::{FsMode, NetProtocol};
 
 pub use osb_state::name::PluginName;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// How a granted directory may be used.
+pub enum FsMode {
+    #[serde(rename = "ro")]
+    ReadOnly,
+    #[serde(rename = "rw")]
+    ReadWrite,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+/// A socket's transport.
+pub enum NetProtocol {
+    Tcp,
+    Udp,
+}
 
 /// What a plugin is for; it selects the WIT world the component must export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -141,7 +157,7 @@ impl Capabilities {
         for (i, prefix) in self.http.iter().enumerate() {
             let scheme_ok = prefix.starts_with("https://") || prefix.starts_with("http://");
             let host_part = prefix.split("://").nth(1).unwrap_or("");
-            if let Err(reason) = super::grants::normalised_url(prefix) {
+            if let Err(reason) = super::http_url::normalised_url(prefix) {
                 return Err(format!("capabilities.http[{i}]: {reason}"));
             }
             if !scheme_ok || host_part.is_empty() || !host_part.contains('/') {
