@@ -3,8 +3,10 @@
 //! re-exports this crate as `osb_state`.
 //!
 //!
-//! - [`target`]: the target state (typed, versioned JSON) and its parsing;
-//!   [`validate`] checks what the types cannot say; [`schema`] generates its
+//! - [`target`]: the target state's types (typed, versioned JSON);
+//!   [`validate`] checks what the types cannot say and reads a target
+//!   state from JSON ([`TargetState::from_json`], [`TargetError`]): it
+//!   depends on [`target`], never the reverse. [`schema`] generates the
 //!   JSON Schema. The value types it is made of have a module each:
 //!   [`name`] (also `PluginName`, the plugin host's naming rule), [`image`],
 //!   [`mount`], [`port`], [`duration`].
@@ -20,11 +22,6 @@
 //! none either. The engine client (the only importer of bollard) and the
 //! executor turn steps into engine calls and engine state back into a
 //! [`CurrentState`].
-
-// Every public item documented: the state crate is what vendors and tools
-// read the target format from. (The runtime's 420 undocumented items come
-// as it is split into crates.)
-#![warn(missing_docs)]
 
 pub mod compose;
 pub mod current;
@@ -48,5 +45,5 @@ pub use mount::VolumeMount;
 pub use name::{AppName, BlockId, BlockName, NetworkName, PluginRef, VolumeName};
 pub use plan::{Conditions, Step, TimeStatus, WaitReason, plan};
 pub use port::PortMapping;
-pub use target::{App, Block, TargetError, TargetState};
-pub use validate::ReleaseError;
+pub use target::{App, Block, TargetState};
+pub use validate::{ReleaseError, TargetError};

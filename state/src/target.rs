@@ -5,6 +5,9 @@
 //! (`apps.main.release.blocks.web.image: invalid image reference ...`).
 //! The format is documented in `docs/target-state.md`, and its JSON Schema
 //! (`docs/target-state.schema.json`) is generated from these types.
+//! Reading one, checks included, is [`TargetState::from_json`], in
+//! [`validate`](super::validate): the checks read these types, so they
+//! live on that side.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -19,7 +22,6 @@ use super::mount::VolumeMount;
 use super::name::{AppName, BlockName, NetworkName, PluginRef, VolumeName};
 use super::port::PortMapping;
 use super::unique;
-use super::validate::{self, ReleaseError};
 
 /// The target state format version this runtime reads and writes.
 pub const FORMAT_VERSION: u64 = 1;
@@ -361,7 +363,7 @@ impl<'de> Deserialize<'de> for FormatVersion {
     }
 }
 
-fn unsupported_version(found: u64) -> String {
+pub(crate) fn unsupported_version(found: u64) -> String {
     format!(
         "unsupported target state version {found} (this runtime reads version {FORMAT_VERSION})"
     )
@@ -377,87 +379,12 @@ impl JsonSchema for FormatVersion {
     }
 }
 
-/// Why a target state was refused. Nothing of it is applied.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TargetError {
-    /// Not JSON, or not the shape of a target state: a syntax error, an
-    /// unknown field, a missing one, a repeated key, a bad value.
-    #[error("{}", at(path, message))]
-    Parse {
-        /// Where: `apps.main.release.blocks.web.image`, or `.` for the top.
-        path: String,
-        /// What is wrong there.
-        message: String,
-    },
-    /// A `version` this runtime does not read.
-    #[error("{}", unsupported_version(*found))]
-    UnsupportedVersion {
-        /// The version found.
-        found: u64,
-    },
-    /// Well-formed, but inconsistent: a dependency on no block, a cycle, ...
-    #[error(transparent)]
-    Invalid(#[from] ReleaseError),
-}
-
-fn at(path: &str, message: &str) -> String {
-    // serde_path_to_error says `.` for the top and `?` where it lost track.
-    if matches!(path, "." | "?" | "") {
-        message.to_owned()
-    } else {
-        format!("{path}: {message}")
-    }
-}
-
 impl TargetState {
-    /// Parses and validates a target state from JSON.
-    pub fn from_json(text: &str) -> Result<Self, TargetError> {
-        check_version(text)?;
-        let mut de = serde_json::Deserializer::from_str(text);
-        let state: TargetState =
-            serde_path_to_error::deserialize(&mut de).map_err(|e| TargetError::Parse {
-                path: e.path().to_string(),
-                message: e.inner().to_string(),
-            })?;
-        de.end().map_err(|e| TargetError::Parse {
-            path: ".".to_owned(),
-            message: e.to_string(),
-        })?;
-        state.validate()?;
-        Ok(state)
-    }
-
-    /// Checks what the types alone cannot: dependencies name blocks of the
-    /// same release and have no cycle, mounts and networks name what the app
-    /// declares, host ports are published once, reserved labels are left
-    /// alone.
-    pub fn validate(&self) -> Result<(), ReleaseError> {
-        validate::check_target(self)
-    }
-
     /// The target state as pretty-printed JSON, in the format it is read in.
     pub fn to_json(&self) -> String {
         // Serializing these types cannot fail: every map key is a string.
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
-}
-
-/// Reads `version` alone first, so a newer format is refused as such rather
-/// than by the first field this runtime does not know.
-fn check_version(text: &str) -> Result<(), TargetError> {
-    #[derive(Deserialize)]
-    struct Probe {
-        version: Option<serde_json::Value>,
-    }
-    if let Ok(Probe {
-        version: Some(serde_json::Value::Number(n)),
-    }) = serde_json::from_str::<Probe>(text)
-        && let Some(found) = n.as_u64()
-        && found != FORMAT_VERSION
-    {
-        return Err(TargetError::UnsupportedVersion { found });
-    }
-    Ok(())
 }
 
 /// A hash of what a block's container is made from. It is stored in the

@@ -1,6 +1,8 @@
 //! Checks a well-typed release cannot express in its types: references
 //! between blocks, volumes and networks, dependency cycles, host ports
-//! published twice, reserved labels.
+//! published twice, reserved labels. And reading a target state
+//! ([`TargetState::from_json`]): the format version first, then the types,
+//! then these checks, any failure a [`TargetError`].
 //!
 //! The same checks serve the target state and the compose importer; a
 //! scope says how to name paths in each (`apps.main.release.blocks.web`
@@ -8,11 +10,14 @@
 
 use std::collections::BTreeMap;
 
+use serde::Deserialize;
+
 use super::mount::VolumeMount;
 use super::name::{BlockName, NetworkName, VolumeName};
 use super::port::PortMapping;
 use super::target::{
-    Block, DependsCondition, HealthTest, NetworkConfig, TargetState, VolumeConfig,
+    Block, DependsCondition, FORMAT_VERSION, HealthTest, NetworkConfig, TargetState, VolumeConfig,
+    unsupported_version,
 };
 
 /// Labels under this prefix are written by the runtime only.
@@ -127,6 +132,83 @@ pub enum ReleaseError {
         /// The dependency.
         block: String,
     },
+}
+
+/// Why a target state was refused. Nothing of it is applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    /// Not JSON, or not the shape of a target state: a syntax error, an
+    /// unknown field, a missing one, a repeated key, a bad value.
+    #[error("{}", at(path, message))]
+    Parse {
+        /// Where: `apps.main.release.blocks.web.image`, or `.` for the top.
+        path: String,
+        /// What is wrong there.
+        message: String,
+    },
+    /// A `version` this runtime does not read.
+    #[error("{}", unsupported_version(*found))]
+    UnsupportedVersion {
+        /// The version found.
+        found: u64,
+    },
+    /// Well-formed, but inconsistent: a dependency on no block, a cycle, ...
+    #[error(transparent)]
+    Invalid(#[from] ReleaseError),
+}
+
+fn at(path: &str, message: &str) -> String {
+    // serde_path_to_error says `.` for the top and `?` where it lost track.
+    if matches!(path, "." | "?" | "") {
+        message.to_owned()
+    } else {
+        format!("{path}: {message}")
+    }
+}
+
+impl TargetState {
+    /// Parses and validates a target state from JSON.
+    pub fn from_json(text: &str) -> Result<Self, TargetError> {
+        check_version(text)?;
+        let mut de = serde_json::Deserializer::from_str(text);
+        let state: TargetState =
+            serde_path_to_error::deserialize(&mut de).map_err(|e| TargetError::Parse {
+                path: e.path().to_string(),
+                message: e.inner().to_string(),
+            })?;
+        de.end().map_err(|e| TargetError::Parse {
+            path: ".".to_owned(),
+            message: e.to_string(),
+        })?;
+        state.validate()?;
+        Ok(state)
+    }
+
+    /// Checks what the types alone cannot: dependencies name blocks of the
+    /// same release and have no cycle, mounts and networks name what the app
+    /// declares, host ports are published once, reserved labels are left
+    /// alone.
+    pub fn validate(&self) -> Result<(), ReleaseError> {
+        check_target(self)
+    }
+}
+
+/// Reads `version` alone first, so a newer format is refused as such rather
+/// than by the first field this runtime does not know.
+fn check_version(text: &str) -> Result<(), TargetError> {
+    #[derive(Deserialize)]
+    struct Probe {
+        version: Option<serde_json::Value>,
+    }
+    if let Ok(Probe {
+        version: Some(serde_json::Value::Number(n)),
+    }) = serde_json::from_str::<Probe>(text)
+        && let Some(found) = n.as_u64()
+        && found != FORMAT_VERSION
+    {
+        return Err(TargetError::UnsupportedVersion { found });
+    }
+    Ok(())
 }
 
 /// How to name paths and the app in messages.
