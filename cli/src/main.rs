@@ -20,7 +20,7 @@ use osb_runtime::config::DeviceConfig;
 /// WebAssembly plugins.
 #[derive(Debug, Parser)]
 #[command(name = "osb", version, propagate_version = true)]
-pub struct Cli {
+struct Cli {
     /// Device configuration (trusted keys, grants, limits).
     /// Default: /etc/osb/device.toml if present, else built-in defaults.
     #[arg(long, global = true, env = "OSB_CONFIG")]
@@ -44,7 +44,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+enum Command {
     /// Create, sign, check and run WebAssembly plugin packages.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),

@@ -15,27 +15,48 @@ use osb_plugin_host::{
     HostSettings, HttpSettings, PluginLimits, PluginName, PluginSettings, PublicKey, TrustPolicy,
 };
 
+/// Where the device config is read from when no path is given; a missing
+/// file there means defaults.
 pub const DEFAULT_PATH: &str = "/etc/osb/device.toml";
 
+/// `device.toml` as read: every key optional, an unknown one refused.
+/// Only [`DeviceConfig::parse`] and [`DeviceConfig::load`] check what the
+/// types cannot; a value built by hand is not checked.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceConfig {
+    /// Accept unsigned or badly signed plugin packages, loudly. Never in
+    /// production.
     #[serde(default)]
     pub development: bool,
+    /// The plugin packages, watched for new ones while the daemon runs
+    /// (default `/var/lib/osb/plugins`). No plugin grant may overlap it.
     #[serde(default = "default_plugin_dir")]
     pub plugin_dir: PathBuf,
+    /// The runtime's own state: compile cache, plugins' key-value store,
+    /// block store, lock directories, time report (default `/var/lib/osb`).
+    /// No plugin grant may hold it.
     #[serde(default = "default_state_dir")]
     pub state_dir: PathBuf,
+    /// Keys a plugin package may be signed by (`ed25519:<hex>`); empty:
+    /// only development mode loads plugins.
     #[serde(default)]
     pub trusted_keys: Vec<PublicKey>,
+    /// Every plugin's limits, unless `plugins.NAME.limits` overrides them.
     #[serde(default)]
     pub limits: PluginLimits,
+    /// The devices plugins may be granted, by the name a grant uses.
     #[serde(default)]
     pub devices: BTreeMap<String, DeviceEndpoint>,
+    /// Per plugin: its grants, config overrides and limit overrides. A
+    /// plugin absent here is granted nothing.
     #[serde(default)]
     pub plugins: BTreeMap<PluginName, PluginSettings>,
+    /// `[http]`: CA files trusted beside the Mozilla roots for plugins'
+    /// HTTPS requests.
     #[serde(default)]
     pub http: HttpSettings,
+    /// `[time]`: the time service.
     #[serde(default)]
     pub time: TimeSettings,
     /// Logins for image registries, by registry host:
@@ -52,10 +73,14 @@ fn default_state_dir() -> PathBuf {
     "/var/lib/osb".into()
 }
 
+/// The device config could not be read, or is invalid.
 #[derive(Debug, thiserror::Error)]
 #[error("device config '{}' is invalid: {reason}", path.display())]
 pub struct ConfigError {
+    /// The file read (or meant to be read).
     pub path: PathBuf,
+    /// What is wrong, naming the key as it is spelled in the file
+    /// (`time.poll_unsynced_ms must be at least 1`), or the IO error.
     pub reason: String,
 }
 
@@ -77,6 +102,9 @@ impl Default for DeviceConfig {
 }
 
 impl DeviceConfig {
+    /// Parses and checks `text`, the contents of `path` (named in errors):
+    /// limits, grants (none may overlap the runtime's own directories),
+    /// `[http]`, `[time]` and `[registries]`.
     pub fn parse(text: &str, path: &Path) -> Result<DeviceConfig, ConfigError> {
         let err = |reason: String| ConfigError {
             path: path.to_owned(),
@@ -145,6 +173,8 @@ impl DeviceConfig {
         ]
     }
 
+    /// What the plugin host needs of this config; the pool limits are the
+    /// host's defaults.
     pub fn host_settings(&self) -> HostSettings {
         HostSettings {
             trust: TrustPolicy {

@@ -26,12 +26,22 @@ const RECONNECT: Duration = Duration::from_secs(5);
 /// but a signal: an engine that does not answer is retried.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
+    /// The plugin directory cannot be watched for new packages.
     #[error("cannot watch '{}': {source}", dir.display())]
-    Watch { dir: PathBuf, source: notify::Error },
+    Watch {
+        /// The plugin directory.
+        dir: PathBuf,
+        /// Why the watcher could not start.
+        source: notify::Error,
+    },
+    /// The tokio runtime or the SIGINT/SIGTERM handlers could not be set up.
     #[error("cannot start the async runtime or its signal handlers: {0}")]
     Runtime(std::io::Error),
+    /// The state directory cannot be created, or this process's identity
+    /// (pid, start time, boot id) cannot be read from `/proc`.
     #[error("cannot name this process for the time report: {0}")]
     Publisher(std::io::Error),
+    /// The time service's thread could not be spawned.
     #[error("cannot start the time service: {0}")]
     TimeService(std::io::Error),
 }

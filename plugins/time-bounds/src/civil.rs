@@ -11,11 +11,18 @@ const DAY: i64 = 86_400;
 /// A date and time of day in UTC, each field in its calendar range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DateTime {
+    /// 0–9999 when made by [`DateTime::new`]; any year (year 0 is 1 BCE,
+    /// and earlier ones are negative) from [`DateTime::from_unix_seconds`].
     pub year: i64,
+    /// 1–12.
     pub month: u32,
+    /// From 1 to the month's length in that year.
     pub day: u32,
+    /// 0–23.
     pub hour: u32,
+    /// 0–59.
     pub minute: u32,
+    /// 0–59: never a leap second.
     pub second: u32,
 }
 

@@ -47,6 +47,8 @@ pub struct Settled {
     offset::Seconds(*step)
 )]
 pub struct ClockStepped {
+    /// How far the wall clock moved beyond the monotonic clock's advance;
+    /// negative when it was stepped back.
     pub step: Nanos,
 }
 

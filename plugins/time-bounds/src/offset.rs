@@ -130,7 +130,10 @@ impl fmt::Display for Seconds {
 /// An offset range as measured when the host's wall clock read `at`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Measurement {
+    /// The offset range, valid at `at` only: it widens with age.
     pub range: OffsetRange,
+    /// The host's wall clock at the measurement, in nanoseconds since the
+    /// Unix epoch.
     pub at: Nanos,
 }
 
@@ -148,6 +151,7 @@ impl Measurement {
 /// Why repeated measurements of one server give no range.
 #[derive(Debug, Clone, Copy, Error, PartialEq, Eq)]
 pub enum RepeatError {
+    /// No measurement was given.
     #[error("no measurement")]
     NoMeasurement,
     /// The server's answers cannot all hold the truth: at least one is wrong.

@@ -37,10 +37,18 @@ pub struct Agreement {
 /// Why no range can be chosen.
 #[derive(Debug, Clone, Copy, Error, PartialEq, Eq)]
 pub enum SelectError {
+    /// No range was given.
     #[error("no server gave a usable answer")]
     Empty,
+    /// No offset lies in enough of the ranges: more servers lie than
+    /// [`tolerated`] allows.
     #[error("no offset is within the ranges of {needed} of the {of} servers")]
-    Disagree { needed: usize, of: usize },
+    Disagree {
+        /// How many ranges had to share an offset.
+        needed: usize,
+        /// How many ranges there were.
+        of: usize,
+    },
 }
 
 /// How many of `n` servers may lie while the answer still holds the truth.

@@ -19,18 +19,27 @@ pub const FILE_NAME: &str = "executor.lock";
 /// How often a waiting executor tries again.
 const RETRY: Duration = Duration::from_millis(100);
 
+/// Why no turn was taken.
 #[derive(Debug, thiserror::Error)]
 pub enum TurnError {
+    /// The state directory or the lock file cannot be created or opened,
+    /// or `flock` failed for another reason than a holder.
     #[error("cannot take the executor lock '{path}': {source}")]
     Lock {
+        /// The lock file.
         path: PathBuf,
+        /// From creating the directory, opening the file or `flock`.
         #[source]
         source: io::Error,
     },
+    /// Another executor still held the turn at the deadline.
     #[error(
         "another executor (osb daemon or osb apply) was still reconciling at the deadline; '{path}' is held"
     )]
-    Deadline { path: PathBuf },
+    Deadline {
+        /// The lock file.
+        path: PathBuf,
+    },
 }
 
 /// The right to plan and act on this state directory's blocks, until

@@ -26,12 +26,15 @@ use super::utc::UtcTime;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ClockKind {
+    /// The system clock left alone; the service keeps an offset to it.
     #[default]
     Virtual,
+    /// The service steps `CLOCK_REALTIME` (needs `CAP_SYS_TIME`).
     System,
 }
 
 impl ClockKind {
+    /// As the device config spells it: `virtual`, `system`.
     pub fn as_str(self) -> &'static str {
         match self {
             ClockKind::Virtual => "virtual",
@@ -57,7 +60,9 @@ pub fn correction(now: UtcTime, interval: &Interval) -> Option<UtcTime> {
 /// A move of the clock, for logs and reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClockStep {
+    /// The clock's reading before the move.
     pub from: UtcTime,
+    /// Where it was moved to: `to - from` is the move.
     pub to: UtcTime,
 }
 
@@ -68,11 +73,16 @@ impl ClockStep {
     }
 }
 
+/// Why the clock was not moved.
 #[derive(Debug, thiserror::Error)]
 pub enum ClockError {
+    /// `clock_adjtime` refused the step: most often the process lacks
+    /// `CAP_SYS_TIME`, or the offset does not fit the kernel's types.
     #[error("cannot step the system clock to {to}: {source}")]
     Step {
+        /// Where the clock was to go.
         to: UtcTime,
+        /// From `clock_adjtime`.
         #[source]
         source: std::io::Error,
     },
@@ -85,10 +95,12 @@ pub struct VirtualClock {
 }
 
 impl VirtualClock {
+    /// The virtual time minus the system time, in nanoseconds.
     pub fn offset_nanos(&self) -> i128 {
         self.offset_nanos
     }
 
+    /// The virtual time when the system clock reads `system`.
     pub fn now(&self, system: UtcTime) -> UtcTime {
         system.saturating_add(self.offset_nanos)
     }
@@ -120,11 +132,14 @@ impl VirtualClock {
 /// A backend with its state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Clock {
+    /// See [`ClockKind::Virtual`].
     Virtual(VirtualClock),
+    /// See [`ClockKind::System`]; the state is the kernel's.
     System,
 }
 
 impl Clock {
+    /// A backend of `kind`; a virtual one starts with no offset.
     pub fn new(kind: ClockKind) -> Clock {
         match kind {
             ClockKind::Virtual => Clock::Virtual(VirtualClock::default()),
@@ -132,6 +147,7 @@ impl Clock {
         }
     }
 
+    /// Which backend this is.
     pub fn kind(&self) -> ClockKind {
         match self {
             Clock::Virtual(_) => ClockKind::Virtual,

@@ -44,6 +44,7 @@ pub struct Answer<'a> {
     /// Who vouches for the source: its configured origin, else the key
     /// that signed it, else its name.
     pub origin: &'a str,
+    /// Where the source says the true time is, at the round's instant.
     pub interval: Interval,
 }
 
@@ -72,6 +73,7 @@ impl Verdict {
         matches!(self, Verdict::FalseTicker | Verdict::Implausible)
     }
 
+    /// As `osb time` and the time report spell it (kebab-case).
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Agrees => "agrees",
@@ -90,16 +92,22 @@ pub enum Agreement {
     /// A strict majority of the `voting` origins share a point; `origins`
     /// are they, sorted.
     Agreed {
+        /// The agreeing origins.
         origins: Vec<String>,
+        /// The origins with a plausible bounded answer, each one vote.
         voting: usize,
     },
     /// At most `agreeing` of the `voting` origins share a point.
     NoMajority {
+        /// The most origins sharing any one point: half of `voting` or
+        /// fewer.
         agreeing: usize,
+        /// The origins with a plausible bounded answer, each one vote.
         voting: usize,
     },
     /// Answers, but no plausible bounded one.
     NoVote,
+    /// No source answered this round.
     NoAnswer,
 }
 
@@ -111,6 +119,7 @@ pub struct Fusion {
     pub interval: Interval,
     /// The origins vouching for `interval`.
     pub support: BTreeSet<String>,
+    /// How the origins' votes came out.
     pub agreement: Agreement,
     /// Per answer, in order.
     pub verdicts: Vec<Verdict>,

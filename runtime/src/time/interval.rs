@@ -20,8 +20,15 @@ pub struct Interval {
 /// A plugin answer that is not an interval.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IntervalError {
+    /// Both ends given, the lower one after the upper one.
     #[error("earliest {earliest} is after latest {latest}")]
-    Inverted { earliest: UtcTime, latest: UtcTime },
+    Inverted {
+        /// The lower end given.
+        earliest: UtcTime,
+        /// The upper end given, before `earliest`.
+        latest: UtcTime,
+    },
+    /// An end's nanoseconds are 10^9 or more.
     #[error(transparent)]
     Timestamp(#[from] TimestampError),
 }
@@ -72,14 +79,17 @@ impl Interval {
         Interval::new(earliest, latest)
     }
 
+    /// The lower end; `None` when unbounded below.
     pub fn earliest(&self) -> Option<UtcTime> {
         self.earliest
     }
 
+    /// The upper end; `None` when unbounded above.
     pub fn latest(&self) -> Option<UtcTime> {
         self.latest
     }
 
+    /// Bounded on both sides: only such an answer votes in the fusion.
     pub fn is_bounded(&self) -> bool {
         self.earliest.is_some() && self.latest.is_some()
     }
@@ -103,6 +113,7 @@ impl Interval {
         Some(a.saturating_add(b.nanos_since(a) / 2))
     }
 
+    /// Whether `t` is in it, ends included.
     pub fn contains(&self, t: UtcTime) -> bool {
         self.earliest.is_none_or(|a| a <= t) && self.latest.is_none_or(|b| t <= b)
     }

@@ -44,10 +44,17 @@ impl Agreement {
 /// Why nothing was fused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum NoAgreement {
+    /// No interval was given.
     #[error("no source answered")]
     NoAnswer,
+    /// The most intervals sharing a point are not a strict majority.
     #[error("no majority: at most {agreeing} of {answered} sources agree")]
-    NoMajority { agreeing: usize, answered: usize },
+    NoMajority {
+        /// The most intervals sharing any one point (`m`, at most `n / 2`).
+        agreeing: usize,
+        /// How many intervals were given (`n`).
+        answered: usize,
+    },
 }
 
 /// One end of an interval on the time line; unbounded ends sort outside

@@ -37,6 +37,8 @@ impl Mono {
         self.0.saturating_sub(earlier.0)
     }
 
+    /// The reading `d` later; at the largest `Duration` rather than
+    /// overflowing.
     pub fn saturating_add(self, d: Duration) -> Mono {
         Mono(self.0.saturating_add(d))
     }

@@ -57,10 +57,12 @@ impl Plausible {
         }
     }
 
+    /// The build time it was made from: nothing earlier is plausible.
     pub fn earliest(&self) -> UtcTime {
         self.earliest
     }
 
+    /// The end of the plausible span after the build time.
     pub fn latest(&self) -> UtcTime {
         self.latest
     }

@@ -26,21 +26,33 @@ use osb_state::TimeStatus;
 /// The file's name in the state directory.
 pub const FILE_NAME: &str = "time.json";
 
+/// Why the time file a daemon published cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishedError {
+    /// The file exists but cannot be read.
     #[error("cannot read '{path}': {source}")]
     Read {
+        /// The time file.
         path: PathBuf,
+        /// Any error but a missing file (that is `Ok(None)`).
         #[source]
         source: io::Error,
     },
+    /// The file is not JSON of the expected shape, or names an unknown
+    /// state.
     #[error("'{path}' is not a time report: {reason}")]
-    Malformed { path: PathBuf, reason: String },
+    Malformed {
+        /// The time file.
+        path: PathBuf,
+        /// The parse error, or the unknown state.
+        reason: String,
+    },
 }
 
 /// A process, told apart from any later one with the same pid.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessId {
+    /// The process id; alone, it may name a later process.
     pub pid: u32,
     /// When it started, in clock ticks since boot (`/proc/PID/stat`).
     pub start_ticks: u64,
@@ -127,6 +139,7 @@ impl Publisher {
         })
     }
 
+    /// The file written: `<state_dir>/time.json`.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -174,7 +187,9 @@ struct Header {
 /// The state a running daemon published.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DaemonTime {
+    /// The daemon's process id.
     pub pid: u32,
+    /// The state of the clock in the daemon's last round.
     pub state: TimeStatus,
 }
 

@@ -15,6 +15,7 @@ use super::utc::UtcTime;
 /// What `osb time` shows.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TimeReport {
+    /// Every source asked this round, answered or not, in the order asked.
     pub sources: Vec<SourceView>,
     /// `2 of 3 origins agree`, `no majority: ...`, `no vote: ...`,
     /// `no source answered`.
@@ -23,22 +24,34 @@ pub struct TimeReport {
     pub origins: Vec<String>,
     /// From the runtime's build time to the end of the plausible span.
     pub plausible: Plausible,
+    /// What the service believes after the round (in the daemon, combined
+    /// with the estimate carried from earlier rounds).
     pub estimate: EstimateView,
+    /// `unsynced`, `coarse` or `synced`: what blocks are gated on.
     pub state: &'static str,
+    /// The clock backend and how far the estimate moves it.
     pub clock: ClockView,
 }
 
+/// One source's part in a round.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SourceView {
+    /// The time-source plugin.
     pub name: String,
     /// Who vouches for it: its configured origin, the key that signed it,
     /// or its name.
     pub origin: String,
-    /// As answered, carried to the round's instant.
+    /// As answered, carried to the round's instant; `None` when unbounded
+    /// below or when it gave no answer.
     pub earliest: Option<UtcTime>,
+    /// Likewise the upper end.
     pub latest: Option<UtcTime>,
+    /// `latest - earliest` in milliseconds; `None` unless both are known.
     pub width_ms: Option<f64>,
+    /// The plugin's free text (server, stratum, file, ...); `None` when it
+    /// gave no answer.
     pub detail: Option<String>,
+    /// Why it gave no answer; `None` when it answered.
     pub error: Option<String>,
     /// What the fusion made of it; `None` when it gave no answer.
     pub verdict: Option<Verdict>,
@@ -48,9 +61,13 @@ pub struct SourceView {
     pub clipped: bool,
 }
 
+/// Where the service believes the true time is.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EstimateView {
+    /// The lower end; `None` when unbounded below.
     pub earliest: Option<UtcTime>,
+    /// The upper end; `None` when unbounded above (only lower bounds
+    /// answered).
     pub latest: Option<UtcTime>,
     /// The midpoint; `None` when unbounded.
     pub time: Option<UtcTime>,
@@ -61,6 +78,7 @@ pub struct EstimateView {
     pub origins: Vec<String>,
 }
 
+/// The clock the service owns, when the report was made.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ClockView {
     /// The configured backend.
@@ -93,6 +111,9 @@ pub fn agreement_text(agreement: &Agreement) -> String {
 }
 
 impl TimeReport {
+    /// The report of `round`. `backend` is the configured one; `offset_nanos`
+    /// is how far the estimate moves the clock from the system time (see
+    /// [`ClockView::offset_ms`]).
     pub fn new(
         round: &Round,
         plausible: Plausible,

@@ -29,6 +29,9 @@ use super::utc::{UtcTime, span};
 use osb_plugin_host::PluginName;
 use osb_state::TimeStatus;
 
+/// The time sources, the estimate carried between their rounds, and the
+/// clock. [`TimeService::round`] runs one round on the calling thread
+/// (`osb time`); [`TimeService::spawn`] runs them on a thread (the daemon).
 pub struct TimeService {
     sources: Arc<dyn TimeSources>,
     settings: TimeSettings,
@@ -78,10 +81,12 @@ impl TimeService {
         TimeHandle::new(self.status.subscribe())
     }
 
+    /// The `[time]` settings it was made with.
     pub fn settings(&self) -> &TimeSettings {
         &self.settings
     }
 
+    /// The clock backend, as the last round left it.
     pub fn clock(&self) -> &Clock {
         &self.clock
     }
@@ -336,6 +341,7 @@ pub struct RunningTimeService {
 }
 
 impl RunningTimeService {
+    /// A reader of the state the thread publishes.
     pub fn handle(&self) -> TimeHandle {
         self.handle.clone()
     }

@@ -177,7 +177,7 @@ impl TimeSettings {
         Ok(())
     }
 
-    pub fn thresholds(&self) -> Thresholds {
+    pub(crate) fn thresholds(&self) -> Thresholds {
         Thresholds {
             synced_max_error: Duration::from_millis(self.synced_max_error_ms),
             coarse_max_error: Duration::from_millis(self.coarse_max_error_ms),
@@ -209,7 +209,7 @@ impl TimeSettings {
             .unwrap_or_else(|| name.to_string())
     }
 
-    pub fn observe_interval(&self) -> Duration {
+    pub(crate) fn observe_interval(&self) -> Duration {
         Duration::from_millis(self.observe_interval_ms)
     }
 

@@ -10,7 +10,10 @@ use osb_plugin_host::{CallError, PluginHost, PluginKind, PluginName, Provenance}
 /// One answer of a source, as given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawSample {
+    /// Where the true time lay at some moment during the call.
     pub interval: Interval,
+    /// The plugin's free text for logs and `osb time`: server, stratum,
+    /// file, ...
     pub detail: String,
 }
 
@@ -22,7 +25,12 @@ pub enum SourceError {
     Call(#[from] CallError),
     /// The plugin answered with an error.
     #[error("{code}: {message}")]
-    Plugin { code: &'static str, message: String },
+    Plugin {
+        /// The WIT error code, kebab-case (`unavailable`, `internal`, ...).
+        code: &'static str,
+        /// The plugin's own words.
+        message: String,
+    },
     /// The plugin answered something that is not an interval.
     #[error("invalid interval: {0}")]
     Invalid(#[from] IntervalError),

@@ -13,7 +13,10 @@ use osb_state::TimeStatus;
 /// The error bounds of `synced` and `coarse`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Thresholds {
+    /// `synced` at or below this error bound.
     pub synced_max_error: Duration,
+    /// `coarse` at or below this (and above `synced_max_error`); above it,
+    /// `unsynced`.
     pub coarse_max_error: Duration,
 }
 

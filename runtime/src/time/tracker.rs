@@ -44,6 +44,7 @@ pub struct Sample {
     pub interval: Interval,
     /// When the call returned.
     pub at: Mono,
+    /// The plugin's free text (server, stratum, file, ...).
     pub detail: String,
     /// How long the call took.
     pub call: Duration,
@@ -52,21 +53,28 @@ pub struct Sample {
 /// What one source did in a round.
 #[derive(Debug, Clone)]
 pub struct SourceOutcome {
+    /// The time-source plugin.
     pub name: PluginName,
     /// Who vouches for it (see [`fusion::Answer::origin`]).
     pub origin: String,
+    /// Its answer, or why it gave none.
     pub result: Result<Sample, SourceError>,
 }
 
 /// One source, as a round used it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceReport {
+    /// The time-source plugin.
     pub name: PluginName,
+    /// Who vouches for it (see [`fusion::Answer::origin`]).
     pub origin: String,
     /// The interval as answered, carried to the round's instant.
     pub interval: Option<Interval>,
+    /// The plugin's free text; `None` when it gave no answer.
     pub detail: Option<String>,
+    /// Why it gave no answer; `None` when it answered.
     pub error: Option<String>,
+    /// How long the call took; `None` when it gave no answer.
     pub call: Option<Duration>,
     /// What the fusion made of it; `None` when it gave no answer.
     pub verdict: Option<Verdict>,
@@ -75,6 +83,7 @@ pub struct SourceReport {
 }
 
 impl SourceReport {
+    /// Refused by the fusion: outvoted or implausible.
     pub fn rejected(&self) -> bool {
         self.verdict.is_some_and(Verdict::rejected)
     }
@@ -101,17 +110,21 @@ pub enum Carry {
 /// A round's outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Round {
+    /// The instant every answer was carried to.
     pub at: Mono,
+    /// Every source asked, in the order given.
     pub sources: Vec<SourceReport>,
     /// How this round's votes came out.
     pub agreement: Agreement,
     /// This round's fused interval alone.
     pub fused: Interval,
+    /// How the fusion met the estimate carried from earlier rounds.
     pub carry: Carry,
     /// What the service believes now.
     pub estimate: Interval,
     /// The origins vouching for the estimate.
     pub support: BTreeSet<String>,
+    /// The state of `estimate`, capped by the number of its `support`.
     pub status: TimeStatus,
 }
 
@@ -140,11 +153,15 @@ impl Round {
 /// runtime's build time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rules {
+    /// The error bounds of `synced` and `coarse`.
     pub thresholds: Thresholds,
+    /// How far the boot-time clock may run off, in parts per million:
+    /// carried intervals widen by this much of the elapsed time.
     pub drift_ppm: u32,
     /// How many origins must vouch for an estimate for it to be `synced`
     /// (and to outvote a contradicting bound or memory).
     pub synced_min_origins: usize,
+    /// The range an answer must meet to be believed.
     pub plausible: Plausible,
 }
 
@@ -165,7 +182,10 @@ impl Rules {
 /// An interval and the origins vouching for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vouched {
+    /// Where the true time is.
     pub interval: Interval,
+    /// The origins vouching for it; empty when nobody does (a hull across
+    /// a contradiction, or bounds only).
     pub support: BTreeSet<String>,
 }
 
@@ -178,6 +198,7 @@ pub struct Tracker {
 }
 
 impl Tracker {
+    /// A tracker with no estimate yet: `unsynced` until a round.
     pub fn new(rules: Rules) -> Tracker {
         Tracker {
             rules,
@@ -185,6 +206,7 @@ impl Tracker {
         }
     }
 
+    /// The rules it fuses and judges by.
     pub fn rules(&self) -> &Rules {
         &self.rules
     }

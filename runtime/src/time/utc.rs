@@ -20,21 +20,27 @@ pub struct UtcTime(i128);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("timestamp {seconds} s + {nanoseconds} ns: nanoseconds must be below 1000000000")]
 pub struct TimestampError {
+    /// The seconds as given.
     pub seconds: i64,
+    /// The nanoseconds as given: 10^9 or more.
     pub nanoseconds: u32,
 }
 
 impl UtcTime {
+    /// 1970-01-01T00:00:00Z.
     pub const UNIX_EPOCH: UtcTime = UtcTime(0);
 
+    /// `nanos` after the epoch (before it when negative).
     pub const fn from_unix_nanos(nanos: i128) -> UtcTime {
         UtcTime(nanos)
     }
 
+    /// `seconds` after the epoch (before it when negative).
     pub const fn from_unix_seconds(seconds: i64) -> UtcTime {
         UtcTime(seconds as i128 * NANOS_PER_SEC)
     }
 
+    /// Nanoseconds since the epoch; negative before it.
     pub const fn unix_nanos(self) -> i128 {
         self.0
     }
@@ -74,6 +80,7 @@ impl UtcTime {
         }
     }
 
+    /// `t`; a time before the epoch is negative, not an error.
     pub fn from_system(t: SystemTime) -> UtcTime {
         match t.duration_since(SystemTime::UNIX_EPOCH) {
             Ok(d) => UtcTime(d.as_nanos() as i128),
@@ -86,14 +93,18 @@ impl UtcTime {
         UtcTime::from_system(SystemTime::now())
     }
 
+    /// `nanos` later (earlier when negative), stopping at the ends of
+    /// `i128` rather than wrapping.
     pub fn saturating_add(self, nanos: i128) -> UtcTime {
         UtcTime(self.0.saturating_add(nanos))
     }
 
+    /// `d` later, saturating like [`UtcTime::saturating_add`].
     pub fn saturating_add_duration(self, d: Duration) -> UtcTime {
         self.saturating_add(d.as_nanos() as i128)
     }
 
+    /// `d` earlier, saturating like [`UtcTime::saturating_add`].
     pub fn saturating_sub_duration(self, d: Duration) -> UtcTime {
         self.saturating_add(-(d.as_nanos() as i128))
     }
