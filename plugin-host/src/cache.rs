@@ -15,6 +15,10 @@ use wasmtime::component::Component;
 
 use super::trust::PackageDigest;
 
+/// The compile cache directory for one engine configuration: entry names
+/// carry wasmtime's compatibility hash, so after a wasmtime upgrade or a
+/// changed `Config` every lookup misses rather than loading code built for
+/// another engine.
 pub struct CompileCache {
     dir: PathBuf,
     compat: String,
@@ -24,14 +28,20 @@ pub struct CompileCache {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CacheOutcome {
+    /// Deserialised from a cache entry; nothing was compiled.
     Hit,
+    /// Compiled, then stored for the next load (unless the write failed,
+    /// which is only logged).
     Miss,
+    /// Compiled with no cache to consult: the host has no state directory.
     Disabled,
     /// The package was already loaded, byte for byte: nothing was compiled.
     Unchanged,
 }
 
 impl CompileCache {
+    /// The cache in `dir` (created if missing) for code compiled by
+    /// `engine`. Fails only when `dir` cannot be created.
     pub fn open(dir: &Path, engine: &Engine) -> std::io::Result<CompileCache> {
         std::fs::create_dir_all(dir)?;
         let mut h = DefaultHasher::new();

@@ -37,6 +37,8 @@ pub struct CpuWindow {
 }
 
 impl CpuWindow {
+    /// An empty window counting seconds from `start`, allowing `percent` of
+    /// one core over its ten seconds; more than 100 counts as 100.
     pub fn new(start: Instant, percent: u32) -> CpuWindow {
         CpuWindow {
             start,
@@ -70,6 +72,7 @@ impl CpuWindow {
         Ok(())
     }
 
+    /// The CPU time the window may hold before a call fails: 2.5 s at 25 %.
     pub fn budget(&self) -> Duration {
         self.budget
     }

@@ -38,6 +38,8 @@ pub struct CallDriver {
 }
 
 impl CallDriver {
+    /// Starts the epoch ticker for `engine` and the tokio runtime's one
+    /// worker thread. Fails when either thread cannot be spawned.
     pub fn start(engine: &Engine) -> std::io::Result<CallDriver> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -122,7 +124,10 @@ impl Drop for ActiveCall<'_> {
 }
 
 impl EpochTicker {
-    pub fn start(engine: &Engine) -> std::io::Result<EpochTicker> {
+    /// Spawns the ticker thread. It holds the engine weakly and ends when
+    /// the engine or the ticker is dropped. Fails when the thread cannot be
+    /// spawned.
+    pub(crate) fn start(engine: &Engine) -> std::io::Result<EpochTicker> {
         let shared = Arc::new(TickerShared {
             active: AtomicUsize::new(0),
             sleeping: AtomicBool::new(false),

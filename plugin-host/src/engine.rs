@@ -9,7 +9,10 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 /// while keeping any one plugin from taking the pool's slots from the rest
 /// (a component declaring a hundred memories is refused at instantiation).
 pub const CORE_INSTANCES_PER_PLUGIN: u32 = 16;
+/// Linear memories one plugin instance may have; see
+/// [`CORE_INSTANCES_PER_PLUGIN`] for how these caps were chosen.
 pub const MEMORIES_PER_PLUGIN: u32 = 2;
+/// Tables one plugin instance may have; see [`CORE_INSTANCES_PER_PLUGIN`].
 pub const TABLES_PER_PLUGIN: u32 = 8;
 /// The largest table any plugin may have, in elements.
 pub const TABLE_ELEMENTS_PER_PLUGIN: usize = 100_000;
@@ -34,6 +37,10 @@ impl Default for PoolLimits {
     }
 }
 
+/// The engine every plugin of a host runs on: a pooling allocator sized by
+/// `limits`, epoch interruption for deadlines, and memory reserved only up
+/// to `limits.max_memory_bytes`. Fails when wasmtime refuses the
+/// configuration or cannot reserve the pool.
 pub fn new_engine(limits: &PoolLimits) -> wasmtime::Result<Engine> {
     let mut pool = PoolingAllocationConfig::new();
     // Every slot a plugin can take is bounded per instance, and the pool

@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::http_url::{normalised_url, url_within};
 use super::manifest::{Capabilities, FsCapability, FsMode, NetCapability, NetProtocol, PluginName};
@@ -20,9 +20,14 @@ use super::manifest::{Capabilities, FsCapability, FsMode, NetCapability, NetProt
 /// read-write grant may have put links there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Preopen {
+    /// The directory the device config granted, as written there.
     pub grant: PathBuf,
+    /// The requested directory relative to `grant`; empty when the request
+    /// is the grant itself.
     pub beneath: PathBuf,
+    /// Where the guest sees the directory (the manifest's `guest`).
     pub guest: String,
+    /// The lesser of the requested and the granted mode.
     pub mode: FsMode,
 }
 
@@ -36,10 +41,17 @@ impl Preopen {
 /// What a plugin may actually use, decided once per loaded version.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct EffectiveGrants {
+    /// Directories to preopen, each beneath the outermost grant holding it.
     pub fs: Vec<Preopen>,
+    /// Addresses the guest may connect or send to, each requested and
+    /// granted exactly.
     pub net: Vec<NetCapability>,
+    /// URL prefixes the guest may request, as the manifest wrote them; each
+    /// lies within a granted prefix.
     pub http: Vec<String>,
+    /// Device names the guest may open channels to.
     pub device: Vec<String>,
+    /// Whether the guest may use its key-value namespace.
     pub kv: bool,
     /// Requests that were not granted, for the log and `osb plugin inspect`.
     pub denied: Vec<String>,
@@ -128,14 +140,17 @@ impl EffectiveGrants {
         }
     }
 
+    /// Whether `name` is one of the granted devices (exact match).
     pub fn allows_device(&self, name: &str) -> bool {
         self.device.iter().any(|d| d == name)
     }
 
+    /// Whether any TCP address is granted: WASI's TCP is enabled only then.
     pub fn uses_tcp(&self) -> bool {
         self.net.iter().any(|n| n.protocol == NetProtocol::Tcp)
     }
 
+    /// Whether any UDP address is granted: WASI's UDP is enabled only then.
     pub fn uses_udp(&self) -> bool {
         self.net.iter().any(|n| n.protocol == NetProtocol::Udp)
     }

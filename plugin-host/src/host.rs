@@ -10,6 +10,7 @@ use serde::Serialize;
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
+use super::api::{self, Api};
 use super::cache::{CacheOutcome, CompileCache};
 use super::call;
 use super::deadline::CallDriver;
@@ -21,12 +22,11 @@ use super::host_api::kv::KvStore;
 use super::host_api::log::LogBudget;
 use super::host_api::{self, HostServices, PluginContext, StoreState};
 use super::limits::{LimitOverrides, PluginLimits};
-use super::loaded::{CallError, Exports, LoadParts, LoadedPlugin};
+use super::loaded::{CallError, LoadParts, LoadedPlugin};
 use super::manifest::{Capabilities, PluginKind, PluginName};
 use super::package::{Package, PackageError, Provenance, TrustPolicy};
 use super::quarantine::QuarantinePolicy;
 use super::versions::NewestVersions;
-use super::wit::latest::{PluginError, TimeSample, Timestamp};
 
 /// What the device config says about one plugin.
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, Serialize)]
@@ -50,92 +50,189 @@ pub struct PluginSettings {
 /// How the host runs, from the device config.
 #[derive(Debug, Clone, Default)]
 pub struct HostSettings {
+    /// Whose signatures make a package run, and whether unsigned ones may.
     pub trust: TrustPolicy,
+    /// Each plugin's grants, config and limit overrides. A plugin absent
+    /// here is granted nothing and runs with its manifest's config and the
+    /// device's limits.
     pub plugins: BTreeMap<PluginName, PluginSettings>,
     /// Every plugin's limits, unless its settings override them.
     pub limits: PluginLimits,
+    /// The instance pool all plugins share; its memory slot also caps every
+    /// plugin's `memory_mb`.
     pub pool: PoolLimits,
     /// Where the compile cache and the plugins' key-value store live.
     /// `None`: no cache and no `kv` capability (one-off CLI calls).
     pub state_dir: Option<PathBuf>,
+    /// When a plugin that keeps failing stops being called, and for how long.
     pub quarantine: QuarantinePolicy,
+    /// Where each device name a `device` grant may use leads. Only
+    /// [`PluginHost::new`] reads it; [`PluginHost::with_transports`] takes
+    /// its own provider.
     pub devices: DeviceTable,
     /// The real HTTP transport's settings (extra CA certificates).
     pub http: HttpSettings,
 }
 
+/// Why a [`PluginHost`] could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
+    /// wasmtime refused the engine's configuration or the host imports, or
+    /// the deadline threads could not be started; holds the cause.
     #[error("cannot set up the WebAssembly engine: {0}")]
     Engine(String),
+    /// The compile cache or the plugins' key-value store under the state
+    /// directory could not be opened.
     #[error("cannot open the state directory '{}': {reason}", path.display())]
-    State { path: PathBuf, reason: String },
+    State {
+        /// The state directory.
+        path: PathBuf,
+        /// What failed, from the cache or the store.
+        reason: String,
+    },
+    /// A CA file of the HTTP settings cannot be used.
     #[error("cannot set up HTTPS: {0}")]
     Http(#[from] CaFileError),
+    /// The device config grants a directory a plugin could subvert or use
+    /// to reach the runtime's state (see [`grants::check_device_grants`]);
+    /// holds which, for the operator.
     #[error("refused grant: {0}")]
     Grants(String),
 }
 
+/// Why a package was not loaded. Nothing changed: a version already
+/// running keeps serving.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// The package could not be read, or its signature is not trusted.
     #[error(transparent)]
     Package(#[from] PackageError),
+    /// wasmtime could not compile the component.
     #[error("'{}' is not a valid component: {reason}", path.display())]
-    Compile { path: PathBuf, reason: String },
-    #[error("'{}' does not fit the {kind} world of api {api}: {reason}", path.display())]
-    Link {
+    Compile {
+        /// The component file.
         path: PathBuf,
-        kind: PluginKind,
-        api: String,
+        /// wasmtime's error, with its causes.
         reason: String,
     },
+    /// The component imports something the host does not give, or lacks an
+    /// export its kind requires.
+    #[error("'{}' does not fit the {kind} world of api {api}: {reason}", path.display())]
+    Link {
+        /// The component file.
+        path: PathBuf,
+        /// The kind its manifest declares.
+        kind: PluginKind,
+        /// The API version its manifest names.
+        api: String,
+        /// What is missing or does not match, from wasmtime.
+        reason: String,
+    },
+    /// The component was built against another API version than its
+    /// manifest names, or against one this host does not serve.
+    #[error("'{}' is refused: {reason}", path.display())]
+    Api {
+        /// The component file.
+        path: PathBuf,
+        /// Which versions disagree, or which one is not served.
+        reason: String,
+    },
+    /// The plugin's `self-check` returned an error, or the call to it
+    /// failed (a trap, its deadline, a limit).
     #[error("'{}' failed its self-check: {reason}", path.display())]
-    SelfCheck { path: PathBuf, reason: String },
+    SelfCheck {
+        /// The component file.
+        path: PathBuf,
+        /// The call's error, or the plugin's error code and message.
+        reason: String,
+    },
+    /// The package is older than the newest version of its plugin that runs
+    /// or has run on this device, and the device config does not set
+    /// `allow_downgrade` for it.
     #[error(
         "'{}' is refused: {name} {version} is older than {newest}, which this device has run \
          (set allow_downgrade for the plugin in the device config to allow it)",
         path.display()
     )]
     Downgrade {
+        /// The package's `plugin.toml`.
         path: PathBuf,
+        /// The plugin.
         name: PluginName,
+        /// The refused package's version.
         version: String,
+        /// The newest version running now or recorded as run.
         newest: String,
     },
+    /// The record of the newest version of each plugin run here could not
+    /// be read or written; the package is refused rather than risk a
+    /// downgrade.
     #[error("cannot read or record the newest version of '{name}': {reason}")]
-    Versions { name: PluginName, reason: String },
+    Versions {
+        /// The plugin.
+        name: PluginName,
+        /// The store's error.
+        reason: String,
+    },
 }
 
 /// What a successful load did.
 #[derive(Debug, Clone, Serialize)]
 pub struct LoadReport {
+    /// The plugin loaded.
     pub name: PluginName,
+    /// Its version, now current.
     pub version: semver::Version,
+    /// The version it replaced: `None` if the plugin was not loaded, the
+    /// same as `version` if the package was unchanged.
     pub previous: Option<semver::Version>,
+    /// Whether the component was compiled, taken from the cache, or needed
+    /// neither.
     pub cache: CacheOutcome,
+    /// The key that signed the package (`ed25519:<hex>`); `None` when
+    /// development mode accepted it unsigned.
     pub signed_by: Option<String>,
+    /// Wall-clock time of the whole load, in milliseconds.
     pub elapsed_ms: f64,
 }
 
 /// What `osb plugin inspect` and `status` show of a loaded plugin.
 #[derive(Debug, Clone, Serialize)]
 pub struct PluginInfo {
+    /// The plugin.
     pub name: PluginName,
+    /// Its current version.
     pub version: semver::Version,
+    /// Its kind, which fixes its functions.
     pub kind: PluginKind,
+    /// The `osb:plugin` WIT version it was built against (and its manifest
+    /// names).
     pub api: String,
+    /// The manifest's description; empty if it has none.
     pub description: String,
+    /// What the manifest asks for.
     pub requested: Capabilities,
+    /// What it may use: the request intersected with the device's grant,
+    /// and what was denied.
     pub granted: EffectiveGrants,
+    /// The functions its kind exports, as [`PluginHost::call_json`] names
+    /// them.
     pub exports: Vec<&'static str>,
+    /// The key that signed the package (`ed25519:<hex>`); `None` when
+    /// development mode accepted it unsigned.
     pub signed_by: Option<String>,
+    /// The component's SHA-256, as 64 lowercase hex digits.
     pub component_sha256: String,
+    /// The package directory it was loaded from.
     pub dir: PathBuf,
 }
 
 /// The compile cache, under the state directory.
 pub const CACHE_DIR: &str = "cache";
 
+/// The loaded plugins by name, and the engine, host imports and deadline
+/// threads they share. A load swaps a plugin's version atomically: calls
+/// in flight finish on the version they started on.
 pub struct PluginHost {
     engine: Engine,
     linker: Linker<StoreState>,
@@ -207,6 +304,7 @@ impl PluginHost {
         })
     }
 
+    /// The settings the host was built with.
     pub fn settings(&self) -> &HostSettings {
         &self.settings
     }
@@ -265,6 +363,10 @@ impl PluginHost {
         }
         self.check_not_older(&package)?;
         let component_path = package.component_path();
+        let api = check_api(&package).map_err(|reason| LoadError::Api {
+            path: component_path.clone(),
+            reason,
+        })?;
         let compile_err = |e: wasmtime::Error| LoadError::Compile {
             path: component_path.clone(),
             reason: format!("{e:#}"),
@@ -304,7 +406,7 @@ impl PluginHost {
             services: self.services.clone(),
             log: LogBudget::new(&limits),
         });
-        let (kind, api) = (manifest.kind, manifest.api.to_string());
+        let (kind, api_name) = (manifest.kind, manifest.api.to_string());
         let parts = LoadParts {
             manifest,
             dir: package.dir,
@@ -312,13 +414,14 @@ impl PluginHost {
             provenance,
             ctx,
             quarantine: self.settings.quarantine,
+            api,
         };
         let plugin =
             LoadedPlugin::link(&self.engine, &self.linker, &component, parts).map_err(|e| {
                 LoadError::Link {
                     path: component_path.clone(),
                     kind,
-                    api,
+                    api: api_name,
                     reason: format!("{e:#}"),
                 }
             })?;
@@ -402,16 +505,19 @@ impl PluginHost {
         out
     }
 
+    /// The current version of `name`, if it is loaded. Holding it keeps
+    /// that version alive across a swap.
     pub fn get(&self, name: &PluginName) -> Option<Arc<LoadedPlugin>> {
         let plugins = self.plugins.read().unwrap_or_else(|p| p.into_inner());
         plugins.get(name).cloned()
     }
 
-    fn current(&self, name: &PluginName) -> Result<Arc<LoadedPlugin>, CallError> {
+    pub(crate) fn current(&self, name: &PluginName) -> Result<Arc<LoadedPlugin>, CallError> {
         self.get(name)
             .ok_or_else(|| CallError::NotLoaded(name.to_string()))
     }
 
+    /// The loaded plugins, in name order.
     pub fn names(&self) -> Vec<PluginName> {
         let plugins = self.plugins.read().unwrap_or_else(|p| p.into_inner());
         plugins.keys().cloned().collect()
@@ -426,6 +532,7 @@ impl PluginHost {
             .collect()
     }
 
+    /// What `osb plugin inspect` shows of `name`, if it is loaded.
     pub fn info(&self, name: &PluginName) -> Option<PluginInfo> {
         self.get(name).map(|p| info_of(&p))
     }
@@ -442,44 +549,9 @@ impl PluginHost {
         call::call_json(&plugin, &self.driver, function, args)
     }
 
-    /// `time-source.sample` on a time-source plugin.
-    pub fn sample(&self, name: &PluginName) -> Result<Result<TimeSample, PluginError>, CallError> {
-        self.time_source_call(name, "sample", async |store, ts| {
-            ts.call_sample(store).await
-        })
-    }
-
-    /// `time-source.observe` on a time-source plugin.
-    pub fn observe(
-        &self,
-        name: &PluginName,
-        now: Timestamp,
-    ) -> Result<Result<(), PluginError>, CallError> {
-        self.time_source_call(name, "observe", async move |store, ts| {
-            ts.call_observe(store, now).await
-        })
-    }
-
-    fn time_source_call<R: Send>(
-        &self,
-        name: &PluginName,
-        function: &str,
-        f: impl AsyncFnOnce(
-            &mut wasmtime::Store<StoreState>,
-            &super::wit::latest::time_source::exports::osb::plugin::time_source::Guest,
-        ) -> wasmtime::Result<R>
-        + Send,
-    ) -> Result<R, CallError> {
-        let plugin = self.current(name)?;
-        let _span = tracing::debug_span!("plugin_call", plugin = %name, function).entered();
-        if plugin.kind() != PluginKind::TimeSource {
-            return Err(plugin.no_such_function(function));
-        }
-        plugin.call(&self.driver, async |store, exports| match exports {
-            Exports::TimeSource(t) => f(store, t.osb_plugin_time_source()).await,
-            // Checked above: a time-source plugin has time-source exports.
-            _ => Err(wasmtime::Error::msg("not a time-source instance")),
-        })
+    /// What drives calls under their deadlines, for the kinds' typed calls.
+    pub(crate) fn driver(&self) -> &CallDriver {
+        &self.driver
     }
 
     /// A fresh instance of a loaded plugin, dropped at once; for the
@@ -489,7 +561,7 @@ impl PluginHost {
     }
 }
 
-pub fn info_of(p: &LoadedPlugin) -> PluginInfo {
+fn info_of(p: &LoadedPlugin) -> PluginInfo {
     PluginInfo {
         name: p.name().clone(),
         version: p.manifest.version.clone(),
@@ -503,6 +575,19 @@ pub fn info_of(p: &LoadedPlugin) -> PluginInfo {
         component_sha256: p.digest.component_hex(),
         dir: p.dir.clone(),
     }
+}
+
+/// The API version the component was built against, which must be the one
+/// its manifest names and one this host serves.
+fn check_api(package: &Package) -> Result<Api, String> {
+    let built = api::component_api(&package.component)?;
+    let named = &package.manifest.api;
+    if built != *named {
+        return Err(format!(
+            "plugin.toml says api {named}, but the component was built against {built}"
+        ));
+    }
+    built.supported()
 }
 
 fn signed_by(provenance: &Provenance) -> Option<String> {

@@ -1,6 +1,6 @@
 //! The WebAssembly plugin host.
 //!
-//! Architecture invariant: only this module (and below) knows wasmtime.
+//! Architecture invariant: this is the only crate that knows wasmtime.
 //! The rest of the runtime sees [`PluginHost`], names, manifests and
 //! JSON or typed call results.
 
@@ -14,6 +14,7 @@ pub mod grants;
 pub mod host;
 pub mod host_api;
 pub mod http_url;
+pub mod kinds;
 pub mod limits;
 pub mod loaded;
 pub mod manifest;

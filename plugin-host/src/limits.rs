@@ -30,7 +30,13 @@ macro_rules! plugin_limits {
         #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
         #[serde(deny_unknown_fields)]
         pub struct LimitOverrides {
-            $( #[serde(default, skip_serializing_if = "Option::is_none")] pub $field: Option<$ty>, )*
+            $(
+                $(#[$doc])*
+                ///
+                /// `None` keeps the default.
+                #[serde(default, skip_serializing_if = "Option::is_none")]
+                pub $field: Option<$ty>,
+            )*
         }
 
         impl PluginLimits {
@@ -84,10 +90,13 @@ plugin_limits! {
 }
 
 impl PluginLimits {
+    /// `call_timeout_ms` as a duration: how long each call may run.
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.call_timeout_ms.into())
     }
 
+    /// `memory_mb` in bytes (MiB, so `memory_mb << 20`): the cap the store
+    /// limiter holds an instance's memories and tables to.
     pub fn memory_bytes(&self) -> usize {
         (self.memory_mb as usize) << 20
     }

@@ -10,55 +10,119 @@ use wasmtime::{Engine, Store};
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
+use super::api::Api;
 use super::cpu::{self, CpuWindow};
 use super::deadline::{CallDriver, EPOCH_TICK};
 use super::host_api::filesystem::{FsQuota, Usage};
 use super::host_api::preopens;
 use super::host_api::stdio::GuestOutput;
 use super::host_api::{InstanceLimiter, PluginContext, StoreState};
+use super::kinds::{Exports, KindPre};
 use super::limits::PluginLimits;
 use super::manifest::{FsMode, NetProtocol};
 use super::manifest::{Manifest, PluginKind, PluginName};
 use super::package::Provenance;
 use super::quarantine::{Health, QuarantinePolicy};
 use super::trust::PackageDigest;
-use super::wit::latest::{contract_policy, hardware_adapter, migration_step, time_source};
 
+/// Why a call to a plugin failed. `Deadline`, `MemoryCap`, `Handles`,
+/// `CpuBudget` and `Trap` are the plugin's doing and count towards its
+/// quarantine; the others do not.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum CallError {
+    /// No plugin of this name is loaded; holds the name.
     #[error("plugin '{0}' is not loaded")]
     NotLoaded(String),
+    /// The plugin failed too often in a row; it is not called until its
+    /// quarantine ends.
     #[error("plugin '{plugin}' is quarantined for {remaining_ms} ms more after repeated failures")]
-    Quarantined { plugin: String, remaining_ms: u64 },
+    Quarantined {
+        /// The plugin's name.
+        plugin: String,
+        /// Milliseconds until it is called again.
+        remaining_ms: u64,
+    },
+    /// The call (with the instantiation it needed) ran past the plugin's
+    /// `call_timeout_ms`; its instance was dropped.
     #[error("plugin '{plugin}' was stopped at its {timeout_ms} ms deadline")]
-    Deadline { plugin: String, timeout_ms: u64 },
+    Deadline {
+        /// The plugin's name.
+        plugin: String,
+        /// The deadline, in milliseconds.
+        timeout_ms: u64,
+    },
+    /// The instance tried to grow a memory or table past the plugin's
+    /// `memory_mb`; it was dropped.
     #[error("plugin '{plugin}' was stopped at its memory cap of {limit} bytes")]
-    MemoryCap { plugin: String, limit: usize },
+    MemoryCap {
+        /// The plugin's name.
+        plugin: String,
+        /// The cap, in bytes.
+        limit: usize,
+    },
+    /// The instance tried to hold more resources (WASI handles, device
+    /// channels) than the plugin's `handles` limit; it was dropped.
     #[error("plugin '{plugin}' was stopped: it tried to hold more than {limit} open handles")]
-    Handles { plugin: String, limit: u32 },
+    Handles {
+        /// The plugin's name.
+        plugin: String,
+        /// The `handles` limit.
+        limit: u32,
+    },
+    /// The call answered, but took the plugin's CPU time over its
+    /// `cpu_percent` budget for the last 10 s; the answer is discarded.
     #[error(
         "plugin '{plugin}' used {used_ms} ms of CPU in the last 10 s, over its budget of {budget_ms} ms (cpu_percent)"
     )]
     CpuBudget {
+        /// The plugin's name.
         plugin: String,
+        /// CPU time used in the last 10 s, in milliseconds.
         used_ms: u64,
+        /// The budget for those 10 s, in milliseconds.
         budget_ms: u64,
     },
+    /// The guest trapped, or the call failed for another reason than a
+    /// limit; its instance was dropped.
     #[error("plugin '{plugin}' trapped: {message}")]
-    Trap { plugin: String, message: String },
+    Trap {
+        /// The plugin's name.
+        plugin: String,
+        /// wasmtime's error, with its causes.
+        message: String,
+    },
+    /// No instance could be made: a granted directory could not be opened,
+    /// or instantiating failed other than at a limit (a trap while
+    /// starting, a full instance pool).
     #[error("plugin '{plugin}' cannot be instantiated: {message}")]
-    Instantiate { plugin: String, message: String },
+    Instantiate {
+        /// The plugin's name.
+        plugin: String,
+        /// What failed, with its causes.
+        message: String,
+    },
+    /// The caller named a function the plugin's kind does not have.
     #[error(
         "plugin '{plugin}' is a {kind} plugin; it has no function '{function}' (it has: {available})"
     )]
     NoSuchFunction {
+        /// The plugin's name.
         plugin: String,
+        /// The plugin's kind, which fixes its functions.
         kind: PluginKind,
+        /// The name asked for.
         function: String,
+        /// The kind's functions, comma-separated.
         available: String,
     },
+    /// The JSON arguments do not fit the function's parameters.
     #[error("bad arguments for '{function}': {reason}")]
-    BadArguments { function: String, reason: String },
+    BadArguments {
+        /// The function called.
+        function: String,
+        /// What does not fit.
+        reason: String,
+    },
 }
 
 impl CallError {
@@ -76,34 +140,25 @@ impl CallError {
     }
 }
 
-/// The pre-instantiated component, typed by the world its kind exports.
-pub enum KindPre {
-    TimeSource(time_source::TimeSourcePluginPre<StoreState>),
-    HardwareAdapter(hardware_adapter::HardwareAdapterPluginPre<StoreState>),
-    ContractPolicy(contract_policy::ContractPolicyPluginPre<StoreState>),
-    MigrationStep(migration_step::MigrationStepPluginPre<StoreState>),
-}
-
-/// A live instance's exports.
-pub enum Exports {
-    TimeSource(time_source::TimeSourcePlugin),
-    HardwareAdapter(hardware_adapter::HardwareAdapterPlugin),
-    ContractPolicy(contract_policy::ContractPolicyPlugin),
-    MigrationStep(migration_step::MigrationStepPlugin),
-}
-
 struct Live {
     store: Store<StoreState>,
     exports: Exports,
 }
 
+/// One loaded version of a plugin. The host shares it as an `Arc`: a call
+/// in flight keeps the version it started on alive across a hot swap.
 pub struct LoadedPlugin {
+    /// Its `plugin.toml`.
     pub manifest: Manifest,
     /// The package directory it was loaded from.
     pub dir: PathBuf,
+    /// The SHA-256 digests of its manifest and component; loading the same
+    /// digest from the same directory again swaps nothing.
     pub digest: PackageDigest,
+    /// Who signed it, or why development mode ran it unsigned.
     pub provenance: Provenance,
-    pub ctx: Arc<PluginContext>,
+    /// Its grants, config, limits and log budget, shared with its instances.
+    pub(crate) ctx: Arc<PluginContext>,
     engine: Engine,
     pre: KindPre,
     /// At most one live instance; calls to one plugin are serialised.
@@ -114,39 +169,29 @@ pub struct LoadedPlugin {
 }
 
 /// Everything needed to build a [`LoadedPlugin`].
-pub struct LoadParts {
+pub(crate) struct LoadParts {
     pub manifest: Manifest,
     pub dir: PathBuf,
     pub digest: PackageDigest,
     pub provenance: Provenance,
     pub ctx: Arc<PluginContext>,
     pub quarantine: QuarantinePolicy,
+    /// The API version the component was built against (its section,
+    /// which the manifest's `api` matched).
+    pub api: Api,
 }
 
 impl LoadedPlugin {
     /// Links the component against the host imports and checks it exports
     /// what its kind requires. The error text says what is missing.
-    pub fn link(
+    pub(crate) fn link(
         engine: &Engine,
         linker: &Linker<StoreState>,
         component: &Component,
         parts: LoadParts,
     ) -> wasmtime::Result<LoadedPlugin> {
         let pre = linker.instantiate_pre(component)?;
-        let pre = match parts.manifest.kind {
-            PluginKind::TimeSource => {
-                KindPre::TimeSource(time_source::TimeSourcePluginPre::new(pre)?)
-            }
-            PluginKind::HardwareAdapter => {
-                KindPre::HardwareAdapter(hardware_adapter::HardwareAdapterPluginPre::new(pre)?)
-            }
-            PluginKind::ContractPolicy => {
-                KindPre::ContractPolicy(contract_policy::ContractPolicyPluginPre::new(pre)?)
-            }
-            PluginKind::MigrationStep => {
-                KindPre::MigrationStep(migration_step::MigrationStepPluginPre::new(pre)?)
-            }
-        };
+        let pre = KindPre::new(parts.manifest.kind, parts.api, pre)?;
         let cpu = CpuWindow::new(Instant::now(), parts.ctx.limits.cpu_percent);
         Ok(LoadedPlugin {
             manifest: parts.manifest,
@@ -163,14 +208,18 @@ impl LoadedPlugin {
         })
     }
 
+    /// Its name, from its manifest.
     pub fn name(&self) -> &PluginName {
         &self.manifest.name
     }
 
+    /// Its kind, from its manifest; it fixes the functions it exports.
     pub fn kind(&self) -> PluginKind {
         self.manifest.kind
     }
 
+    /// Its limits: the device's, with its overrides, memory capped by the
+    /// pool's slot.
     pub fn limits(&self) -> &PluginLimits {
         &self.ctx.limits
     }
@@ -199,24 +248,7 @@ impl LoadedPlugin {
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(ticks_in(deadline.saturating_duration_since(Instant::now())));
-        let exports = match &self.pre {
-            KindPre::TimeSource(p) => p
-                .instantiate_async(&mut store)
-                .await
-                .map(Exports::TimeSource),
-            KindPre::HardwareAdapter(p) => p
-                .instantiate_async(&mut store)
-                .await
-                .map(Exports::HardwareAdapter),
-            KindPre::ContractPolicy(p) => p
-                .instantiate_async(&mut store)
-                .await
-                .map(Exports::ContractPolicy),
-            KindPre::MigrationStep(p) => p
-                .instantiate_async(&mut store)
-                .await
-                .map(Exports::MigrationStep),
-        };
+        let exports = self.pre.instantiate(&mut store).await;
         match exports {
             Ok(exports) => Ok(Live { store, exports }),
             // Out of memory or time while starting up is the plugin's doing.
@@ -461,6 +493,8 @@ impl LoadedPlugin {
         }
     }
 
+    /// Plugin faults since its last successful call. After a quarantine it
+    /// stays one short of the threshold until a call succeeds.
     pub fn consecutive_failures(&self) -> u32 {
         lock(&self.health).consecutive_failures()
     }

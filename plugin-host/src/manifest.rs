@@ -16,8 +16,11 @@ pub use osb_state::name::PluginName;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 /// How a granted directory may be used.
 pub enum FsMode {
+    /// `ro`: the guest may only read.
     #[serde(rename = "ro")]
     ReadOnly,
+    /// `rw`: the guest may also create, write and remove, within the
+    /// plugin's filesystem quota.
     #[serde(rename = "rw")]
     ReadWrite,
 }
@@ -26,7 +29,9 @@ pub enum FsMode {
 #[serde(rename_all = "lowercase")]
 /// A socket's transport.
 pub enum NetProtocol {
+    /// TCP, connecting out only: no plugin listens.
     Tcp,
+    /// UDP datagrams to and from the granted address.
     Udp,
 }
 
@@ -34,36 +39,27 @@ pub enum NetProtocol {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PluginKind {
+    /// `time-source`: says where the true time lies, as an interval.
     TimeSource,
+    /// `hardware-adapter`: board support; describes the device and exposes
+    /// its sensors and controls.
     HardwareAdapter,
+    /// `contract-policy`: decides whether an app release may run on this
+    /// device.
     ContractPolicy,
+    /// `migration-step`: one step of a migration between OS releases.
     MigrationStep,
 }
 
 impl PluginKind {
+    /// The name `plugin.toml` uses. Its functions are listed by its module
+    /// under `kinds/` ([`PluginKind::functions`]).
     pub fn as_str(self) -> &'static str {
         match self {
             PluginKind::TimeSource => "time-source",
             PluginKind::HardwareAdapter => "hardware-adapter",
             PluginKind::ContractPolicy => "contract-policy",
             PluginKind::MigrationStep => "migration-step",
-        }
-    }
-
-    /// The functions a plugin of this kind exports, as `osb plugin call` names them.
-    pub fn functions(self) -> &'static [&'static str] {
-        match self {
-            PluginKind::TimeSource => &["self-check", "sample", "observe"],
-            PluginKind::HardwareAdapter => &[
-                "self-check",
-                "device-contract",
-                "sensors",
-                "read-sensor",
-                "controls",
-                "set-control",
-            ],
-            PluginKind::ContractPolicy => &["self-check", "evaluate"],
-            PluginKind::MigrationStep => &["self-check", "check", "apply", "rollback"],
         }
     }
 }
@@ -78,13 +74,20 @@ impl fmt::Display for PluginKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
+    /// The plugin's name; its component is `<name>.wasm` beside the manifest.
     pub name: PluginName,
+    /// This package's version; rollback protection refuses one older than
+    /// the newest the device has run.
     pub version: semver::Version,
+    /// What the plugin is for, and so the world its component must export.
     pub kind: PluginKind,
     /// The `osb:plugin` WIT version the component targets.
     pub api: ApiVersion,
+    /// Free text for `osb plugin inspect`; empty if absent.
     #[serde(default)]
     pub description: String,
+    /// What the plugin asks for. It gets no more, and only what the device
+    /// config also grants.
     #[serde(default)]
     pub capabilities: Capabilities,
     /// Defaults for the plugin's configuration; the device config overrides them.
@@ -97,8 +100,10 @@ pub struct Manifest {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Capabilities {
+    /// Host directories the guest sees, each at its own guest path.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fs: Vec<FsCapability>,
+    /// Socket addresses the guest may connect or send to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub net: Vec<NetCapability>,
     /// URL prefixes, e.g. `https://time.example.com/`.
@@ -107,6 +112,8 @@ pub struct Capabilities {
     /// Device names, resolved by the device config's `[devices]` table.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub device: Vec<String>,
+    /// A key-value store of the plugin's own, kept under the state
+    /// directory across restarts.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub kv: bool,
 }
@@ -115,8 +122,11 @@ pub struct Capabilities {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FsCapability {
+    /// The directory on the device; absolute.
     pub host: PathBuf,
+    /// Where the guest sees it: absolute, with no `..`.
     pub guest: String,
+    /// Whether the guest may write in it.
     pub mode: FsMode,
 }
 
@@ -124,7 +134,9 @@ pub struct FsCapability {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetCapability {
+    /// The remote address and port.
     pub addr: std::net::SocketAddr,
+    /// The transport allowed to it.
     pub protocol: NetProtocol,
 }
 

@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use super::manifest::Manifest;
 use super::trust::{self, PackageDigest, PublicKey, TrustError};
 
+/// The manifest's name in a package directory; a directory holding one is
+/// taken for a package.
 pub const MANIFEST_FILE: &str = "plugin.toml";
 
 /// The largest component accepted. Plugins built with the SDK are a few
@@ -26,19 +28,28 @@ const MAX_SIGNATURE_BYTES: u64 = 4 << 10;
 /// A package read from disk, not yet trusted.
 #[derive(Debug, Clone)]
 pub struct Package {
+    /// The directory it was read from.
     pub dir: PathBuf,
+    /// `plugin.toml`, parsed; its API version is one this host serves.
     pub manifest: Manifest,
+    /// `<name>.wasm` as read: the bytes verified are the bytes compiled.
     pub component: Vec<u8>,
+    /// The text of `<name>.wasm.sig`; `None` when there is no such file.
     pub signature: Option<String>,
+    /// The SHA-256 of the manifest text and of `component`: what the
+    /// signature covers.
     pub digest: PackageDigest,
 }
 
 /// Who vouches for a package.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Provenance {
+    /// Its signature verified under this trusted key.
     Signed(PublicKey),
     /// Development mode accepted it without a valid signature.
     Unsigned {
+        /// Why the signature did not pass: the [`PackageError`] that would
+        /// have refused the package.
         reason: String,
     },
 }
@@ -46,25 +57,65 @@ pub enum Provenance {
 /// How packages are trusted, from the device config.
 #[derive(Debug, Clone, Default)]
 pub struct TrustPolicy {
+    /// Signers whose packages run; a package signed by any one of them is
+    /// trusted.
     pub trusted_keys: Vec<PublicKey>,
     /// Accept unsigned or badly signed packages (loudly). Never in production.
     pub development: bool,
 }
 
+/// Why a package could not be read, or may not run.
 #[derive(Debug, thiserror::Error)]
 pub enum PackageError {
+    /// A package file could not be opened or read; a missing manifest or
+    /// component is this, with `NotFound`.
     #[error("cannot read '{}': {source}", path.display())]
-    Read { path: PathBuf, source: io::Error },
+    Read {
+        /// The file that could not be read.
+        path: PathBuf,
+        /// What the OS said.
+        source: io::Error,
+    },
+    /// A package file is not a regular file, is larger than its bound, or
+    /// (the signature) is not UTF-8.
     #[error("'{}' is refused: {reason}", path.display())]
-    File { path: PathBuf, reason: String },
+    File {
+        /// The file refused.
+        path: PathBuf,
+        /// What is wrong, with the sizes when it is too large.
+        reason: String,
+    },
+    /// `plugin.toml` is not UTF-8 or not a valid manifest.
     #[error("'{}' is invalid: {reason}", path.display())]
-    Manifest { path: PathBuf, reason: String },
+    Manifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// What is wrong; a parse error names the field.
+        reason: String,
+    },
+    /// The manifest asks for an API version this host does not serve.
     #[error("'{}' is refused: {reason}", path.display())]
-    Api { path: PathBuf, reason: String },
+    Api {
+        /// The manifest file.
+        path: PathBuf,
+        /// The version asked for, and what this host serves instead.
+        reason: String,
+    },
+    /// There is no signature file, and the host is not in development mode.
     #[error("'{}' is missing: unsigned packages are refused outside development mode", path.display())]
-    Unsigned { path: PathBuf },
+    Unsigned {
+        /// Where the signature file was looked for.
+        path: PathBuf,
+    },
+    /// The signature file does not vouch for the package, and the host is
+    /// not in development mode.
     #[error("'{}' is refused: {source}", path.display())]
-    Signature { path: PathBuf, source: TrustError },
+    Signature {
+        /// The signature file.
+        path: PathBuf,
+        /// What is wrong with the signature.
+        source: TrustError,
+    },
 }
 
 impl Package {
@@ -113,10 +164,12 @@ impl Package {
         })
     }
 
+    /// Where the component was read from: `<dir>/<name>.wasm`.
     pub fn component_path(&self) -> PathBuf {
         self.dir.join(component_file(&self.manifest))
     }
 
+    /// Where the signature is, or would be: `<dir>/<name>.wasm.sig`.
     pub fn signature_path(&self) -> PathBuf {
         signature_path(&self.dir, &self.manifest)
     }
@@ -139,7 +192,8 @@ impl Package {
     }
 }
 
-pub fn component_file(manifest: &Manifest) -> String {
+/// The component's file name in the package directory: `<name>.wasm`.
+fn component_file(manifest: &Manifest) -> String {
     format!("{}.wasm", manifest.name)
 }
 

@@ -5,12 +5,14 @@
 
 use std::time::{Duration, Instant};
 
+/// When a failing plugin is quarantined, and for how long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QuarantinePolicy {
     /// Consecutive failures (traps, deadlines, memory caps) before quarantine.
     pub threshold: u32,
     /// The first quarantine's length; each further one doubles, up to `max`.
     pub base: Duration,
+    /// The longest a quarantine lasts, however many came before it.
     pub max: Duration,
 }
 
@@ -51,6 +53,8 @@ impl Health {
         }
     }
 
+    /// Records a call that succeeded: failures, strikes and backoff start
+    /// over.
     pub fn record_success(&mut self) {
         *self = Health::default();
     }
@@ -73,6 +77,9 @@ impl Health {
         Some(backoff)
     }
 
+    /// Failures since the last success, as counted towards `threshold`.
+    /// Once a quarantine starts the count stays one short of it (probation),
+    /// so it does not fall back to zero until a call succeeds.
     pub fn consecutive_failures(&self) -> u32 {
         self.consecutive
     }

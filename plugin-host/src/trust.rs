@@ -30,16 +30,25 @@ pub struct SecretKey(SigningKey);
 /// SHA-256 digests of a package's two signed files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PackageDigest {
+    /// SHA-256 of the bytes of `plugin.toml`.
     pub manifest: [u8; 32],
+    /// SHA-256 of the component; it also names the compile cache entry.
     pub component: [u8; 32],
 }
 
+/// Why a signature file does not vouch for a package.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TrustError {
+    /// The file does not follow the format in the module docs; the text
+    /// says what is wrong.
     #[error("signature file is malformed: {0}")]
     Malformed(String),
+    /// A well-formed signature by a key the device does not trust (checked
+    /// before the signature itself); the key as `ed25519:<hex>`.
     #[error("signed by {0}, which is not a trusted key")]
     UntrustedKey(String),
+    /// A trusted key, but the signature does not verify against the package
+    /// digest: a file changed after signing.
     #[error(
         "signature does not match the manifest and component (tampered or re-built after signing)"
     )]
@@ -47,6 +56,7 @@ pub enum TrustError {
 }
 
 impl PackageDigest {
+    /// The digest of a manifest's bytes and a component's.
     pub fn of(manifest: &[u8], component: &[u8]) -> PackageDigest {
         PackageDigest {
             manifest: Sha256::digest(manifest).into(),
@@ -58,22 +68,29 @@ impl PackageDigest {
         [DOMAIN, &self.manifest, &self.component].concat()
     }
 
+    /// The component's SHA-256 as 64 lowercase hex digits.
     pub fn component_hex(&self) -> String {
         hex::encode(self.component)
     }
 }
 
 impl SecretKey {
+    /// A new key from the OS's random source; fails only when that source
+    /// does.
     pub fn generate() -> Result<SecretKey, getrandom::Error> {
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed)?;
         Ok(SecretKey(SigningKey::from_bytes(&seed)))
     }
 
+    /// The key that verifies this one's signatures: what devices list as
+    /// trusted.
     pub fn public(&self) -> PublicKey {
         PublicKey(self.0.verifying_key())
     }
 
+    /// The secret itself, as the key file holds it (64 hex digits, read
+    /// back by `FromStr`); write it nowhere else.
     pub fn to_hex(&self) -> String {
         hex::encode(self.0.to_bytes())
     }

@@ -18,6 +18,8 @@ pub struct NewestVersions {
 }
 
 impl NewestVersions {
+    /// The records in `db`: the plugin store, shared with the key-value data
+    /// because redb allows one handle per file.
     pub fn new(db: Arc<Database>) -> NewestVersions {
         NewestVersions { db }
     }

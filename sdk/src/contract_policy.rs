@@ -1,7 +1,7 @@
 //! The `contract-policy` kind: decides whether an app release may run.
 
-use crate::__private::bindings::contract_policy::exports::osb::plugin::contract_policy as wit;
 use crate::Result;
+use export::bindings::exports::osb::plugin::contract_policy as wit;
 
 /// The app release being decided on.
 pub use wit::Release;
@@ -50,5 +50,41 @@ pub trait ContractPolicy: Default + 'static {
     /// this version cannot work here. The default succeeds.
     fn self_check(&mut self) -> Result<()> {
         Ok(())
+    }
+}
+
+/// What `export_plugin!(ContractPolicy for T)` expands to use, reached as
+/// `$crate::__private::contract_policy`. Not public API.
+#[doc(hidden)]
+pub mod export {
+    use std::marker::PhantomData;
+
+    use super::wit;
+    use crate::__private::bindings::lifecycle::exports::osb::plugin::lifecycle;
+    use crate::__private::instance;
+    use crate::{ContractPolicy, Decision, PluginError, Release};
+
+    /// Export glue for `osb:plugin/contract-policy`.
+    pub mod bindings {
+        crate::__private::bindings::export_world!(
+            "contract-policy",
+            "$crate::__private::contract_policy::bindings"
+        );
+    }
+
+    /// Exports a [`ContractPolicy`] as `lifecycle` + `contract-policy`: each method
+    /// fetches the plugin value and forwards to the trait method.
+    pub struct Adapter<T>(PhantomData<T>);
+
+    impl<T: ContractPolicy> lifecycle::Guest for Adapter<T> {
+        fn self_check() -> Result<(), PluginError> {
+            instance::with(T::self_check)
+        }
+    }
+
+    impl<T: ContractPolicy> wit::Guest for Adapter<T> {
+        fn evaluate(device: String, release: Release) -> Result<Decision, PluginError> {
+            instance::with(|plugin: &mut T| plugin.evaluate(&device, &release))
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! The `hardware-adapter` kind: board support.
 
-use crate::__private::bindings::hardware_adapter::exports::osb::plugin::hardware_adapter as wit;
 use crate::{PluginError, Result};
+use export::bindings::exports::osb::plugin::hardware_adapter as wit;
 
 /// Describes one sensor the adapter can read.
 pub use wit::SensorInfo;
@@ -79,5 +79,57 @@ pub trait HardwareAdapter: Default + 'static {
     /// this version cannot work here. The default succeeds.
     fn self_check(&mut self) -> Result<()> {
         Ok(())
+    }
+}
+
+/// What `export_plugin!(HardwareAdapter for T)` expands to use, reached as
+/// `$crate::__private::hardware_adapter`. Not public API.
+#[doc(hidden)]
+pub mod export {
+    use std::marker::PhantomData;
+
+    use super::wit;
+    use crate::__private::bindings::lifecycle::exports::osb::plugin::lifecycle;
+    use crate::__private::instance;
+    use crate::{ControlInfo, HardwareAdapter, PluginError, SensorInfo};
+
+    /// Export glue for `osb:plugin/hardware-adapter`.
+    pub mod bindings {
+        crate::__private::bindings::export_world!(
+            "hardware-adapter",
+            "$crate::__private::hardware_adapter::bindings"
+        );
+    }
+
+    /// Exports a [`HardwareAdapter`] as `lifecycle` + `hardware-adapter`: each method
+    /// fetches the plugin value and forwards to the trait method.
+    pub struct Adapter<T>(PhantomData<T>);
+
+    impl<T: HardwareAdapter> lifecycle::Guest for Adapter<T> {
+        fn self_check() -> Result<(), PluginError> {
+            instance::with(T::self_check)
+        }
+    }
+
+    impl<T: HardwareAdapter> wit::Guest for Adapter<T> {
+        fn device_contract() -> Result<String, PluginError> {
+            instance::with(T::device_contract)
+        }
+
+        fn sensors() -> Vec<SensorInfo> {
+            instance::with(T::sensors)
+        }
+
+        fn read_sensor(id: String) -> Result<f64, PluginError> {
+            instance::with(|plugin: &mut T| plugin.read_sensor(&id))
+        }
+
+        fn controls() -> Vec<ControlInfo> {
+            instance::with(T::controls)
+        }
+
+        fn set_control(id: String, value: String) -> Result<(), PluginError> {
+            instance::with(|plugin: &mut T| plugin.set_control(&id, &value))
+        }
     }
 }

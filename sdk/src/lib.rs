@@ -50,11 +50,12 @@
 //!
 //! # Compatibility
 //!
-//! This SDK targets the WIT package `osb:plugin@0.1.0`; a plugin built with
-//! it runs on OSB runtime 0.1.x and any later runtime that still serves that
-//! API version.
+//! This SDK targets the WIT package `osb:plugin@0.1.0` ([`API_VERSION`]); a
+//! plugin built with it runs on OSB runtime 0.1.x and any later runtime that
+//! still serves that API version. The `next-api` feature builds against the
+//! draft next version instead, which may still change: never for a plugin
+//! shipped to devices.
 
-#![warn(missing_docs)]
 
 mod contract_policy;
 mod hardware_adapter;
@@ -81,8 +82,9 @@ pub use time_source::{TimeSample, TimeSource};
 pub use types::{ErrorCode, PluginError, Result, TimeInterval, Timestamp};
 
 /// The version of the `osb:plugin` WIT package this SDK targets; put it in
-/// the manifest's `api` field.
-pub const API_VERSION: &str = "0.1.0";
+/// the manifest's `api` field. `"0.1.0"`, or the draft `"0.2.0"` with the
+/// `next-api` feature.
+pub const API_VERSION: &str = __private::api::VERSION;
 
 /// Exports a type as the component's plugin.
 ///
@@ -105,61 +107,28 @@ pub const API_VERSION: &str = "0.1.0";
 /// ```
 ///
 /// The component then exports `osb:plugin/lifecycle` and the kind's
-/// interface, nothing else. A component holds exactly one plugin: a second
-/// `export_plugin!` in the same crate fails to compile ("symbol ... is
-/// already defined").
+/// interface, nothing else, and carries [`API_VERSION`] in the custom
+/// section `osb:plugin-api` for the host to check. A component holds
+/// exactly one plugin: a second `export_plugin!` in the same crate fails to
+/// compile ("symbol ... is already defined").
 #[macro_export]
 macro_rules! export_plugin {
     (TimeSource for $plugin:ty) => {
-        $crate::__export_plugin_kind!(TimeSource, TimeSourceExport, time_source, $plugin);
+        $crate::__export_plugin_kind!(TimeSource, time_source, $plugin);
     };
     (HardwareAdapter for $plugin:ty) => {
-        $crate::__export_plugin_kind!(
-            HardwareAdapter,
-            HardwareAdapterExport,
-            hardware_adapter,
-            $plugin
-        );
+        $crate::__export_plugin_kind!(HardwareAdapter, hardware_adapter, $plugin);
     };
     (ContractPolicy for $plugin:ty) => {
-        $crate::__export_plugin_kind!(
-            ContractPolicy,
-            ContractPolicyExport,
-            contract_policy,
-            $plugin
-        );
+        $crate::__export_plugin_kind!(ContractPolicy, contract_policy, $plugin);
     };
     (MigrationStep for $plugin:ty) => {
-        $crate::__export_plugin_kind!(MigrationStep, MigrationStepExport, migration_step, $plugin);
+        $crate::__export_plugin_kind!(MigrationStep, migration_step, $plugin);
     };
     ($($other:tt)*) => {
         ::core::compile_error!(
             "expected `export_plugin!(<Kind> for <Type>)` with <Kind> one of \
              TimeSource, HardwareAdapter, ContractPolicy, MigrationStep"
         );
-    };
-}
-
-/// The body of [`export_plugin!`] for one kind.
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __export_plugin_kind {
-    ($kind:ident, $adapter:ident, $module:ident, $plugin:ty) => {
-        const _: () = {
-            // Fails with "the trait `TimeSource` is not implemented for ..."
-            // rather than an error about generated `Guest` traits.
-            fn assert_kind<T: $crate::$kind>() {}
-            let _ = assert_kind::<$plugin>;
-        };
-        const _: () = {
-            // wit-bindgen's export macros take a bare identifier.
-            type OsbPlugin = $crate::__private::$adapter<$plugin>;
-            $crate::__private::bindings::lifecycle::export!(
-                OsbPlugin with_types_in $crate::__private::bindings::lifecycle
-            );
-            $crate::__private::bindings::$module::export!(
-                OsbPlugin with_types_in $crate::__private::bindings::$module
-            );
-        };
     };
 }

@@ -1,7 +1,7 @@
 //! The `migration-step` kind: one step of a migration between OS releases.
 
-use crate::__private::bindings::migration_step::exports::osb::plugin::migration_step as wit;
 use crate::Result;
+use export::bindings::exports::osb::plugin::migration_step as wit;
 
 /// The migration being run: from which OS release to which.
 pub use wit::Migration;
@@ -33,5 +33,49 @@ pub trait MigrationStep: Default + 'static {
     /// this version cannot work here. The default succeeds.
     fn self_check(&mut self) -> Result<()> {
         Ok(())
+    }
+}
+
+/// What `export_plugin!(MigrationStep for T)` expands to use, reached as
+/// `$crate::__private::migration_step`. Not public API.
+#[doc(hidden)]
+pub mod export {
+    use std::marker::PhantomData;
+
+    use super::wit;
+    use crate::__private::bindings::lifecycle::exports::osb::plugin::lifecycle;
+    use crate::__private::instance;
+    use crate::{CheckOutcome, Migration, MigrationStep, PluginError};
+
+    /// Export glue for `osb:plugin/migration-step`.
+    pub mod bindings {
+        crate::__private::bindings::export_world!(
+            "migration-step",
+            "$crate::__private::migration_step::bindings"
+        );
+    }
+
+    /// Exports a [`MigrationStep`] as `lifecycle` + `migration-step`: each method
+    /// fetches the plugin value and forwards to the trait method.
+    pub struct Adapter<T>(PhantomData<T>);
+
+    impl<T: MigrationStep> lifecycle::Guest for Adapter<T> {
+        fn self_check() -> Result<(), PluginError> {
+            instance::with(T::self_check)
+        }
+    }
+
+    impl<T: MigrationStep> wit::Guest for Adapter<T> {
+        fn check(migration: Migration) -> Result<CheckOutcome, PluginError> {
+            instance::with(|plugin: &mut T| plugin.check(&migration))
+        }
+
+        fn apply(migration: Migration) -> Result<(), PluginError> {
+            instance::with(|plugin: &mut T| plugin.apply(&migration))
+        }
+
+        fn rollback(migration: Migration) -> Result<(), PluginError> {
+            instance::with(|plugin: &mut T| plugin.rollback(&migration))
+        }
     }
 }

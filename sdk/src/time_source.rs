@@ -1,7 +1,7 @@
 //! The `time-source` kind: answers where the true time lies.
 
-use crate::__private::bindings::time_source::exports::osb::plugin::time_source as wit;
 use crate::{Result, TimeInterval, Timestamp};
+use export::bindings::exports::osb::plugin::time_source as wit;
 
 /// A time source's answer: the interval and a line of detail for the
 /// operator (server, stratum, file, ...).
@@ -46,5 +46,45 @@ pub trait TimeSource: Default + 'static {
     /// default succeeds.
     fn self_check(&mut self) -> Result<()> {
         Ok(())
+    }
+}
+
+/// What `export_plugin!(TimeSource for T)` expands to use, reached as
+/// `$crate::__private::time_source`. Not public API.
+#[doc(hidden)]
+pub mod export {
+    use std::marker::PhantomData;
+
+    use super::wit;
+    use crate::__private::bindings::lifecycle::exports::osb::plugin::lifecycle;
+    use crate::__private::instance;
+    use crate::{PluginError, TimeSample, TimeSource, Timestamp};
+
+    /// Export glue for `osb:plugin/time-source`.
+    pub mod bindings {
+        crate::__private::bindings::export_world!(
+            "time-source",
+            "$crate::__private::time_source::bindings"
+        );
+    }
+
+    /// Exports a [`TimeSource`] as `lifecycle` + `time-source`: each method
+    /// fetches the plugin value and forwards to the trait method.
+    pub struct Adapter<T>(PhantomData<T>);
+
+    impl<T: TimeSource> lifecycle::Guest for Adapter<T> {
+        fn self_check() -> Result<(), PluginError> {
+            instance::with(T::self_check)
+        }
+    }
+
+    impl<T: TimeSource> wit::Guest for Adapter<T> {
+        fn sample() -> Result<TimeSample, PluginError> {
+            instance::with(T::sample)
+        }
+
+        fn observe(now: Timestamp) -> Result<(), PluginError> {
+            instance::with(|plugin: &mut T| plugin.observe(now))
+        }
     }
 }

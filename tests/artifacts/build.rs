@@ -34,6 +34,13 @@ const PLUGINS: &[Plugin] = &[
     plugin("time-https", "plugins/time-https"),
     plugin("time-ntp", "plugins/time-ntp"),
     plugin("osb-test-probe", "tests/plugins/probe"),
+    // The probe built against the draft next API version, for the host's
+    // dispatch on the version.
+    Plugin {
+        features: "next-api",
+        manifest: "next-api/plugin.toml",
+        ..plugin("osb-test-probe", "tests/plugins/probe")
+    },
     plugin("osb-test-hostile", "tests/plugins/hostile"),
     // The same crate as a time source, for the daemon's time service.
     Plugin {

@@ -26,11 +26,17 @@ const MAX_RESPONSE: usize = 64 * 1024;
 
 /// One command in, one response out.
 pub trait DeviceTransport: Send {
+    /// Sends `command` and returns the response, waiting `timeout` at most
+    /// in all. An `Err` reaches the guest as the `io` device error.
     fn transact(&mut self, command: &[u8], timeout: Duration) -> Result<Vec<u8>, String>;
 }
 
 /// Opens transports by device name.
 pub trait DeviceProvider: Send + Sync {
+    /// A transport to the device `name`. The grant and the channel quota
+    /// are checked before this is called; an `Err` (say, a name not
+    /// configured on this device) reaches the guest as the `io` device
+    /// error.
     fn open(&self, name: &str) -> Result<Box<dyn DeviceTransport>, String>;
 }
 

@@ -44,11 +44,16 @@ pub struct FsQuota {
 /// Bytes of regular files, and entries (files, directories, links).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
+    /// The regular files' sizes added up (a sparse file counts whole).
     pub bytes: u64,
+    /// Files, directories and links beneath the grants, not counting the
+    /// granted directories themselves.
     pub entries: u64,
 }
 
 impl FsQuota {
+    /// `plugin`'s quota of `fs_bytes` and `fs_entries`, starting from `used`
+    /// (what its read-write preopens held when the instance started).
     pub fn new(plugin: PluginName, limits: &PluginLimits, used: Usage) -> FsQuota {
         FsQuota {
             plugin,
@@ -58,6 +63,8 @@ impl FsQuota {
         }
     }
 
+    /// What the read-write grants hold now, as charged; zero once a panic
+    /// has poisoned the count.
     pub fn used(&self) -> Usage {
         self.used.lock().map(|u| *u).unwrap_or_default()
     }

@@ -17,7 +17,8 @@ use super::StoreState;
 use crate::wit::latest::Timestamp;
 use crate::wit::latest::host::osb::plugin::http::{Host, HttpError, Request, Response};
 
-/// Response bodies larger than this are cut off with an error.
+/// A response body larger than this fails the request (`transport`), rather
+/// than reach the plugin cut short.
 pub const MAX_BODY: u64 = 1 << 20;
 const MAX_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -39,6 +40,10 @@ const HOST_SET_HEADERS: &[&str] = &[
 /// within `timeout`. The real one speaks HTTP(S); the SDK harness answers
 /// from a table.
 pub trait HttpTransport: Send + Sync {
+    /// Sends `request` and returns the response, all within `timeout`
+    /// (already bounded by the host's cap and the call's deadline). Must not
+    /// follow redirects: the target could lie outside the grant. An `Err`
+    /// reaches the guest as is.
     fn send(&self, request: &Request, timeout: Duration) -> Result<Response, HttpError>;
 }
 
@@ -72,6 +77,9 @@ impl Host for StoreState {
     }
 }
 
+/// `t` as a WIT timestamp: seconds since the Unix epoch, and nanoseconds
+/// in `0..1_000_000_000` even before 1970, where the seconds go negative
+/// (1.5 s before the epoch is -2 s and 500 000 000 ns).
 pub fn timestamp(t: SystemTime) -> Timestamp {
     match t.duration_since(SystemTime::UNIX_EPOCH) {
         Ok(d) => Timestamp {
@@ -124,7 +132,10 @@ impl HttpSettings {
 #[derive(Debug, thiserror::Error)]
 #[error("CA file '{}': {reason}", path.display())]
 pub struct CaFileError {
+    /// The file, as `[http] ca_files` names it.
     pub path: PathBuf,
+    /// Why it cannot be used: unreadable, not valid PEM, or holding no
+    /// certificate.
     pub reason: String,
 }
 
@@ -220,12 +231,18 @@ impl HttpTransport for UreqTransport {
             })
             .collect();
         let mut body = Vec::new();
+        // One byte past the limit tells a body cut off from one that fits.
         response
             .into_body()
             .into_reader()
-            .take(MAX_BODY)
+            .take(MAX_BODY + 1)
             .read_to_end(&mut body)
             .map_err(|e| HttpError::Transport(format!("reading body: {e}")))?;
+        if body.len() as u64 > MAX_BODY {
+            return Err(HttpError::Transport(format!(
+                "the response body is larger than {MAX_BODY} bytes"
+            )));
+        }
         Ok(Response {
             status,
             headers,
@@ -353,6 +370,45 @@ mod tests {
             }
         });
         (port, server)
+    }
+
+    #[test]
+    fn a_body_over_the_limit_is_an_error_never_cut_short_silently() {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            for len in [MAX_BODY, MAX_BODY + 1] {
+                let (mut tcp, _) = listener.accept().unwrap();
+                let mut head = [0u8; 1024];
+                let _ = tcp.read(&mut head);
+                let _ = write!(
+                    tcp,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
+                );
+                let _ = tcp.write_all(&vec![b'x'; len as usize]);
+            }
+        });
+        let request = Request {
+            method: "GET".to_owned(),
+            url: format!("http://127.0.0.1:{port}/"),
+            headers: Vec::new(),
+            body: Vec::new(),
+            timeout_ms: 5000,
+        };
+        let transport = UreqTransport::default();
+        let fits = transport.send(&request, Duration::from_secs(5)).unwrap();
+        assert_eq!(fits.body.len() as u64, MAX_BODY);
+        match transport.send(&request, Duration::from_secs(5)) {
+            Err(HttpError::Transport(reason)) => {
+                assert!(reason.contains("larger than"), "{reason}")
+            }
+            other => panic!(
+                "a body over the limit was accepted: {:?}",
+                other.map(|r| r.body.len())
+            ),
+        }
+        server.join().unwrap();
     }
 
     #[test]

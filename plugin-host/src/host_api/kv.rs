@@ -18,13 +18,19 @@ use crate::wit::latest::host::osb::plugin::kv::{Host, KvError};
 const TABLE: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("plugin_kv");
 /// Per namespace: (bytes of keys and values, keys).
 const USAGE: TableDefinition<&str, (u64, u64)> = TableDefinition::new("plugin_kv_usage");
+/// The longest key a plugin may use, in bytes of UTF-8; a longer one gets
+/// `too-large`.
 pub const MAX_KEY: usize = 256;
+/// The largest value a plugin may set, in bytes; a larger one gets
+/// `too-large`.
 pub const MAX_VALUE: usize = 64 * 1024;
 
 /// A namespace's quota.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KvQuota {
+    /// Bytes of keys and values the namespace may hold.
     pub bytes: u64,
+    /// Keys the namespace may hold.
     pub keys: u64,
 }
 
@@ -36,11 +42,17 @@ pub enum KvSetError {
         quota.bytes,
         quota.keys
     )]
+    /// The set would take the namespace past its quota; nothing was
+    /// written.
     Quota {
+        /// Bytes of keys and values the namespace would have held.
         bytes: u64,
+        /// Keys it would have held.
         keys: u64,
+        /// The quota that refused it.
         quota: KvQuota,
     },
+    /// Reading or writing the redb store failed.
     #[error(transparent)]
     Store(#[from] redb::Error),
 }
@@ -65,12 +77,17 @@ fn usage_of(txn: &WriteTransaction, ns: &str) -> Result<(u64, u64), redb::Error>
     Ok(used)
 }
 
+/// Every plugin's key-value data in one redb file, a namespace per plugin
+/// name, each namespace's usage kept beside it. Clones share the database.
 #[derive(Clone)]
 pub struct KvStore {
     db: Arc<Database>,
 }
 
 impl KvStore {
+    /// Opens the store at `path`, creating it if missing. Fails when the
+    /// file is not a redb database or is open already (redb allows one
+    /// handle per file).
     pub fn open(path: &Path) -> Result<KvStore, redb::DatabaseError> {
         Ok(KvStore {
             db: Arc::new(Database::create(path)?),
@@ -83,6 +100,7 @@ impl KvStore {
         self.db.clone()
     }
 
+    /// The value of `key` in namespace `ns`; `None` when it is not set.
     pub fn get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, redb::Error> {
         let txn = self.db.begin_read()?;
         let table = match txn.open_table(TABLE) {
@@ -121,6 +139,8 @@ impl KvStore {
         Ok(())
     }
 
+    /// Removes `key` from `ns`, giving its bytes back to the quota; durable
+    /// when it returns. Removing a key that is not set is no error.
     pub fn delete(&self, ns: &str, key: &str) -> Result<(), redb::Error> {
         let txn = self.db.begin_write()?;
         let (bytes, keys) = usage_of(&txn, ns)?;
@@ -136,6 +156,7 @@ impl KvStore {
         Ok(())
     }
 
+    /// Every key set in `ns`, in byte order.
     pub fn keys(&self, ns: &str) -> Result<Vec<String>, redb::Error> {
         let txn = self.db.begin_read()?;
         let table = match txn.open_table(TABLE) {

@@ -55,6 +55,7 @@ enum Admission {
 }
 
 impl LogBudget {
+    /// A full bucket of `log_burst_bytes`, refilled at `log_bytes_per_sec`.
     pub fn new(limits: &PluginLimits) -> LogBudget {
         let burst = u64::from(limits.log_burst_bytes);
         LogBudget {
@@ -162,7 +163,8 @@ fn escape(message: &str) -> std::borrow::Cow<'_, str> {
         .into()
 }
 
-pub fn truncate(message: &str) -> &str {
+/// `message` cut to at most [`MAX_MESSAGE`] bytes, at a character boundary.
+fn truncate(message: &str) -> &str {
     if message.len() <= MAX_MESSAGE {
         return message;
     }

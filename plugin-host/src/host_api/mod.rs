@@ -29,18 +29,31 @@ use super::wit::latest;
 /// Outside systems the imports reach, shared by all plugins. Tests and the
 /// SDK harness swap in fakes for HTTP and devices.
 pub struct HostServices {
+    /// The plugins' key-value store; `None` when the host has no state
+    /// directory, and then every `kv` call is denied.
     pub kv: Option<kv::KvStore>,
+    /// Sends the requests the grants allow; on a device,
+    /// [`http::UreqTransport`].
     pub http: Arc<dyn http::HttpTransport>,
+    /// Opens device channels by name; on a device, the configured
+    /// [`device::DeviceTable`].
     pub devices: Arc<dyn device::DeviceProvider>,
 }
 
 /// What one loaded plugin version is allowed and configured to do, and
 /// the quotas its instances share.
 pub struct PluginContext {
+    /// The plugin; also its key-value namespace and the `plugin` field of
+    /// its log events.
     pub name: PluginName,
+    /// What it may use; each import checks this.
     pub grants: EffectiveGrants,
+    /// The manifest's `[config]` defaults overlaid with the device config's,
+    /// as the `config` import reads them.
     pub config: BTreeMap<String, String>,
+    /// Its limits: the device's defaults with its overrides applied.
     pub limits: PluginLimits,
+    /// The outside systems, shared with every other plugin.
     pub services: Arc<HostServices>,
     /// Log bytes left to spend; shared by every instance of this version,
     /// so a fresh instance does not start with a fresh allowance.
@@ -49,9 +62,15 @@ pub struct PluginContext {
 
 /// The data of one instance's store.
 pub struct StoreState {
+    /// WASI's state: the preopens, the sockets the grants allow, and
+    /// stdout and stderr as log events.
     pub wasi: WasiCtx,
+    /// The instance's resources: WASI's handles and open device channels,
+    /// held to the plugin's `handles` limit.
     pub table: ResourceTable,
+    /// Holds the instance's memories and tables to the plugin's `memory_mb`.
     pub limiter: InstanceLimiter,
+    /// The loaded version this instance belongs to.
     pub plugin: Arc<PluginContext>,
     /// When the call in progress must end; host imports that wait bound
     /// their waits by it.
@@ -92,6 +111,8 @@ pub struct InstanceLimiter {
 }
 
 impl InstanceLimiter {
+    /// A limiter allowing `memory_limit` bytes for all of the instance's
+    /// memories and tables together.
     pub fn new(memory_limit: usize) -> InstanceLimiter {
         InstanceLimiter {
             memory_limit,
@@ -164,6 +185,8 @@ pub fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<StoreState>>
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     filesystem::add_to_linker(&mut linker)?;
     latest::host::Host_::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+    #[cfg(feature = "next-api")]
+    crate::wit::since_v0_2_0::add_to_linker(&mut linker)?;
     Ok(linker)
 }
 

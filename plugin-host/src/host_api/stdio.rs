@@ -22,6 +22,7 @@ pub struct GuestOutput {
 }
 
 impl GuestOutput {
+    /// The guest's stdout: each line an `info` event.
     pub fn stdout(plugin: Arc<PluginContext>) -> GuestOutput {
         GuestOutput {
             plugin,
@@ -29,6 +30,7 @@ impl GuestOutput {
         }
     }
 
+    /// The guest's stderr: each line a `warn` event.
     pub fn stderr(plugin: Arc<PluginContext>) -> GuestOutput {
         GuestOutput {
             plugin,

@@ -1,6 +1,7 @@
 //! End-to-end tests of the plugin host with real components built from the
 //! workspace's plugin crates (see `tests/artifacts/build.rs`).
 
+mod api_versions;
 mod bad_packages;
 mod cache;
 mod deadlines;
