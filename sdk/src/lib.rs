@@ -56,7 +56,6 @@
 //! draft next version instead, which may still change: never for a plugin
 //! shipped to devices.
 
-
 mod contract_policy;
 mod hardware_adapter;
 mod migration_step;

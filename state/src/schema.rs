@@ -2,7 +2,7 @@
 //!
 //! `docs/target-state.schema.json` is this output, committed; a unit test
 //! fails when it is stale. Regenerate with
-//! `OSB_UPDATE_SCHEMA=1 cargo test -p osb-runtime --lib schema`.
+//! `OSB_UPDATE_SCHEMA=1 cargo test -p osb-state schema`.
 
 use super::target::TargetState;
 

@@ -15,7 +15,12 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 (($# > 0)) || { echo "usage: $0 COMMIT..." >&2; exit 2; }
-seconds() { local start=$SECONDS; "$@" >/dev/null 2>&1; echo $((SECONDS - start)); }
+seconds() { # COMMAND...: its wall time in seconds; fails if it fails
+    local start=$SECONDS
+    "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; return 1; }
+    echo $((SECONDS - start))
+}
+first() { for f in "$@"; do [[ -e $f ]] && { echo "$f"; return; }; done; return 1; }
 printf '%-12s %10s %14s %18s\n' commit clean_s touch_state_s touch_plugin_host_s
 for rev in "$@"; do
     work=$(mktemp -d)
@@ -24,8 +29,8 @@ for rev in "$@"; do
     cd "$work/osb"
     clean=$(seconds cargo test --workspace --no-run)
     # The planner and the plugin host's loader, wherever the commit keeps them.
-    plan=$(ls state/src/plan.rs runtime/src/block/plan.rs 2>/dev/null | head -1)
-    host=$(ls plugin-host/src/host.rs runtime/src/plugin/host.rs 2>/dev/null | head -1)
+    plan=$(first state/src/plan.rs runtime/src/block/plan.rs)
+    host=$(first plugin-host/src/host.rs runtime/src/plugin/host.rs)
     echo "// touched" >>"$plan"
     state=$(seconds cargo test --workspace --no-run)
     echo "// touched" >>"$host"
