@@ -8,9 +8,8 @@ use wasmtime::Store;
 
 use super::deadline::CallDriver;
 use super::host_api::StoreState;
-use super::kinds::{Exports, Invocation};
+use super::kinds::{ArgsError, Exports, Invocation};
 use super::loaded::{CallError, LoadedPlugin};
-use super::wit::latest::PluginError;
 
 /// Calls `function` on the plugin with JSON arguments: `{"ok": ...}` or
 /// `{"error": {"code": ..., "message": ...}}` as the plugin answered.
@@ -20,20 +19,17 @@ pub fn call_json(
     function: &str,
     args: &Value,
 ) -> Result<Value, CallError> {
-    let invocation = Invocation::parse(plugin.kind(), function, args)
-        .map_err(|e| e.into_call_error(plugin.name(), plugin.kind(), function))?;
+    let invocation = Invocation::parse(plugin.kind(), function, args).map_err(|e| match e {
+        ArgsError::NoSuchFunction => plugin.no_such_function(function),
+        ArgsError::Bad(reason) => CallError::BadArguments {
+            function: function.to_owned(),
+            reason,
+        },
+    })?;
     plugin.call(
         driver,
         async move |store: &mut Store<StoreState>, exports: &Exports| {
             exports.call(store, invocation).await
         },
     )
-}
-
-/// `lifecycle.self-check`, whatever the kind.
-pub async fn self_check(
-    store: &mut Store<StoreState>,
-    exports: &Exports,
-) -> wasmtime::Result<Result<(), PluginError>> {
-    exports.self_check(store).await
 }

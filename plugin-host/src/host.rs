@@ -426,7 +426,9 @@ impl PluginHost {
                 }
             })?;
         let checked = plugin
-            .call(&self.driver, call::self_check)
+            .call(&self.driver, async |store, exports| {
+                exports.self_check(store).await
+            })
             .map_err(|e| e.to_string())
             .and_then(|r| r.map_err(|e| format!("{:?}: {}", e.code, e.message)));
         if let Err(reason) = checked {

@@ -22,7 +22,6 @@ use wasmtime::component::InstancePre;
 
 use crate::api::Api;
 use crate::host_api::StoreState;
-use crate::loaded::CallError;
 use crate::manifest::PluginKind;
 use crate::wit::latest::PluginError;
 
@@ -178,7 +177,6 @@ macro_rules! kinds {
                     (e, Invocation::SelfCheck) => Ok(outcome(e.self_check(store).await?)),
                     $((Exports::$kind(e), Invocation::$kind(call)) => e.call(store, call).await,)*
                     // `Invocation::parse` took the kind from the plugin.
-                    #[allow(unreachable_patterns)]
                     _ => Err(wasmtime::Error::msg("the call does not match the plugin's kind")),
                 }
             }
@@ -217,29 +215,6 @@ pub enum ArgsError {
     NoSuchFunction,
     /// The function exists; its arguments do not fit.
     Bad(String),
-}
-
-impl ArgsError {
-    /// The caller's error, naming the plugin and function.
-    pub fn into_call_error(
-        self,
-        plugin: &crate::PluginName,
-        kind: PluginKind,
-        function: &str,
-    ) -> CallError {
-        match self {
-            ArgsError::NoSuchFunction => CallError::NoSuchFunction {
-                plugin: plugin.to_string(),
-                kind,
-                function: function.to_owned(),
-                available: kind.functions().join(", "),
-            },
-            ArgsError::Bad(reason) => CallError::BadArguments {
-                function: function.to_owned(),
-                reason,
-            },
-        }
-    }
 }
 
 /// For functions without arguments: `null` or `{}`.
