@@ -10,12 +10,14 @@ use super::time::TimeStatusArg;
 use osb_runtime::apply::Applier;
 use osb_runtime::apply::progress::ProgressOutput;
 use osb_runtime::config::DeviceConfig;
+use osb_runtime::preflight::Preflight;
 use osb_runtime::time::TimeHandle;
 use osb_state::{HumanDuration, TimeStatus};
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    /// The target: target-state JSON, or a compose file (.yml/.yaml).
+    /// The target: target-state JSON, a compose file (.yml/.yaml), or a
+    /// balena target state (v3, or v2 local mode).
     file: PathBuf,
     #[command(flatten)]
     compose: ComposeArgs,
@@ -40,8 +42,17 @@ pub struct ApplyArgs {
 }
 
 pub fn run(args: ApplyArgs, config: &DeviceConfig, log_json: bool) -> anyhow::Result<()> {
-    // Bad input is refused before the engine or the store is touched.
+    // Bad input is refused before the engine or the store is touched, and
+    // so is what the device policy or the host refuses.
     let target = read_target(&args.file, &args.compose)?;
+    if let Err(e) = Preflight::new(config.policy.clone()).check(&target) {
+        if args.json {
+            println!("{}", serde_json::json!({ "error": e.to_string() }));
+        }
+        return Err(
+            anyhow::Error::new(e).context(format!("target '{}' refused", args.file.display()))
+        );
+    }
     let mut settings = args.blocks.settings(config);
     let time = match args.time_status {
         Some(told) => told.status(),

@@ -1,6 +1,6 @@
 //! What `osb apply`, `osb status` and `osb daemon` share: where the block
 //! state lives, which runtime instance this is, and reading a target file
-//! (target-state JSON, or a compose file).
+//! (target-state JSON, a balena target state, or a compose file).
 
 use std::path::{Path, PathBuf};
 
@@ -11,7 +11,10 @@ use osb_runtime::apply::ApplySettings;
 use osb_runtime::config::DeviceConfig;
 use osb_runtime::time::published::{self, DaemonTime};
 use osb_state::target::{AppClass, FormatVersion, ReleaseStatus};
-use osb_state::{AppName, TargetState, compose};
+use osb_state::{AppName, TargetState, balena, compose};
+
+mod compose_files;
+use compose_files::ComposeDir;
 
 #[derive(Debug, Args)]
 pub struct BlockArgs {
@@ -64,10 +67,23 @@ pub struct ComposeArgs {
     /// For a compose file: the release version.
     #[arg(long, default_value = "0.0.0")]
     pub release: semver::Version,
+    /// For a compose file: the variables `${VAR}` is interpolated from, in
+    /// compose's .env syntax. Default: the `.env` beside the compose file,
+    /// if there is one.
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+    /// For a compose file: interpolate from this process's environment
+    /// too, which wins over the env file (as in compose). Off by default,
+    /// so what a device's own environment holds does not end up in its
+    /// blocks.
+    #[arg(long)]
+    pub env_from_process: bool,
 }
 
-/// Reads a target: JSON in the target-state format, or a compose file
-/// (`.yml`/`.yaml`) taken as the whole target, one app of class `app`.
+/// Reads a target: JSON in the target-state format, a balena target state
+/// (v3, or v2 local mode: JSON without `version`, see `docs/balena.md`), or
+/// a compose file (`.yml`/`.yaml`) taken as the whole target, one app of
+/// class `app`.
 pub fn read_target(path: &Path, compose_args: &ComposeArgs) -> anyhow::Result<TargetState> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read '{}'", path.display()))?;
@@ -76,10 +92,26 @@ pub fn read_target(path: &Path, compose_args: &ComposeArgs) -> anyhow::Result<Ta
         .and_then(|e| e.to_str())
         .is_some_and(|e| e == "yml" || e == "yaml");
     if !is_compose {
+        // Text that is not JSON at all is left to the target-state reader,
+        // whose error says where.
+        let is_balena = serde_json::from_str::<serde_json::Value>(&text)
+            .is_ok_and(|value| balena::is_balena_document(&value));
+        if is_balena {
+            return read_balena(path, &text);
+        }
         return TargetState::from_json(&text)
             .with_context(|| format!("target '{}' refused", path.display()));
     }
-    let import = compose::import(&text)
+    let files = ComposeDir::open(path)?;
+    let environment = compose_files::interpolation_environment(
+        &files,
+        compose_args.env_file.as_deref(),
+        compose_args.env_from_process,
+    )?;
+    let context = compose::ImportContext::new()
+        .with_environment(&environment)
+        .with_files(&files);
+    let import = compose::import_with(&text, &context)
         .with_context(|| format!("compose file '{}' refused", path.display()))?;
     for warning in &import.warnings {
         tracing::warn!(file = %path.display(), "{warning}");
@@ -102,6 +134,18 @@ pub fn read_target(path: &Path, compose_args: &ComposeArgs) -> anyhow::Result<Ta
         .validate()
         .with_context(|| format!("compose file '{}' refused", path.display()))?;
     Ok(target)
+}
+
+/// A balena target state, mapped onto the target (`docs/balena.md`); what
+/// it leaves out is logged, as a compose file's is.
+fn read_balena(path: &Path, text: &str) -> anyhow::Result<TargetState> {
+    let import = balena::import(text)
+        .with_context(|| format!("balena target state '{}' refused", path.display()))?;
+    tracing::info!(file = %path.display(), format = %import.format, "read a balena target state");
+    for warning in &import.warnings {
+        tracing::warn!(file = %path.display(), "{warning}");
+    }
+    Ok(import.target)
 }
 
 /// Compose's rule: the project is named after the file's directory,

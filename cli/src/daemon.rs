@@ -4,10 +4,12 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use anyhow::Context;
 use clap::Args;
 use osb_plugin_host::PluginHost;
 use osb_runtime::config::DeviceConfig;
 use osb_runtime::daemon::raise_descriptor_limit;
+use osb_runtime::preflight::Preflight;
 
 use super::blocks::{BlockArgs, ComposeArgs, read_target};
 
@@ -21,8 +23,8 @@ pub struct DaemonArgs {
     /// report as JSON); blocks are not reconciled.
     #[arg(long)]
     once: bool,
-    /// A new target to apply (JSON or compose file). Default: the target
-    /// last applied, from the block store.
+    /// A new target to apply (JSON, compose file or balena target state).
+    /// Default: the target last applied, from the block store.
     #[arg(long)]
     target: Option<PathBuf>,
     #[command(flatten)]
@@ -32,12 +34,20 @@ pub struct DaemonArgs {
 }
 
 pub fn run(args: DaemonArgs, config: &DeviceConfig) -> anyhow::Result<()> {
-    // A bad new target is refused before anything starts.
+    // A bad new target is refused before anything starts, and so is what
+    // the device policy or the host refuses.
     let new_target = args
         .target
         .as_deref()
         .map(|path| read_target(path, &args.compose))
         .transpose()?;
+    let preflight = Preflight::new(config.policy.clone());
+    if let (Some(target), Some(path)) = (&new_target, &args.target) {
+        preflight
+            .check(target)
+            .map_err(anyhow::Error::new)
+            .with_context(|| format!("target '{}' refused", path.display()))?;
+    }
     let block_settings = args.blocks.settings(config);
     raise_descriptor_limit();
     let plugin_dir = args.plugin_dir.unwrap_or_else(|| config.plugin_dir.clone());
@@ -64,6 +74,7 @@ pub fn run(args: DaemonArgs, config: &DeviceConfig) -> anyhow::Result<()> {
         config.time.clone(),
         block_settings,
         new_target,
+        preflight,
     )?;
     Ok(())
 }

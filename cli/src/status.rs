@@ -46,6 +46,7 @@ fn table(report: &status::StatusReport) -> String {
         "RELEASE".to_owned(),
         "STATE".to_owned(),
         "CONTAINER".to_owned(),
+        "PRIVILEGES".to_owned(),
         "NOTE".to_owned(),
     ]];
     for b in &report.blocks {
@@ -59,6 +60,11 @@ fn table(report: &status::StatusReport) -> String {
             b.release.clone(),
             b.state.clone(),
             b.container.clone().unwrap_or_else(|| "-".to_owned()),
+            if b.holds.is_empty() {
+                "-".to_owned()
+            } else {
+                b.holds.clone()
+            },
             note,
         ]);
     }

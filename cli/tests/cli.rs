@@ -186,6 +186,7 @@ fn every_command_has_help() {
     }
     assert!(ok(&["plugin", "call", "--help"]).contains("fs=HOST_DIR"));
     assert!(ok(&["apply", "--help"]).contains("--time-status"));
+    assert!(ok(&["apply", "--help"]).contains("--env-from-process"));
 }
 
 #[test]
@@ -567,4 +568,124 @@ fn logs_written_to_a_pipe_carry_no_colour_codes() {
     // Development mode is always logged, as a warning.
     assert!(err.contains("DEVELOPMENT MODE"), "nothing logged: {err}");
     assert!(!err.contains('\x1b'), "colour codes in piped logs: {err:?}");
+}
+
+/// `osb apply` on a compose file, with no engine to reach: the file is
+/// read (and refused, or not) before the engine is asked anything.
+fn apply_compose(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> String {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_osb"));
+    command
+        .arg("apply")
+        .args(["--state-dir", s(&dir.join("state"))])
+        .args(extra)
+        .arg(dir.join("project/compose.yml"))
+        .env_remove("OSB_CONFIG")
+        .env_remove("OSB_DEVELOPMENT")
+        .env("RUST_LOG", "warn")
+        .env(
+            "DOCKER_HOST",
+            format!("unix://{}", s(&dir.join("no-engine.sock"))),
+        );
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let out = command.output().expect("run osb");
+    assert!(!out.status.success(), "no engine, yet osb apply succeeded");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[test]
+fn a_compose_file_is_interpolated_from_its_env_and_reads_env_files_beside_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    let compose = |a_env_file: &str, b_port: &str| {
+        let yaml = format!(
+            "services:\n  a:\n    image: \"web:${{TAG:?set TAG in .env}}\"\n    ports: [\"${{HOST_PORT}}:80\"]\n    env_file: [{a_env_file}]\n    environment: {{B: service}}\n  b:\n    image: web\n    ports: [\"{b_port}:81\"]\n"
+        );
+        std::fs::write(project.join("compose.yml"), yaml).unwrap();
+    };
+    std::fs::write(
+        project.join(".env"),
+        "# compose's .env\nTAG=1.0\nHOST_PORT=8080\n",
+    )
+    .unwrap();
+    std::fs::write(project.join("web.env"), "A=1\nB=\"from the file\"\n").unwrap();
+
+    // Accepted: the apply gets as far as the engine.
+    compose("web.env", "9000");
+    let err = apply_compose(tmp.path(), &[], &[]);
+    assert!(err.contains("cannot reach the container engine"), "{err}");
+    assert!(!err.contains("refused"), "{err}");
+
+    // The port came from .env: 8080 is now published twice.
+    compose("web.env", "8080");
+    let err = apply_compose(tmp.path(), &[], &[]);
+    assert!(
+        err.contains(
+            "services.b.ports[0]: host port 8080:81/tcp is already published by services.a.ports[0]"
+        ),
+        "{err}"
+    );
+    // --env-file replaces .env; the process's environment is not read...
+    std::fs::write(tmp.path().join("other.env"), "TAG=2\nHOST_PORT=9000\n").unwrap();
+    compose("web.env", "9000");
+    let other = tmp.path().join("other.env");
+    let err = apply_compose(
+        tmp.path(),
+        &["--env-file", s(&other)],
+        &[("HOST_PORT", "8080")],
+    );
+    assert!(
+        err.contains("host port 9000:81/tcp is already published by services.a.ports[0]"),
+        "{err}"
+    );
+    // ...unless asked for, and then it wins over the file.
+    let err = apply_compose(
+        tmp.path(),
+        &["--env-file", s(&other), "--env-from-process"],
+        &[("HOST_PORT", "8080")],
+    );
+    assert!(err.contains("cannot reach the container engine"), "{err}");
+    // Without .env, a required variable is missing.
+    std::fs::remove_file(project.join(".env")).unwrap();
+    let err = apply_compose(tmp.path(), &[], &[("TAG", "from-the-process")]);
+    assert!(
+        err.contains(
+            "services.a.image: required variable 'TAG' is missing a value: set TAG in .env"
+        ),
+        "{err}"
+    );
+    std::fs::write(project.join(".env"), "TAG=1.0\nHOST_PORT=8080\n").unwrap();
+
+    // env_file is read at import, beneath the compose file's directory.
+    std::fs::write(project.join("web.env"), "A=1\nB=\"unclosed\n").unwrap();
+    let err = apply_compose(tmp.path(), &[], &[]);
+    assert!(
+        err.contains("services.a.env_file[0]: 'web.env' line 2: the \" quote is not closed"),
+        "{err}"
+    );
+    compose("missing.env", "9000");
+    let err = apply_compose(tmp.path(), &[], &[]);
+    assert!(
+        err.contains("services.a.env_file[0]: 'missing.env' not found beside the compose file"),
+        "{err}"
+    );
+    std::fs::write(tmp.path().join("secret.env"), "SECRET=1\n").unwrap();
+    std::os::unix::fs::symlink("../secret.env", project.join("link.env")).unwrap();
+    for (reference, expect) in [
+        ("link.env", "services.a.env_file[0]: cannot read 'link.env'"),
+        (
+            "../secret.env",
+            "services.a.env_file[0]: '../secret.env' leaves the compose file's directory",
+        ),
+        (s(&tmp.path().join("secret.env")), "is absolute"),
+    ] {
+        compose(&format!("'{reference}'"), "9000");
+        let err = apply_compose(tmp.path(), &[], &[]);
+        assert!(
+            err.contains(expect) && err.contains("refused"),
+            "{reference}: {err}"
+        );
+    }
 }

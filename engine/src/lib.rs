@@ -16,6 +16,7 @@
 
 mod create;
 mod events;
+mod host_access;
 mod pull;
 mod read;
 mod registry;
@@ -35,6 +36,7 @@ use osb_state::{AppName, ImageRef, NetworkName, VolumeName, labels};
 
 pub use create::ContainerPlan;
 pub use events::{EngineEvent, EngineEvents};
+pub use host_access::HostContext;
 pub use pull::{LayerProgress, PullEvent};
 pub use read::EngineState;
 pub use registry::{Registries, RegistryCredentials, RegistryError};
@@ -190,12 +192,25 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// Where the engine is: `DOCKER_HOST`, else the local socket.
+pub fn engine_address() -> String {
+    std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_owned())
+}
+
+/// The local socket an engine address names (`unix:///run/docker.sock`),
+/// if it names one.
+pub fn socket_of(address: &str) -> Option<&std::path::Path> {
+    address
+        .strip_prefix("unix://")
+        .filter(|path| path.starts_with('/'))
+        .map(std::path::Path::new)
+}
+
 impl Engine {
     /// Connects to the engine `DOCKER_HOST` names (the local socket if
     /// unset), agrees on an API version, and checks that it answers.
     pub async fn connect(instance: &str) -> Result<Engine, EngineError> {
-        let address = std::env::var("DOCKER_HOST")
-            .unwrap_or_else(|_| "unix:///var/run/docker.sock".to_owned());
+        let address = engine_address();
         let unreachable = |reason: String| EngineError::Unreachable {
             address: address.clone(),
             reason,
@@ -257,6 +272,12 @@ impl Engine {
     /// Where the engine is.
     pub fn address(&self) -> &str {
         &self.address
+    }
+
+    /// The engine's socket on this host, when it is reached through a
+    /// local one: what the `balena-socket` feature shares.
+    pub fn socket_path(&self) -> Option<&std::path::Path> {
+        socket_of(&self.address)
     }
 
     /// Where the engine keeps its images, if it says.
@@ -323,7 +344,8 @@ impl Engine {
         )
     }
 
-    /// Creates an app's named volume, labelled as the runtime's.
+    /// Creates an app's named volume, labelled as the runtime's and with
+    /// the hash of the settings it is created with.
     pub async fn create_volume(
         &self,
         app: &AppName,
@@ -332,7 +354,7 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let name = self.volume_name(app, volume);
         let mut all_labels = config.labels.clone();
-        all_labels.extend(labels::volume_labels(app, volume));
+        all_labels.extend(labels::volume_labels(app, volume, config));
         all_labels.insert(RUNTIME_LABEL.to_owned(), self.instance.clone());
         let request = bollard::models::VolumeCreateRequest {
             name: Some(name.clone()),
@@ -357,7 +379,8 @@ impl Engine {
         )
     }
 
-    /// Creates an app's network, labelled as the runtime's.
+    /// Creates an app's network, labelled as the runtime's and with the
+    /// hash of the settings it is created with.
     pub async fn create_network(
         &self,
         app: &AppName,
@@ -366,7 +389,7 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let name = self.network_name(app, network);
         let mut all_labels = config.labels.clone();
-        all_labels.extend(labels::network_labels(app, network));
+        all_labels.extend(labels::network_labels(app, network, config));
         all_labels.insert(RUNTIME_LABEL.to_owned(), self.instance.clone());
         let request = bollard::models::NetworkCreateRequest {
             name: name.clone(),

@@ -20,6 +20,7 @@ use osb_state::current::{
     Container, ContainerId, ContainerStatus, Health, Image, ImageId, Network, Volume,
 };
 use osb_state::labels::{self, BlockLabels};
+use osb_state::validate::RESERVED_LABEL_PREFIX;
 use osb_state::{AppName, ImageRef, NetworkName, VolumeName};
 
 /// What the engine has of this runtime instance, and every image it has.
@@ -97,6 +98,12 @@ impl Engine {
                 name: v.name,
                 app,
                 volume,
+                config_hash: v.labels.get(labels::CONFIG_HASH).cloned(),
+                labels: v
+                    .labels
+                    .into_iter()
+                    .filter(|(k, _)| !k.starts_with(RESERVED_LABEL_PREFIX))
+                    .collect(),
             });
         }
         for n in networks {
@@ -110,7 +117,12 @@ impl Engine {
             ) else {
                 continue;
             };
-            state.networks.push(Network { name, app, network });
+            state.networks.push(Network {
+                name,
+                app,
+                network,
+                config_hash: labels.get(labels::CONFIG_HASH).cloned(),
+            });
         }
         Ok(state)
     }

@@ -1,5 +1,6 @@
 //! The device configuration (`/etc/osb/device.toml`): trust, grants, limits,
-//! HTTPS roots, the time service, and image registry logins.
+//! HTTPS roots, the time service, image registry logins, and the policy on
+//! what blocks may ask of the host.
 //!
 //! Development mode is a setting here (or `--development` / `OSB_DEVELOPMENT=1`
 //! at run time): one image serves both, no rebuild.
@@ -14,6 +15,7 @@ use osb_plugin_host::host_api::device::{DeviceEndpoint, DeviceTable};
 use osb_plugin_host::{
     HostSettings, HttpSettings, PluginLimits, PluginName, PluginSettings, PublicKey, TrustPolicy,
 };
+use osb_state::policy::Policy;
 
 /// Where the device config is read from when no path is given; a missing
 /// file there means defaults.
@@ -63,6 +65,11 @@ pub struct DeviceConfig {
     /// `[registries."ghcr.io"] username = .., password = ..`.
     #[serde(default)]
     pub registries: Registries,
+    /// `[policy]`: which privileges (a privileged container, the host's
+    /// namespaces, devices, host paths, the engine's socket, ...) blocks
+    /// may ask for, by app class and by app (`docs/host-access.md`).
+    #[serde(default)]
+    pub policy: Policy,
 }
 
 fn default_plugin_dir() -> PathBuf {
@@ -97,6 +104,7 @@ impl Default for DeviceConfig {
             http: HttpSettings::default(),
             time: TimeSettings::default(),
             registries: Registries::default(),
+            policy: Policy::default(),
         }
     }
 }
@@ -104,7 +112,7 @@ impl Default for DeviceConfig {
 impl DeviceConfig {
     /// Parses and checks `text`, the contents of `path` (named in errors):
     /// limits, grants (none may overlap the runtime's own directories),
-    /// `[http]`, `[time]` and `[registries]`.
+    /// `[http]`, `[time]`, `[registries]` and `[policy]`.
     pub fn parse(text: &str, path: &Path) -> Result<DeviceConfig, ConfigError> {
         let err = |reason: String| ConfigError {
             path: path.to_owned(),
@@ -134,6 +142,7 @@ impl DeviceConfig {
         config.http.validate().map_err(err)?;
         config.time.validate().map_err(err)?;
         config.registries.validate().map_err(err)?;
+        config.policy.validate().map_err(err)?;
         Ok(config)
     }
 
@@ -300,6 +309,37 @@ plausible_span_days = 3650
     }
 
     #[test]
+    fn parses_the_policy_section() {
+        use osb_state::policy::{Privilege, Profile};
+        let text = r#"
+[policy]
+profile = "strict"
+[policy.classes.app]
+allow = ["devices", "host-features"]
+[policy.classes.system]
+deny = ["engine-socket"]
+[policy.apps.main]
+allow = ["host-binds"]
+deny = ["privileged"]
+"#;
+        let c = DeviceConfig::parse(text, Path::new("device.toml")).unwrap();
+        let p = &c.policy;
+        assert_eq!(p.profile, Profile::Strict);
+        assert_eq!(
+            p.classes.app.allow.iter().copied().collect::<Vec<_>>(),
+            [Privilege::Devices, Privilege::HostFeatures]
+        );
+        assert!(p.classes.system.deny.contains(&Privilege::EngineSocket));
+        let main = osb_state::AppName::new("main").unwrap();
+        assert!(p.apps[&main].allow.contains(&Privilege::HostBinds));
+        assert!(p.apps[&main].deny.contains(&Privilege::Privileged));
+        // Absent: balena's posture.
+        let d = DeviceConfig::parse("", Path::new("device.toml")).unwrap();
+        assert_eq!(d.policy, Policy::default());
+        assert_eq!(d.policy.profile, Profile::Default);
+    }
+
+    #[test]
     fn errors_name_the_file_and_field() {
         let bad = [
             ("trusted_keys = [\"rsa:00\"]", "ed25519"),
@@ -350,6 +390,17 @@ plausible_span_days = 3650
                 "[registries.\"ghcr.io\"]\nusername = \"u\"\npassword = \"p\"\ntoken = \"t\"",
                 "token",
             ),
+            ("[policy]\nprofil = \"strict\"", "profil"),
+            ("[policy]\nprofile = \"lax\"", "lax"),
+            ("[policy.classes.app]\nallow = [\"privleged\"]", "privleged"),
+            ("[policy.classes.fleet]\nallow = []", "fleet"),
+            ("[policy.classes.app]\npermit = []", "permit"),
+            ("[policy.apps.Main]\nallow = []", "Main"),
+            (
+                "[policy.apps.main]\nallow = [\"devices\"]\ndeny = [\"devices\"]",
+                "policy.apps.main",
+            ),
+            ("[policy.apps.main]\nalow = [\"devices\"]", "alow"),
         ];
         for (text, expect) in bad {
             let e = DeviceConfig::parse(text, Path::new("/etc/osb/device.toml"))

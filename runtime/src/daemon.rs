@@ -14,6 +14,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::apply::progress::ProgressOutput;
 use crate::apply::{Applier, ApplyError, ApplySettings};
+use crate::preflight::Preflight;
 use crate::time::published::Publisher;
 use crate::time::{TimeService, TimeSettings};
 
@@ -48,7 +49,8 @@ pub enum DaemonError {
 
 /// Runs the device until SIGINT or SIGTERM: watches `plugin_dir` for new
 /// packages, runs the time service, and keeps the blocks converged to the
-/// stored target (`new_target` stored first, when given). At the end the
+/// stored target (`new_target` stored first, when given), each target
+/// checked by `preflight` before anything of it is applied. At the end the
 /// time sources are told the good time once more (a fake hardware clock
 /// saves it for the next boot).
 pub fn run(
@@ -57,6 +59,7 @@ pub fn run(
     time_settings: TimeSettings,
     mut block_settings: ApplySettings,
     new_target: Option<TargetState>,
+    preflight: Preflight,
 ) -> Result<(), DaemonError> {
     let _watcher =
         PluginWatcher::start(host.clone(), plugin_dir).map_err(|source| DaemonError::Watch {
@@ -90,7 +93,7 @@ pub fn run(
         tokio::select! {
             _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
-            () = keep_blocks_converged(block_settings, new_target) => {}
+            () = keep_blocks_converged(block_settings, new_target, preflight) => {}
         }
     });
     tracing::info!("stopping");
@@ -125,11 +128,20 @@ pub fn raise_descriptor_limit() {
 /// recheck; sooner when a block waits on something nothing wakes it for
 /// (its own update lock, a restart backoff). Each reconcile takes the
 /// executor's turn and reads the stored target afresh, so a target applied
-/// by `osb apply` meanwhile is the one kept. An engine that does not
-/// answer is retried; it never ends the daemon.
-async fn keep_blocks_converged(settings: ApplySettings, mut new_target: Option<TargetState>) {
+/// by `osb apply` meanwhile is the one kept. A target the preflight
+/// refuses is not stored, or (stored by another device config) not
+/// reconciled. An engine that does not answer is retried; it never ends the
+/// daemon.
+async fn keep_blocks_converged(
+    settings: ApplySettings,
+    mut new_target: Option<TargetState>,
+    preflight: Preflight,
+) {
     let mut time = settings.time.clone();
     let mut said_no_target = false;
+    // The last stored target checked, and whether it passed: checked again
+    // only when it changes (the host's answers are taken once per target).
+    let mut checked: Option<(TargetState, bool)> = None;
     loop {
         let applier = match Applier::connect(settings.clone(), ProgressOutput::Log).await {
             Ok(applier) => applier,
@@ -149,14 +161,19 @@ async fn keep_blocks_converged(settings: ApplySettings, mut new_target: Option<T
                     continue;
                 }
             };
-            if let Some(target) = new_target.take()
-                && let Err(e) = applier.store().accept(&target)
-            {
-                tracing::error!(error = %e, "blocks: cannot store the new target");
-                new_target = Some(target);
+            if let Some(target) = new_target.take() {
+                if let Err(e) = preflight.check(&target) {
+                    tracing::error!(error = %e, "blocks: the new target is refused; not stored");
+                } else if let Err(e) = applier.store().accept(&target) {
+                    tracing::error!(error = %e, "blocks: cannot store the new target");
+                    new_target = Some(target);
+                }
             }
             let mut next = RECHECK;
             match applier.store().target() {
+                Ok(Some(target)) if !passes(&preflight, &mut checked, &target) => {
+                    said_no_target = false;
+                }
                 Ok(Some(target)) => {
                     said_no_target = false;
                     match applier.settle(&target).await {
@@ -207,4 +224,30 @@ async fn keep_blocks_converged(settings: ApplySettings, mut new_target: Option<T
             }
         }
     }
+}
+
+/// Whether `target` passes the preflight, checked only when it differs
+/// from the last one checked; a refusal is logged once.
+fn passes(
+    preflight: &Preflight,
+    checked: &mut Option<(TargetState, bool)>,
+    target: &TargetState,
+) -> bool {
+    if let Some((last, passed)) = checked
+        && last == target
+    {
+        return *passed;
+    }
+    let passed = match preflight.check(target) {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::error!(
+                error = %e,
+                "blocks: the stored target is refused; nothing of it is applied until a target that passes is"
+            );
+            false
+        }
+    };
+    *checked = Some((target.clone(), passed));
+    passed
 }

@@ -6,20 +6,42 @@
 //! reported as a [`ComposeWarning`] with its path, never dropped silently;
 //! `x-` extension keys are the exception, as the compose spec reserves them
 //! for tools, and `x-osb` is this one's (update strategy, time, contract
-//! requirements, plugins).
+//! requirements, plugins). A service key one edit away from a known one
+//! (`restrat`) is refused as the misspelling it most likely is.
+//!
+//! Before anything is read, `${VAR}` is interpolated in every string value
+//! from the environment an [`ImportContext`] gives, and a service's
+//! `env_file` is read through the context's [`ComposeFiles`]: this crate
+//! does no IO, so the caller decides what the compose environment is and
+//! where the files are.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::name::{AppName, BlockName, NetworkName, VolumeName};
-use super::target::{App, AppClass, Block, NetworkConfig, Release, ReleaseStatus, VolumeConfig};
+use super::target::{
+    App, AppClass, Block, NetworkConfig, Release, ReleaseStatus, UpdateStrategy, VolumeConfig,
+};
 use super::validate::{self, ReleaseError, Scope};
 
+mod devices;
+pub mod env_file;
+mod interpolate;
+mod network;
+mod resources;
 mod service;
+mod spelling;
 #[cfg(test)]
 mod tests;
+mod update_labels;
+mod values;
+
+use values::{
+    boolean, byte_size, each, integer, integer_in, invalid, key_values, kind, list, mapping,
+    name_or_number, one_or_many, parsed, scalar, string, string_map,
+};
 
 /// A compose file read into blocks, with what was left out.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +101,80 @@ pub enum ComposeError {
     Release(#[from] ReleaseError),
 }
 
+/// The files beside a compose file that it names (a service's
+/// `env_file`), as the caller reaches them.
+pub trait ComposeFiles {
+    /// The text of `relative`, a path beneath the compose file's directory
+    /// (relative, normalised, never leaving it: the importer refuses
+    /// absolute paths and `..` beyond the directory before it asks).
+    /// `Ok(None)` when there is no such file; `Err` says why it could not
+    /// be read (a symbolic link out of the directory, not a regular file,
+    /// too large, ...).
+    fn read(&self, relative: &str) -> Result<Option<String>, String>;
+}
+
+/// The empty environment: interpolation with nothing set.
+static EMPTY: BTreeMap<String, String> = BTreeMap::new();
+
+/// What an import may use besides the compose text: the environment
+/// `${VAR}` is interpolated from, and the files `env_file` names.
+///
+/// [`ImportContext::new`] interpolates from an empty environment and reads
+/// no file (an `env_file` is refused); [`ImportContext::as_written`] takes
+/// every string as written, for documents some other tool has already
+/// resolved.
+#[derive(Clone, Copy)]
+pub struct ImportContext<'a> {
+    files: Option<&'a dyn ComposeFiles>,
+    /// `None`: no interpolation.
+    environment: Option<&'a BTreeMap<String, String>>,
+}
+
+impl Default for ImportContext<'_> {
+    fn default() -> Self {
+        ImportContext::new()
+    }
+}
+
+impl<'a> ImportContext<'a> {
+    /// Interpolation from an empty environment (`${VAR:-default}` gives
+    /// its default, `${VAR}` nothing, with a warning), and no files.
+    pub fn new() -> Self {
+        ImportContext {
+            files: None,
+            environment: Some(&EMPTY),
+        }
+    }
+
+    /// No interpolation: `$` is kept as written everywhere. For a document
+    /// already resolved (a balena release's composition: the balena
+    /// supervisor passes it to the engine as it is). No files either.
+    pub fn as_written() -> Self {
+        ImportContext {
+            files: None,
+            environment: None,
+        }
+    }
+
+    /// Interpolates from `environment`, which also gives the values of
+    /// variables listed without one (`environment: [FOO]`) and of `${VAR}`
+    /// in the `env_file` files.
+    pub fn with_environment(self, environment: &'a BTreeMap<String, String>) -> Self {
+        ImportContext {
+            environment: Some(environment),
+            ..self
+        }
+    }
+
+    /// Reads `env_file` files through `files`.
+    pub fn with_files(self, files: &'a dyn ComposeFiles) -> Self {
+        ImportContext {
+            files: Some(files),
+            ..self
+        }
+    }
+}
+
 impl ComposeImport {
     /// The app this compose file describes, as a release of `version`.
     pub fn into_app(self, class: AppClass, version: semver::Version, status: ReleaseStatus) -> App {
@@ -95,12 +191,47 @@ impl ComposeImport {
     }
 }
 
-/// Reads a compose file.
+/// Reads a compose file, interpolating from an empty environment, without
+/// files (an `env_file` is refused): [`import_with`] with
+/// [`ImportContext::new`].
 pub fn import(yaml: &str) -> Result<ComposeImport, ComposeError> {
+    import_with(yaml, &ImportContext::new())
+}
+
+/// Reads a compose file with what `context` gives: the interpolation
+/// environment and the files beside it.
+pub fn import_with(yaml: &str, context: &ImportContext<'_>) -> Result<ComposeImport, ComposeError> {
     // The YAML reader refuses repeated keys and bounds alias expansion; a
     // generic tree then lets each key be judged (and reported) by path.
     let document: Value = serde_saphyr::from_str(yaml).map_err(yaml_error)?;
-    let top = match &document {
+    import_document_with(&document, context)
+}
+
+/// Reads a compose document already parsed and resolved (a balena
+/// release's `composition` arrives as JSON inside the target state): every
+/// string as written, no files ([`ImportContext::as_written`]).
+pub fn import_document(document: &Value) -> Result<ComposeImport, ComposeError> {
+    import_document_with(document, &ImportContext::as_written())
+}
+
+/// Reads a compose document already parsed, with what `context` gives.
+pub fn import_document_with(
+    document: &Value,
+    context: &ImportContext<'_>,
+) -> Result<ComposeImport, ComposeError> {
+    let mut walker = Walker {
+        warnings: Vec::new(),
+        context,
+    };
+    let interpolated;
+    let document = match context.environment {
+        Some(environment) if document.is_object() => {
+            interpolated = interpolate::document(&mut walker, document, environment)?;
+            &interpolated
+        }
+        _ => document,
+    };
+    let top = match document {
         Value::Object(top) => top,
         other => {
             return Err(ComposeError::Yaml(format!(
@@ -110,7 +241,6 @@ pub fn import(yaml: &str) -> Result<ComposeImport, ComposeError> {
         }
     };
 
-    let mut walker = Walker::default();
     let mut import = ComposeImport {
         name: None,
         blocks: BTreeMap::new(),
@@ -157,11 +287,29 @@ pub fn import(yaml: &str) -> Result<ComposeImport, ComposeError> {
         networks: "networks".to_owned(),
         name: "the compose file".to_owned(),
     };
+    validate::settle(&mut import.blocks);
     validate::check_app(&scope, &import.blocks, &import.volumes, &import.networks)?;
     // By path, so the order does not hang on how the YAML tree orders keys.
     walker.warnings.sort_by(|a, b| a.path.cmp(&b.path));
     import.warnings = walker.warnings;
     Ok(import)
+}
+
+/// The update strategy balena's update labels (`io.balena.update.*`) ask
+/// for, with what they leave out as warnings; `path` is where the labels'
+/// owner is (`...services.web`). For formats whose labels arrive beside the
+/// compose part: a balena service's own labels win over its composition's.
+pub fn update_strategy_from_labels(
+    labels: &BTreeMap<String, String>,
+    path: &str,
+) -> Result<(Option<UpdateStrategy>, Vec<ComposeWarning>), ComposeError> {
+    let context = ImportContext::as_written();
+    let mut walker = Walker {
+        warnings: Vec::new(),
+        context: &context,
+    };
+    let strategy = update_labels::strategy(&mut walker, labels, path, false)?;
+    Ok((strategy, walker.warnings))
 }
 
 /// The reader's message for a person who writes compose files, not for a
@@ -228,13 +376,13 @@ fn top_networks(
     Ok(out)
 }
 
-/// Collects warnings while the file is read.
-#[derive(Default)]
-struct Walker {
+/// Collects warnings while the file is read, and carries the context.
+struct Walker<'c> {
     warnings: Vec<ComposeWarning>,
+    context: &'c ImportContext<'c>,
 }
 
-impl Walker {
+impl Walker<'_> {
     fn warn(&mut self, path: &str, message: impl Into<String>) {
         self.warnings.push(ComposeWarning {
             path: path.to_owned(),
@@ -244,17 +392,6 @@ impl Walker {
 
     fn ignored(&mut self, path: &str) {
         self.warn(path, "not supported, ignored");
-    }
-
-    /// A scalar as a string, with a warning for `${VAR}`: compose would
-    /// substitute it from the environment of whoever runs it, and a device
-    /// has no such environment.
-    fn text(&mut self, value: &Value, path: &str) -> Result<String, ComposeError> {
-        let text = scalar(value, path)?;
-        if text.contains("${") {
-            self.warn(path, "'${...}' is not interpolated: kept as written");
-        }
-        Ok(text)
     }
 
     /// `labels` as a map (`{k: v}`) or a list (`["k=v"]`).
@@ -271,7 +408,7 @@ impl Walker {
                     let value = if value.is_null() {
                         String::new()
                     } else {
-                        self.text(value, &here)?
+                        scalar(value, &here)?
                     };
                     out.insert(key.clone(), value);
                 }
@@ -279,7 +416,7 @@ impl Walker {
             Value::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
                     let here = format!("{path}[{i}]");
-                    let item = self.text(item, &here)?;
+                    let item = scalar(item, &here)?;
                     let (key, value) = item.split_once('=').unwrap_or((&item, ""));
                     if out.insert(key.to_owned(), value.to_owned()).is_some() {
                         return Err(invalid(&here, format!("label '{key}' is given twice")));
@@ -295,82 +432,4 @@ impl Walker {
         }
         Ok(out)
     }
-}
-
-fn invalid(path: &str, message: impl fmt::Display) -> ComposeError {
-    ComposeError::Invalid {
-        path: path.to_owned(),
-        message: message.to_string(),
-    }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "nothing",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a mapping",
-    }
-}
-
-fn mapping<'a>(value: &'a Value, path: &str) -> Result<&'a Map<String, Value>, ComposeError> {
-    match value {
-        Value::Object(map) => Ok(map),
-        other => Err(invalid(
-            path,
-            format!("expected a mapping, found {}", kind(other)),
-        )),
-    }
-}
-
-fn list<'a>(value: &'a Value, path: &str) -> Result<&'a [Value], ComposeError> {
-    match value {
-        Value::Array(items) => Ok(items),
-        other => Err(invalid(
-            path,
-            format!("expected a list, found {}", kind(other)),
-        )),
-    }
-}
-
-fn string(value: &Value, path: &str) -> Result<String, ComposeError> {
-    match value {
-        Value::String(s) => Ok(s.clone()),
-        other => Err(invalid(
-            path,
-            format!("expected a string, found {}", kind(other)),
-        )),
-    }
-}
-
-/// A string, number or boolean, as text (compose writes `DEBUG: 1`).
-fn scalar(value: &Value, path: &str) -> Result<String, ComposeError> {
-    match value {
-        Value::String(s) => Ok(s.clone()),
-        Value::Number(n) => Ok(n.to_string()),
-        Value::Bool(b) => Ok(b.to_string()),
-        other => Err(invalid(
-            path,
-            format!("expected a string, found {}", kind(other)),
-        )),
-    }
-}
-
-fn boolean(value: &Value, path: &str) -> Result<bool, ComposeError> {
-    match value {
-        Value::Bool(b) => Ok(*b),
-        other => Err(invalid(
-            path,
-            format!("expected true or false, found {}", kind(other)),
-        )),
-    }
-}
-
-fn string_map(value: &Value, path: &str) -> Result<BTreeMap<String, String>, ComposeError> {
-    mapping(value, path)?
-        .iter()
-        .map(|(key, value)| Ok((key.clone(), scalar(value, &format!("{path}.{key}"))?)))
-        .collect()
 }

@@ -5,7 +5,7 @@
 //! (the images it fetched, the update locks it holds). After a crash the
 //! runtime rebuilds it and plans again from what is really there.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use super::image::ImageRef;
@@ -120,6 +120,15 @@ pub struct Volume {
     pub app: AppName,
     /// Its name within the app.
     pub volume: VolumeName,
+    /// Its [`CONFIG_HASH`](super::labels::CONFIG_HASH) label: the
+    /// [`volume_hash`](super::labels::volume_hash) of the settings it was
+    /// created with. `None` on a volume made by a runtime that did not
+    /// write it, which is taken to match its target: an upgrade of the
+    /// runtime recreates no volume, and loses no data.
+    pub config_hash: Option<String>,
+    /// Its labels, less the runtime's (`io.osb.*`): compared with the
+    /// target's, which cannot be applied to an existing volume.
+    pub labels: BTreeMap<String, String>,
 }
 
 /// One of the runtime's networks.
@@ -131,6 +140,12 @@ pub struct Network {
     pub app: AppName,
     /// Its name within the app.
     pub network: NetworkName,
+    /// Its [`CONFIG_HASH`](super::labels::CONFIG_HASH) label: the
+    /// [`network_hash`](super::labels::network_hash) of the settings it was
+    /// created with. `None` on a network made by a runtime that did not
+    /// write it, which is taken to match its target: an upgrade of the
+    /// runtime recreates no network (and stops no block for it).
+    pub config_hash: Option<String>,
 }
 
 /// An engine container id.

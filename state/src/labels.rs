@@ -8,8 +8,11 @@
 
 use std::collections::BTreeMap;
 
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
 use super::name::{AppName, BlockName, NetworkName, VolumeName};
-use super::target::ConfigHash;
+use super::target::{ConfigHash, NetworkConfig, VolumeConfig};
 
 /// The app an object belongs to. Its presence marks an object as the runtime's.
 pub const APP: &str = "io.osb.app";
@@ -17,7 +20,10 @@ pub const APP: &str = "io.osb.app";
 pub const BLOCK: &str = "io.osb.block";
 /// The release version the container was created for.
 pub const RELEASE: &str = "io.osb.release";
-/// The [`ConfigHash`] of the block definition the container was created from.
+/// What an object was created from: on a container, the [`ConfigHash`] of
+/// its block's definition; on a network, [`network_hash`]; on a volume,
+/// [`volume_hash`]. An object whose hash differs from its target's is
+/// recreated.
 pub const CONFIG_HASH: &str = "io.osb.config-hash";
 /// The volume's name within its app.
 pub const VOLUME: &str = "io.osb.volume";
@@ -102,20 +108,63 @@ pub fn network_name(app: &AppName, network: &NetworkName) -> String {
     format!("{app}.{network}")
 }
 
-/// The labels to put on an app's volume.
-pub fn volume_labels(app: &AppName, volume: &VolumeName) -> BTreeMap<String, String> {
+/// The labels to put on an app's volume created with `config`.
+pub fn volume_labels(
+    app: &AppName,
+    volume: &VolumeName,
+    config: &VolumeConfig,
+) -> BTreeMap<String, String> {
     BTreeMap::from([
         (APP.to_owned(), app.to_string()),
         (VOLUME.to_owned(), volume.to_string()),
+        (CONFIG_HASH.to_owned(), volume_hash(config)),
     ])
 }
 
-/// The labels to put on an app's network.
-pub fn network_labels(app: &AppName, network: &NetworkName) -> BTreeMap<String, String> {
+/// The labels to put on an app's network created with `config`.
+pub fn network_labels(
+    app: &AppName,
+    network: &NetworkName,
+    config: &NetworkConfig,
+) -> BTreeMap<String, String> {
     BTreeMap::from([
         (APP.to_owned(), app.to_string()),
         (NETWORK.to_owned(), network.to_string()),
+        (CONFIG_HASH.to_owned(), network_hash(config)),
     ])
+}
+
+/// The hash of a network's settings, all of them (driver, options,
+/// `internal`, labels): the engine changes none of them on an existing
+/// network, so any change means a new network. 64 lowercase hex digits.
+pub fn network_hash(config: &NetworkConfig) -> String {
+    hash_of(config)
+}
+
+/// The hash of what a volume's data lives on: its driver and driver
+/// options. Its labels are left out: the engine cannot relabel a volume, and
+/// a label is no reason to throw its data away. 64 lowercase hex digits.
+pub fn volume_hash(config: &VolumeConfig) -> String {
+    #[derive(Serialize)]
+    struct Storage<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        driver: &'a Option<String>,
+        #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+        driver_opts: &'a BTreeMap<String, String>,
+    }
+    hash_of(&Storage {
+        driver: &config.driver,
+        driver_opts: &config.driver_opts,
+    })
+}
+
+/// SHA-256 of `value`'s JSON. Its maps are `BTreeMap`s and fields at their
+/// default are not serialized, so the hash is deterministic and a field
+/// added later changes no existing object's hash (an upgrade of the runtime
+/// recreates nothing).
+fn hash_of(value: &impl Serialize) -> String {
+    let json = serde_json::to_vec(value).unwrap_or_default();
+    hex::encode(Sha256::digest(&json))
 }
 
 #[cfg(test)]
@@ -180,6 +229,35 @@ mod tests {
             ],
             "label 'io.osb.config-hash': not 64 lowercase hex digits",
         );
+    }
+
+    #[test]
+    fn settings_hashes() {
+        let network = |json: &str| {
+            let config: NetworkConfig =
+                serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}"));
+            network_hash(&config)
+        };
+        let base = network("{}");
+        assert_eq!(base.len(), 64);
+        assert_eq!(base, network(r#"{"internal": false, "labels": {}}"#));
+        for changed in [
+            r#"{"internal": true}"#,
+            r#"{"driver": "bridge"}"#,
+            r#"{"driver_opts": {"com.docker.network.bridge.enable_icc": "false"}}"#,
+            r#"{"labels": {"tier": "back"}}"#,
+        ] {
+            assert_ne!(network(changed), base, "{changed}");
+        }
+
+        let volume = |json: &str| {
+            let config: VolumeConfig = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}"));
+            volume_hash(&config)
+        };
+        let base = volume("{}");
+        assert_eq!(base, volume(r#"{"labels": {"backup": "daily"}}"#));
+        assert_ne!(base, volume(r#"{"driver": "local"}"#));
+        assert_ne!(base, volume(r#"{"driver_opts": {"type": "tmpfs"}}"#));
     }
 
     #[test]

@@ -9,11 +9,17 @@
 //!   depends on [`target`], never the reverse. [`schema`] generates the
 //!   JSON Schema. The value types it is made of have a module each:
 //!   [`name`] (also `PluginName`, the plugin host's naming rule), [`image`],
-//!   [`mount`], [`port`], [`duration`].
-//! - [`compose`]: importing the compose subset balena users write.
+//!   [`mount`], [`port`], [`duration`], and [`settings`] for the container
+//!   settings (capabilities, devices, namespaces, limits).
+//! - [`compose`]: importing the compose subset balena users write;
+//!   [`balena`]: importing a balena target state (v3, or v2 local mode),
+//!   each service's composition through [`compose`].
 //! - [`current`]: what the engine has, as the planner sees it; [`labels`]:
 //!   the `io.osb.*` labels and engine names that tie the two together.
 //! - [`plan`](mod@plan): the pure planner, `plan(current, target, conditions)`.
+//! - [`features`]: the feature labels (`io.balena.features.*`,
+//!   `io.osb.features.*`) and the host access they grant; [`policy`]: the
+//!   device policy, which privileges each app class and app may hold.
 //!
 //! The format is documented in `docs/target-state.md`.
 //!
@@ -23,16 +29,20 @@
 //! executor turn steps into engine calls and engine state back into a
 //! [`CurrentState`].
 
+pub mod balena;
 pub mod compose;
 pub mod current;
 pub mod duration;
+pub mod features;
 pub mod image;
 pub mod labels;
 pub mod mount;
 pub mod name;
 pub mod plan;
+pub mod policy;
 pub mod port;
 pub mod schema;
+pub mod settings;
 pub mod target;
 mod unique;
 pub mod validate;

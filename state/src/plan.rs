@@ -12,7 +12,16 @@
 //! Each step says, in its documentation, when it is planned (condition),
 //! what it changes in [`CurrentState`] (effect), and what the executor does
 //! (action). Planning from a current state that already matches the target
-//! returns no step at all.
+//! returns no step at all. What the target asks that no step can do (new
+//! labels on an existing volume) comes back from [`notices`], for the
+//! executor to report.
+//!
+//! A running block is never removed before its replacement exists where
+//! that can be helped: the new container is created beside the old one,
+//! then the old one is stopped and removed and the new one started, so an
+//! engine that refuses the new container leaves the old one running. Only
+//! kill-then-download, fetching the new image after the old container is
+//! gone, cannot create first (see [`Step::CreateContainer`]).
 //!
 //! **Architecture invariant:** the planner does no IO and reads no clock;
 //! everything it knows arrives in its three arguments.
@@ -23,7 +32,7 @@ use std::fmt;
 use super::current::{Container, ContainerId, ContainerStatus, CurrentState, Health, ImageId};
 use super::duration::HumanDuration;
 use super::image::ImageRef;
-use super::labels::BlockLabels;
+use super::labels::{self, BlockLabels};
 use super::name::{AppName, BlockId, BlockName, NetworkName, VolumeName};
 use super::target::{
     App, Block, ConfigHash, DependsCondition, NetworkConfig, RestartPolicy, TargetState,
@@ -109,7 +118,9 @@ pub enum Step {
     /// Create a named volume.
     ///
     /// - **Condition:** a target app declares the volume and the engine has
-    ///   no volume labelled with that app and name.
+    ///   no volume labelled with that app and name (one created with another
+    ///   driver or driver options is removed first: see
+    ///   [`Step::RemoveVolume`]).
     /// - **Effect:** the volume is in `volumes`.
     /// - **Action:** create [`super::labels::volume_name`] with `config` and
     ///   [`super::labels::volume_labels`].
@@ -123,10 +134,17 @@ pub enum Step {
     },
     /// Remove a named volume, and its data.
     ///
-    /// - **Condition:** no target app declares it, no target block mounts
-    ///   it, and no container mounts it.
+    /// - **Condition:** no container mounts it, and either no target app
+    ///   declares it and no target block mounts it, or (`recreate`) its
+    ///   target's driver or driver options differ from those it was created
+    ///   with (its [`super::labels::volume_hash`]). The containers mounting
+    ///   such a volume are stopped and removed first, and created again once
+    ///   it is back. A volume without the hash label (made by an older
+    ///   runtime) counts as matching; a change of labels alone recreates
+    ///   nothing (see [`Notice::VolumeLabels`]).
     /// - **Effect:** the volume is gone from `volumes`.
-    /// - **Action:** remove the engine volume `name`.
+    /// - **Action:** remove the engine volume `name`; with `recreate`, warn
+    ///   that its data is lost.
     RemoveVolume {
         /// The app.
         app: AppName,
@@ -134,11 +152,15 @@ pub enum Step {
         volume: VolumeName,
         /// The engine name.
         name: String,
+        /// Removed to be created anew with the target's settings.
+        recreate: bool,
     },
     /// Create a network.
     ///
     /// - **Condition:** a target app declares the network, or one of its
-    ///   blocks joins it (`default`), and the engine has none labelled so.
+    ///   blocks joins it (`default`), and the engine has none labelled so
+    ///   (one created with other settings is removed first: see
+    ///   [`Step::RemoveNetwork`]).
     /// - **Effect:** the network is in `networks`.
     /// - **Action:** create [`super::labels::network_name`] with `config` and
     ///   [`super::labels::network_labels`].
@@ -152,8 +174,14 @@ pub enum Step {
     },
     /// Remove a network.
     ///
-    /// - **Condition:** no target app declares or uses it and no container
-    ///   is attached to it.
+    /// - **Condition:** no container is attached to it, and either no
+    ///   target app declares or uses it, or (`recreate`) its target's
+    ///   settings (driver, options, `internal`, labels) differ from those it
+    ///   was created with (its [`super::labels::network_hash`]): the engine
+    ///   changes none of them in place. The containers attached to such a
+    ///   network are stopped and removed first, and created again once it
+    ///   is back. A network without the hash label (made by an older
+    ///   runtime) counts as matching.
     /// - **Effect:** the network is gone from `networks`.
     /// - **Action:** remove the engine network `name`.
     RemoveNetwork {
@@ -163,12 +191,26 @@ pub enum Step {
         network: NetworkName,
         /// The engine name.
         name: String,
+        /// Removed to be created anew with the target's settings.
+        recreate: bool,
     },
     /// Create a block's container.
     ///
     /// - **Condition:** the block has no container with its config hash, its
     ///   image is present, the volumes it mounts and the networks it joins
-    ///   exist, and (except under hand-over) its old containers are gone.
+    ///   exist with the target's settings, the containers whose namespaces
+    ///   it joins exist, and none of its containers is on a volume or
+    ///   network about to be recreated. Its old container may
+    ///   still run: the new one's name holds its own hash and host ports
+    ///   are bound only at start, so both can exist, and an engine that
+    ///   refuses the new container leaves the old one running. Under
+    ///   download-then-kill and hand-over the new container is always
+    ///   created before the old one is stopped. Under kill-then-download it
+    ///   is too when the image is on the device already; when it has to be
+    ///   fetched, it is fetched (and the container created) only once the
+    ///   old container is gone: the strategy's trade-off, for devices
+    ///   without room for both images, is that a refused create leaves the
+    ///   block without a container.
     /// - **Effect:** a `Created` container labelled with `labels` is in
     ///   `containers`.
     /// - **Action:** create container [`BlockLabels::container_name`] from
@@ -180,6 +222,10 @@ pub enum Step {
         labels: BlockLabels,
         /// The block's definition.
         spec: Box<Block>,
+        /// The labels of the containers of the blocks whose namespaces it
+        /// joins (`network_mode: service:db`), by block name: the engine
+        /// client names those containers from them.
+        peers: std::collections::BTreeMap<BlockName, BlockLabels>,
     },
     /// Start a block's container.
     ///
@@ -198,9 +244,13 @@ pub enum Step {
     ///
     /// - **Condition:** the container is live and is old (its config hash is
     ///   not its target block's), or its block left the target, or it is a
-    ///   stray; for a block's container, the runtime holds the block's update
-    ///   lock; under download-then-kill the new image is present, under
-    ///   hand-over the new container is up.
+    ///   stray, or its block is on a volume or network about to be recreated
+    ///   (then whatever its hash and strategy); for a block's container, the
+    ///   runtime holds the block's update lock; under download-then-kill the
+    ///   new container exists (created, not yet started); under
+    ///   kill-then-download the new container exists or the new image is
+    ///   not on the device (it is fetched once the old container is gone);
+    ///   under hand-over the new container is up.
     /// - **Effect:** the container is `Exited`.
     /// - **Action:** under hand-over, give the old container up to
     ///   `hand_over` to hand its work to the new one; then stop it.
@@ -213,7 +263,8 @@ pub enum Step {
     /// Remove a container.
     ///
     /// - **Condition:** the container is not live and is old, dead, of a
-    ///   block that left the target, or a stray.
+    ///   block that left the target, a stray, or of a block on a volume or
+    ///   network about to be recreated.
     /// - **Effect:** the container is gone from `containers`.
     /// - **Action:** remove it (its named volumes stay).
     RemoveContainer {
@@ -336,9 +387,37 @@ impl fmt::Display for Step {
         match self {
             Step::FetchImage { image } => write!(f, "fetch {image}"),
             Step::CreateVolume { app, volume, .. } => write!(f, "create volume {app}/{volume}"),
-            Step::RemoveVolume { app, volume, .. } => write!(f, "remove volume {app}/{volume}"),
+            Step::RemoveVolume {
+                app,
+                volume,
+                recreate: false,
+                ..
+            } => write!(f, "remove volume {app}/{volume}"),
+            Step::RemoveVolume {
+                app,
+                volume,
+                recreate: true,
+                ..
+            } => write!(
+                f,
+                "remove volume {app}/{volume} to recreate it (driver or driver_opts changed: its data is lost)"
+            ),
             Step::CreateNetwork { app, network, .. } => write!(f, "create network {app}/{network}"),
-            Step::RemoveNetwork { app, network, .. } => write!(f, "remove network {app}/{network}"),
+            Step::RemoveNetwork {
+                app,
+                network,
+                recreate: false,
+                ..
+            } => write!(f, "remove network {app}/{network}"),
+            Step::RemoveNetwork {
+                app,
+                network,
+                recreate: true,
+                ..
+            } => write!(
+                f,
+                "remove network {app}/{network} to recreate it (settings changed)"
+            ),
             Step::CreateContainer { labels, .. } => {
                 write!(
                     f,
@@ -370,6 +449,9 @@ impl fmt::Display for Step {
 /// The next batch of steps that brings `current` towards `target`. Empty
 /// when they match.
 pub fn plan(current: &CurrentState, target: &TargetState, conditions: &Conditions) -> Vec<Step> {
+    let stale_volumes = stale_volumes(current, target);
+    let stale_networks = stale_networks(current, target);
+    let cycling = cycling_blocks(current, target, &stale_volumes, &stale_networks);
     let mut planner = Planner {
         current,
         target,
@@ -378,6 +460,9 @@ pub fn plan(current: &CurrentState, target: &TargetState, conditions: &Condition
         fetching: BTreeSet::new(),
         locking: BTreeSet::new(),
         busy: BTreeSet::new(),
+        stale_volumes,
+        stale_networks,
+        cycling,
     };
     planner.create_volumes_and_networks();
     for (app_name, app) in &target.apps {
@@ -392,6 +477,55 @@ pub fn plan(current: &CurrentState, target: &TargetState, conditions: &Condition
     planner.steps
 }
 
+/// Something the target asks for that the planner leaves as it is, for the
+/// executor to report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// A volume's labels differ from its target's. The engine cannot
+    /// relabel a volume, and a label is no reason to throw its data away:
+    /// the labels stay as they are until the volume is recreated for
+    /// another reason (its driver or driver options change) or removed.
+    VolumeLabels {
+        /// The app.
+        app: AppName,
+        /// The volume's name within the app.
+        volume: VolumeName,
+    },
+}
+
+impl fmt::Display for Notice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Notice::VolumeLabels { app, volume } => write!(
+                f,
+                "volume {app}/{volume} keeps its labels: the target's differ, but the engine \
+                 cannot relabel a volume and recreating it would lose its data"
+            ),
+        }
+    }
+}
+
+/// What `target` asks for that [`plan`] leaves as it is (see [`Notice`]).
+pub fn notices(current: &CurrentState, target: &TargetState) -> Vec<Notice> {
+    let stale = stale_volumes(current, target);
+    current
+        .volumes
+        .iter()
+        .filter(|v| !stale.contains(&v.name))
+        .filter(|v| {
+            target
+                .apps
+                .get(&v.app)
+                .and_then(|app| app.volumes.get(&v.volume))
+                .is_some_and(|config| config.labels != v.labels)
+        })
+        .map(|v| Notice::VolumeLabels {
+            app: v.app.clone(),
+            volume: v.volume.clone(),
+        })
+        .collect()
+}
+
 struct Planner<'a> {
     current: &'a CurrentState,
     target: &'a TargetState,
@@ -403,6 +537,13 @@ struct Planner<'a> {
     locking: BTreeSet<BlockId>,
     /// Blocks with containers still to stop or remove: their lock stays.
     busy: BTreeSet<BlockId>,
+    /// Engine names of the volumes to recreate with new settings.
+    stale_volumes: BTreeSet<String>,
+    /// Engine names of the networks to recreate with new settings.
+    stale_networks: BTreeSet<String>,
+    /// Blocks whose every container goes, for a volume or network to be
+    /// recreated.
+    cycling: BTreeSet<BlockId>,
 }
 
 impl<'a> Planner<'a> {
@@ -440,11 +581,28 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// Plans one target block: retire old containers as its update strategy
-    /// says, then fetch, create and start the new one.
+    /// Plans one target block: create the new container, retire old ones as
+    /// its update strategy says, then start the new one.
     fn block(&mut self, id: &BlockId, app: &App, block: &Block) {
-        let hash = block.config_hash();
+        let hash = app
+            .container_hash(&id.block)
+            .unwrap_or_else(|| block.config_hash());
         let (current, old) = self.containers_of(id, &hash);
+        if self.cycling.contains(id) {
+            // A volume or network it uses is recreated: every container of
+            // the block goes, the current one too (its definition did not
+            // change, but what it is attached to will), and it is created
+            // anew once that is back.
+            self.busy.insert(id.clone());
+            for c in current.into_iter().chain(old.iter().copied()) {
+                if c.status.is_live() {
+                    self.stop(Some(id), c, None);
+                } else {
+                    self.remove(c);
+                }
+            }
+            return;
+        }
         if !old.is_empty() {
             self.busy.insert(id.clone());
         }
@@ -458,8 +616,14 @@ impl<'a> Planner<'a> {
         }
         if old_live {
             let (stop_now, hand_over) = match block.update_strategy {
-                UpdateStrategy::DownloadThenKill => (image_ready || current.is_some(), None),
-                UpdateStrategy::KillThenDownload => (true, None),
+                // The new container exists before the old one stops: an
+                // engine that refuses it leaves the old one running.
+                UpdateStrategy::DownloadThenKill => (current.is_some(), None),
+                // Without the new image, the old container goes first so
+                // its image can go before the new one is fetched (the
+                // strategy is for devices without room for both); with it
+                // (a change of settings only), as download-then-kill.
+                UpdateStrategy::KillThenDownload => (current.is_some() || !image_ready, None),
                 UpdateStrategy::HandOver { timeout } => {
                     let up = current.is_some_and(|c| is_up(c.status));
                     // The new container runs but is not healthy yet: say so,
@@ -481,31 +645,51 @@ impl<'a> Planner<'a> {
         match current {
             None => {
                 // Kill-then-download fetches only once the old container is
-                // gone, so its image can be removed first: the strategy is
-                // for devices without room for both.
+                // gone, so its image can be removed first.
                 let kill_first = matches!(block.update_strategy, UpdateStrategy::KillThenDownload);
                 let may_fetch = !kill_first || old.is_empty();
                 if !image_ready {
                     if may_fetch {
                         self.fetch(&block.image);
                     }
-                } else if (hand_over || old.is_empty())
-                    && self.prerequisites_exist(&id.app, app, block)
-                {
+                } else {
+                    let labels_of = |name: &BlockName, hash: ConfigHash| BlockLabels {
+                        app: id.app.clone(),
+                        block: name.clone(),
+                        release: app.release.version.clone(),
+                        config_hash: hash,
+                    };
+                    let labels = labels_of(&id.block, hash);
+                    // A dead or extra container of the same definition holds
+                    // the name the new one needs: it goes first.
+                    let name = labels.container_name();
+                    let name_taken = old
+                        .iter()
+                        .any(|c| c.owner.as_ref().is_some_and(|o| o.container_name() == name));
+                    if name_taken
+                        || !self.prerequisites_exist(&id.app, app, block)
+                        || !self.peers_exist(id, app, block)
+                    {
+                        return;
+                    }
+                    let peers = block
+                        .joined_blocks()
+                        .into_iter()
+                        .filter_map(|peer| {
+                            let hash = app.container_hash(peer)?;
+                            Some((peer.clone(), labels_of(peer, hash)))
+                        })
+                        .collect();
                     self.steps.push(Step::CreateContainer {
-                        labels: BlockLabels {
-                            app: id.app.clone(),
-                            block: id.block.clone(),
-                            release: app.release.version.clone(),
-                            config_hash: hash,
-                        },
+                        labels,
                         spec: Box::new(block.clone()),
+                        peers,
                     });
                 }
             }
             Some(c) => {
                 let restartable = matches!(
-                    block.restart,
+                    block.restart(),
                     RestartPolicy::Always | RestartPolicy::UnlessStopped
                 );
                 let wants_start = match c.status {
@@ -568,6 +752,7 @@ impl<'a> Planner<'a> {
             .any(|i| i.references.iter().any(|r| image.is_satisfied_by(r)))
     }
 
+    /// The block's volumes and networks exist, with the target's settings.
     fn prerequisites_exist(&self, app_name: &AppName, app: &App, block: &Block) -> bool {
         let volumes = block
             .volumes
@@ -575,19 +760,34 @@ impl<'a> Planner<'a> {
             .filter_map(|m| m.volume())
             .all(|volume| {
                 app.volumes.contains_key(volume)
-                    && self
-                        .current
-                        .volumes
-                        .iter()
-                        .any(|v| v.app == *app_name && v.volume == *volume)
+                    && self.current.volumes.iter().any(|v| {
+                        v.app == *app_name
+                            && v.volume == *volume
+                            && !self.stale_volumes.contains(&v.name)
+                    })
             });
         let networks = block.effective_networks().iter().all(|network| {
-            self.current
-                .networks
-                .iter()
-                .any(|n| n.app == *app_name && n.network == *network)
+            self.current.networks.iter().any(|n| {
+                n.app == *app_name
+                    && n.network == *network
+                    && !self.stale_networks.contains(&n.name)
+            })
         });
         volumes && networks
+    }
+
+    /// The containers whose namespaces the block joins exist: the engine
+    /// looks a process or IPC namespace's container up when it creates the
+    /// joining one.
+    fn peers_exist(&self, id: &BlockId, app: &App, block: &Block) -> bool {
+        block.joined_blocks().into_iter().all(|peer| {
+            let Some(hash) = app.container_hash(peer) else {
+                return false;
+            };
+            self.containers_of(&BlockId::new(&id.app, peer), &hash)
+                .0
+                .is_some()
+        })
     }
 
     fn fetch(&mut self, image: &ImageRef) {
@@ -630,8 +830,10 @@ impl<'a> Planner<'a> {
             let Some(dependency) = app.release.blocks.get(name) else {
                 return Some(not_yet);
             };
-            let (current, _) =
-                self.containers_of(&BlockId::new(&id.app, name), &dependency.config_hash());
+            let hash = app
+                .container_hash(name)
+                .unwrap_or_else(|| dependency.config_hash());
+            let (current, _) = self.containers_of(&BlockId::new(&id.app, name), &hash);
             let Some(current) = current else {
                 return Some(not_yet);
             };
@@ -749,11 +951,13 @@ impl<'a> Planner<'a> {
                 .containers
                 .iter()
                 .any(|c| c.volumes.contains(&v.name));
-            if !wanted && !mounted {
+            let recreate = self.stale_volumes.contains(&v.name);
+            if (!wanted || recreate) && !mounted {
                 self.steps.push(Step::RemoveVolume {
                     app: v.app.clone(),
                     volume: v.volume.clone(),
                     name: v.name.clone(),
+                    recreate: wanted && recreate,
                 });
             }
         }
@@ -768,11 +972,13 @@ impl<'a> Planner<'a> {
                 .containers
                 .iter()
                 .any(|c| c.networks.contains(&n.name));
-            if !wanted && !attached {
+            let recreate = self.stale_networks.contains(&n.name);
+            if (!wanted || recreate) && !attached {
                 self.steps.push(Step::RemoveNetwork {
                     app: n.app.clone(),
                     network: n.network.clone(),
                     name: n.name.clone(),
+                    recreate: wanted && recreate,
                 });
             }
         }
@@ -798,6 +1004,95 @@ impl<'a> Planner<'a> {
 
     fn target_block(&self, id: &BlockId) -> Option<&'a Block> {
         self.target.apps.get(&id.app)?.release.blocks.get(&id.block)
+    }
+}
+
+/// Engine names of the target's volumes whose driver or driver options
+/// differ from those they were created with. One without the hash label (an
+/// older runtime's) counts as matching.
+fn stale_volumes(current: &CurrentState, target: &TargetState) -> BTreeSet<String> {
+    current
+        .volumes
+        .iter()
+        .filter(|v| {
+            let config = target
+                .apps
+                .get(&v.app)
+                .and_then(|app| app.volumes.get(&v.volume));
+            match (config, &v.config_hash) {
+                (Some(config), Some(hash)) => *hash != labels::volume_hash(config),
+                _ => false,
+            }
+        })
+        .map(|v| v.name.clone())
+        .collect()
+}
+
+/// Engine names of the networks the target needs whose settings differ
+/// from those they were created with. One without the hash label (an older
+/// runtime's) counts as matching.
+fn stale_networks(current: &CurrentState, target: &TargetState) -> BTreeSet<String> {
+    current
+        .networks
+        .iter()
+        .filter(|n| {
+            let Some(app) = target.apps.get(&n.app) else {
+                return false;
+            };
+            if !app_networks(app).contains(&n.network) {
+                return false;
+            }
+            let config = app.networks.get(&n.network).cloned().unwrap_or_default();
+            n.config_hash
+                .as_ref()
+                .is_some_and(|hash| *hash != labels::network_hash(&config))
+        })
+        .map(|n| n.name.clone())
+        .collect()
+}
+
+/// Target blocks with a container on a stale volume or network, and the
+/// blocks that join their namespaces (`network_mode: service:db`): those
+/// would keep the old container's namespace, cut off from the new network.
+fn cycling_blocks(
+    current: &CurrentState,
+    target: &TargetState,
+    stale_volumes: &BTreeSet<String>,
+    stale_networks: &BTreeSet<String>,
+) -> BTreeSet<BlockId> {
+    let in_target = |id: &BlockId| {
+        target
+            .apps
+            .get(&id.app)
+            .is_some_and(|app| app.release.blocks.contains_key(&id.block))
+    };
+    let mut cycling: BTreeSet<BlockId> = current
+        .containers
+        .iter()
+        .filter(|c| {
+            c.volumes.iter().any(|v| stale_volumes.contains(v))
+                || c.networks.iter().any(|n| stale_networks.contains(n))
+        })
+        .filter_map(Container::block_id)
+        .filter(in_target)
+        .collect();
+    // Joins form no cycle (validation refuses one), so this ends.
+    loop {
+        let before = cycling.len();
+        for (app_name, app) in &target.apps {
+            for (name, block) in &app.release.blocks {
+                let joins_cycling = block
+                    .joined_blocks()
+                    .into_iter()
+                    .any(|peer| cycling.contains(&BlockId::new(app_name, peer)));
+                if joins_cycling {
+                    cycling.insert(BlockId::new(app_name, name));
+                }
+            }
+        }
+        if cycling.len() == before {
+            return cycling;
+        }
     }
 }
 

@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 pub struct PortMapping {
     /// The port inside the container.
     pub target: NonZeroU16,
-    /// The host port. Absent: the engine picks a free one.
+    /// The host port. Absent: the port is exposed to the block's networks,
+    /// not published on the host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub published: Option<NonZeroU16>,
     /// The host address to bind. Absent: every address.

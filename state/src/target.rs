@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::IpAddr;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -18,9 +19,14 @@ use sha2::{Digest, Sha256};
 
 use super::duration::HumanDuration;
 use super::image::ImageRef;
+use super::mount::AbsPath;
 use super::mount::VolumeMount;
 use super::name::{AppName, BlockName, NetworkName, PluginRef, VolumeName};
 use super::port::PortMapping;
+use super::settings::{
+    Capability, CpuSet, Cpus, DeviceCgroupRule, DeviceMapping, HostAddress, HostName, IpcMode,
+    Logging, MacAddress, NetworkMode, PidMode, SecurityOpt, StopSignal, Ulimit,
+};
 use super::unique;
 
 /// The target state format version this runtime reads and writes.
@@ -119,7 +125,10 @@ pub struct Block {
         deserialize_with = "unique::map"
     )]
     pub environment: BTreeMap<String, String>,
-    /// Container labels. Names starting with `io.osb.` are the runtime's.
+    /// Container labels. Names starting with `io.osb.` are the runtime's,
+    /// except the feature labels `io.osb.features.*` (as balena's
+    /// `io.balena.features.*`: host access by name, see
+    /// `docs/host-access.md`).
     #[serde(
         default,
         skip_serializing_if = "BTreeMap::is_empty",
@@ -143,14 +152,17 @@ pub struct Block {
         deserialize_with = "unique::map"
     )]
     pub depends_on: BTreeMap<BlockName, DependsCondition>,
-    /// When the engine restarts the block's container (default `always`).
-    #[serde(default)]
-    pub restart: RestartPolicy,
+    /// When the engine restarts the block's container. Absent: `always`,
+    /// except for a block another waits on to complete, which runs once
+    /// (`no`), as compose does; [`Block::restart`] gives the policy, and a
+    /// target read by this crate has it filled in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<RestartPolicy>,
     /// How the engine checks the block's health. Absent: the image's own check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<Healthcheck>,
     /// How the block is replaced by a new version (default `download-then-kill`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub update_strategy: UpdateStrategy,
     /// Contract requirements the device must meet to run the block, each an
     /// object in the shape of a contract's `requires` entry (`type`, `slug`,
@@ -163,6 +175,143 @@ pub struct Block {
     /// Plugins the block is paired with, by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub plugins: Vec<PluginRef>,
+
+    // What the container is allowed and given, as compose names it. Each is
+    // checked against the device policy before anything is applied.
+    /// Every capability, every device, no confinement.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub privileged: bool,
+    /// The network namespace: the host's, none, or another block's. Absent:
+    /// the block joins its app's networks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_mode: Option<NetworkMode>,
+    /// The process namespace: the host's or another block's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<PidMode>,
+    /// The IPC namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipc: Option<IpcMode>,
+    /// Capabilities added to the engine's default set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cap_add: Vec<Capability>,
+    /// Capabilities taken from the engine's default set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cap_drop: Vec<Capability>,
+    /// Host devices made visible in the container.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<DeviceMapping>,
+    /// Device cgroup rules (`c 189:* rmw`): devices the block may use that
+    /// appear after it starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub device_cgroup_rules: Vec<DeviceCgroupRule>,
+    /// Security options: `no-new-privileges`, `apparmor=...`, ...
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_opt: Vec<SecurityOpt>,
+    /// Kernel parameters of the block's own namespaces (`net.*`, IPC ones).
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "unique::map"
+    )]
+    pub sysctls: BTreeMap<String, String>,
+    /// Resource limits, by name (`nofile`, `memlock`, ...).
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "unique::map"
+    )]
+    pub ulimits: BTreeMap<String, Ulimit>,
+    /// The size of `/dev/shm`, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shm_size: Option<u64>,
+    /// The root filesystem read-only.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub read_only: bool,
+    /// The user (and group) the process runs as: `1000`, `1000:1000`, `app`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Supplementary groups, by name or number.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_add: Vec<String>,
+    /// The working directory. Absent: the image's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<AbsPath>,
+    /// The entrypoint, in exec form. Absent: the image's; `[]` clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
+    /// The container's host name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<HostName>,
+    /// The container's domain name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domainname: Option<HostName>,
+    /// DNS servers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<IpAddr>,
+    /// DNS search domains.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_search: Vec<HostName>,
+    /// resolv.conf options (`ndots:2`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_opt: Vec<String>,
+    /// Extra `/etc/hosts` entries: host name to address.
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "unique::map"
+    )]
+    pub extra_hosts: BTreeMap<HostName, HostAddress>,
+    /// The MAC address on the block's first network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac_address: Option<MacAddress>,
+    /// Run an init process as PID 1 that reaps zombies and forwards signals.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub init: bool,
+    /// Give the process a terminal.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub tty: bool,
+    /// Keep standard input open.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub stdin_open: bool,
+    /// The signal that stops the block. Absent: the image's, or SIGTERM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<StopSignal>,
+    /// How long the block may take to stop before it is killed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_grace_period: Option<HumanDuration>,
+    /// Never kill the block when memory runs out (needs `mem_limit`).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub oom_kill_disable: bool,
+    /// The kernel's OOM score adjustment, -1000 to 1000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oom_score_adj: Option<i16>,
+    /// Memory limit, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_limit: Option<u64>,
+    /// Memory soft limit, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_reservation: Option<u64>,
+    /// Memory plus swap limit, in bytes; -1 for unlimited swap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memswap_limit: Option<i64>,
+    /// CPU time, in CPUs (`1.5`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<Cpus>,
+    /// Relative CPU weight (the engine's default is 1024).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_shares: Option<u32>,
+    /// CPU time per 100 ms period, in microseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_quota: Option<u32>,
+    /// The CPUs the block may run on (`0-3,5`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpuset: Option<CpuSet>,
+    /// The OCI runtime (`runc`, `nvidia`). Absent: the engine's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    /// How the engine keeps the block's logs. Absent: the engine's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logging: Option<Logging>,
 }
 
 /// What a dependency must have reached before the dependent block starts.
@@ -203,6 +352,18 @@ pub enum RestartPolicy {
     OnFailure,
     /// Always, unless it was stopped on purpose.
     UnlessStopped,
+}
+
+impl RestartPolicy {
+    /// The policy as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestartPolicy::No => "no",
+            RestartPolicy::Always => "always",
+            RestartPolicy::OnFailure => "on-failure",
+            RestartPolicy::UnlessStopped => "unless-stopped",
+        }
+    }
 }
 
 /// How the engine checks a block's health.
@@ -379,6 +540,37 @@ impl JsonSchema for FormatVersion {
     }
 }
 
+impl App {
+    /// The hash of what `block`'s container is made from, within this app:
+    /// its own [`Block::config_hash`], and, for a block that joins another's
+    /// namespace, that block's container hash too, so that it is recreated
+    /// whenever the container whose namespace it shares is (the old one's
+    /// namespace goes with it). `None` for a block the release lacks.
+    pub fn container_hash(&self, block: &BlockName) -> Option<ConfigHash> {
+        self.container_hash_within(block, 0)
+    }
+
+    fn container_hash_within(&self, name: &BlockName, depth: usize) -> Option<ConfigHash> {
+        let block = self.release.blocks.get(name)?;
+        let own = block.config_hash();
+        let joined = block.joined_blocks();
+        // Validation refuses cycles (a join is a dependency); the bound
+        // keeps an unvalidated app from recursing without end.
+        if joined.is_empty() || depth > self.release.blocks.len() {
+            return Some(own);
+        }
+        let mut hasher = Sha256::new();
+        hasher.update(own.as_str());
+        for other in joined {
+            hasher.update(other.as_str());
+            if let Some(hash) = self.container_hash_within(other, depth + 1) {
+                hasher.update(hash.as_str());
+            }
+        }
+        Some(ConfigHash(hex::encode(hasher.finalize())))
+    }
+}
+
 impl TargetState {
     /// The target state as pretty-printed JSON, in the format it is read in.
     pub fn to_json(&self) -> String {
@@ -420,9 +612,10 @@ impl fmt::Display for ConfigHash {
     }
 }
 
-/// The part of a block its container is made from. Dependencies, update
-/// strategy, requirements, time and plugins decide when and how a container
-/// runs, not what it is, so changing them restarts nothing.
+/// The part of a block its container is made from: the block less the
+/// fields that decide when and how a container runs, not what it is
+/// (dependencies, update strategy, requirements, time and plugins), so
+/// changing those restarts nothing.
 ///
 /// Fields left at their default are not serialized, so a field added later
 /// leaves the hash of every block that does not use it unchanged (and an
@@ -445,22 +638,220 @@ struct ContainerConfig<'a> {
     restart: RestartPolicy,
     #[serde(skip_serializing_if = "Option::is_none")]
     healthcheck: &'a Option<Healthcheck>,
+    /// Everything added since: serialized as the block serializes it (each
+    /// skipped at its default).
+    #[serde(flatten)]
+    settings: ContainerSettings<'a>,
+}
+
+/// The container settings of [`Block`], borrowed, serialized as the block
+/// serializes them.
+#[derive(Serialize)]
+struct ContainerSettings<'a> {
+    #[serde(skip_serializing_if = "is_false")]
+    privileged: &'a bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    network_mode: &'a Option<NetworkMode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pid: &'a Option<PidMode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ipc: &'a Option<IpcMode>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    cap_add: &'a [Capability],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    cap_drop: &'a [Capability],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    devices: &'a [DeviceMapping],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    device_cgroup_rules: &'a [DeviceCgroupRule],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    security_opt: &'a [SecurityOpt],
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    sysctls: &'a BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    ulimits: &'a BTreeMap<String, Ulimit>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shm_size: &'a Option<u64>,
+    #[serde(skip_serializing_if = "is_false")]
+    read_only: &'a bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: &'a Option<String>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    group_add: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    working_dir: &'a Option<AbsPath>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entrypoint: &'a Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hostname: &'a Option<HostName>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    domainname: &'a Option<HostName>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    dns: &'a [IpAddr],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    dns_search: &'a [HostName],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    dns_opt: &'a [String],
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    extra_hosts: &'a BTreeMap<HostName, HostAddress>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mac_address: &'a Option<MacAddress>,
+    #[serde(skip_serializing_if = "is_false")]
+    init: &'a bool,
+    #[serde(skip_serializing_if = "is_false")]
+    tty: &'a bool,
+    #[serde(skip_serializing_if = "is_false")]
+    stdin_open: &'a bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stop_signal: &'a Option<StopSignal>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stop_grace_period: &'a Option<HumanDuration>,
+    #[serde(skip_serializing_if = "is_false")]
+    oom_kill_disable: &'a bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oom_score_adj: &'a Option<i16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mem_limit: &'a Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mem_reservation: &'a Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    memswap_limit: &'a Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cpus: &'a Option<Cpus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cpu_shares: &'a Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cpu_quota: &'a Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cpuset: &'a Option<CpuSet>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    runtime: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logging: &'a Option<Logging>,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
+fn is_false(value: &&bool) -> bool {
+    !**value
 }
 
 impl Block {
     /// The hash of what this block's container is made from.
     pub fn config_hash(&self) -> ConfigHash {
+        // Destructured without `..`: a field added to `Block` does not
+        // compile until it is put in the hash or left out on purpose here.
+        let Block {
+            image,
+            command,
+            environment,
+            labels,
+            volumes,
+            networks,
+            ports,
+            depends_on: _,
+            restart: _,
+            healthcheck,
+            update_strategy: _,
+            requires: _,
+            time: _,
+            plugins: _,
+            privileged,
+            network_mode,
+            pid,
+            ipc,
+            cap_add,
+            cap_drop,
+            devices,
+            device_cgroup_rules,
+            security_opt,
+            sysctls,
+            ulimits,
+            shm_size,
+            read_only,
+            user,
+            group_add,
+            working_dir,
+            entrypoint,
+            hostname,
+            domainname,
+            dns,
+            dns_search,
+            dns_opt,
+            extra_hosts,
+            mac_address,
+            init,
+            tty,
+            stdin_open,
+            stop_signal,
+            stop_grace_period,
+            oom_kill_disable,
+            oom_score_adj,
+            mem_limit,
+            mem_reservation,
+            memswap_limit,
+            cpus,
+            cpu_shares,
+            cpu_quota,
+            cpuset,
+            runtime,
+            logging,
+        } = self;
         let config = ContainerConfig {
             // The canonical form, so respelling a reference restarts nothing.
-            image: self.image.canonical(),
-            command: &self.command,
-            environment: &self.environment,
-            labels: &self.labels,
-            volumes: &self.volumes,
-            networks: &self.networks,
-            ports: &self.ports,
-            restart: self.restart,
-            healthcheck: &self.healthcheck,
+            image: image.canonical(),
+            command,
+            environment,
+            labels,
+            volumes,
+            networks,
+            ports,
+            restart: self.restart(),
+            healthcheck,
+            settings: ContainerSettings {
+                privileged,
+                network_mode,
+                pid,
+                ipc,
+                cap_add,
+                cap_drop,
+                devices,
+                device_cgroup_rules,
+                security_opt,
+                sysctls,
+                ulimits,
+                shm_size,
+                read_only,
+                user,
+                group_add,
+                working_dir,
+                entrypoint,
+                hostname,
+                domainname,
+                dns,
+                dns_search,
+                dns_opt,
+                extra_hosts,
+                mac_address,
+                init,
+                tty,
+                stdin_open,
+                stop_signal,
+                stop_grace_period,
+                oom_kill_disable,
+                oom_score_adj,
+                mem_limit,
+                mem_reservation,
+                memswap_limit,
+                cpus,
+                cpu_shares,
+                cpu_quota,
+                cpuset,
+                runtime,
+                logging,
+            },
         };
         // Maps are BTreeMaps and structs serialize in field order, so the
         // JSON, and with it the hash, is deterministic.
@@ -468,9 +859,97 @@ impl Block {
         ConfigHash(hex::encode(Sha256::digest(&json)))
     }
 
-    /// The networks the block joins, `default` if it names none.
+    /// When the engine restarts the block's container: as written, else
+    /// `always` (a target read by this crate has the one-shot default
+    /// filled in: see [`Block::restart`]'s field).
+    pub fn restart(&self) -> RestartPolicy {
+        self.restart.unwrap_or_default()
+    }
+
+    /// A block with `image` and every other field at its default.
+    pub fn new(image: ImageRef) -> Self {
+        Block {
+            image,
+            command: None,
+            environment: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            volumes: Vec::new(),
+            networks: Vec::new(),
+            ports: Vec::new(),
+            depends_on: BTreeMap::new(),
+            restart: None,
+            healthcheck: None,
+            update_strategy: UpdateStrategy::default(),
+            requires: Vec::new(),
+            time: None,
+            plugins: Vec::new(),
+            privileged: false,
+            network_mode: None,
+            pid: None,
+            ipc: None,
+            cap_add: Vec::new(),
+            cap_drop: Vec::new(),
+            devices: Vec::new(),
+            device_cgroup_rules: Vec::new(),
+            security_opt: Vec::new(),
+            sysctls: BTreeMap::new(),
+            ulimits: BTreeMap::new(),
+            shm_size: None,
+            read_only: false,
+            user: None,
+            group_add: Vec::new(),
+            working_dir: None,
+            entrypoint: None,
+            hostname: None,
+            domainname: None,
+            dns: Vec::new(),
+            dns_search: Vec::new(),
+            dns_opt: Vec::new(),
+            extra_hosts: BTreeMap::new(),
+            mac_address: None,
+            init: false,
+            tty: false,
+            stdin_open: false,
+            stop_signal: None,
+            stop_grace_period: None,
+            oom_kill_disable: false,
+            oom_score_adj: None,
+            mem_limit: None,
+            mem_reservation: None,
+            memswap_limit: None,
+            cpus: None,
+            cpu_shares: None,
+            cpu_quota: None,
+            cpuset: None,
+            runtime: None,
+            logging: None,
+        }
+    }
+
+    /// The blocks whose namespaces (network, process, IPC) this one joins
+    /// (`network_mode: service:db`).
+    pub fn joined_blocks(&self) -> Vec<&BlockName> {
+        let mut joined: Vec<&BlockName> = [
+            self.network_mode.as_ref().map(|m| &m.0),
+            self.pid.as_ref().map(|m| &m.0),
+            self.ipc.as_ref().map(|m| &m.0),
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(super::settings::SharedNamespace::service)
+        .collect();
+        joined.sort();
+        joined.dedup();
+        joined
+    }
+
+    /// The networks the block joins: `default` if it names none, none at
+    /// all under a `network_mode` (the host's namespace, none, another
+    /// block's), where the engine refuses endpoints.
     pub fn effective_networks(&self) -> Vec<NetworkName> {
-        if self.networks.is_empty() {
+        if self.network_mode.is_some() {
+            Vec::new()
+        } else if self.networks.is_empty() {
             vec![NetworkName::default_network()]
         } else {
             self.networks.clone()

@@ -8,17 +8,24 @@
 //! scope says how to name paths in each (`apps.main.release.blocks.web`
 //! or `services.web`).
 
+mod shape;
+
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use std::time::Duration;
 
 use super::mount::VolumeMount;
 use super::name::{BlockName, NetworkName, VolumeName};
 use super::port::PortMapping;
+use super::settings::{self, IpcMode, SharedNamespace, ULIMITS};
 use super::target::{
-    Block, DependsCondition, FORMAT_VERSION, HealthTest, NetworkConfig, TargetState, VolumeConfig,
-    unsupported_version,
+    Block, DependsCondition, FORMAT_VERSION, HealthTest, NetworkConfig, RestartPolicy, TargetState,
+    UpdateStrategy, VolumeConfig, unsupported_version,
 };
+
+/// Where a block sees its update-lock directory: the runtime mounts it, so
+/// no mount of the block's own may cover it.
+pub const LOCK_MOUNT: &str = "/tmp/osb";
 
 /// Labels under this prefix are written by the runtime only.
 pub const RESERVED_LABEL_PREFIX: &str = "io.osb.";
@@ -91,7 +98,9 @@ pub enum ReleaseError {
         other: String,
     },
     /// A label under the runtime's prefix.
-    #[error("{path}: label '{label}' is reserved: names starting with 'io.osb.' are the runtime's")]
+    #[error(
+        "{path}: label '{label}' is reserved: names starting with 'io.osb.' are the runtime's (but for the feature labels 'io.osb.features.*')"
+    )]
     ReservedLabel {
         /// Where.
         path: String,
@@ -123,6 +132,16 @@ pub enum ReleaseError {
     EmptyHealthcheck {
         /// Where.
         path: String,
+    },
+    /// A setting the engine would refuse at create time, or that cannot
+    /// hold together with another: checked here so that a release that
+    /// cannot run is refused before anything of it is applied.
+    #[error("{path}: {message}")]
+    Setting {
+        /// Where: `apps.main.release.blocks.web.ulimits.nofile`.
+        path: String,
+        /// What is wrong, and what would be right.
+        message: String,
     },
     /// `depends_on: {db: healthy}` where db's healthcheck is off.
     #[error("{path}: '{block}' can never be healthy: its healthcheck is disabled")]
@@ -169,9 +188,16 @@ fn at(path: &str, message: &str) -> String {
 impl TargetState {
     /// Parses and validates a target state from JSON.
     pub fn from_json(text: &str) -> Result<Self, TargetError> {
-        check_version(text)?;
+        // A syntax error is left to the typed parse, which says where it is.
+        if let Ok(document) = serde_json::from_str::<serde_json::Value>(text) {
+            check_version(&document)?;
+            shape::check(&document).map_err(|e| TargetError::Parse {
+                path: e.path,
+                message: e.message,
+            })?;
+        }
         let mut de = serde_json::Deserializer::from_str(text);
-        let state: TargetState =
+        let mut state: TargetState =
             serde_path_to_error::deserialize(&mut de).map_err(|e| TargetError::Parse {
                 path: e.path().to_string(),
                 message: e.inner().to_string(),
@@ -180,6 +206,9 @@ impl TargetState {
             path: ".".to_owned(),
             message: e.to_string(),
         })?;
+        for app in state.apps.values_mut() {
+            settle(&mut app.release.blocks);
+        }
         state.validate()?;
         Ok(state)
     }
@@ -194,16 +223,13 @@ impl TargetState {
 }
 
 /// Reads `version` alone first, so a newer format is refused as such rather
-/// than by the first field this runtime does not know.
-fn check_version(text: &str) -> Result<(), TargetError> {
-    #[derive(Deserialize)]
-    struct Probe {
-        version: Option<serde_json::Value>,
-    }
-    if let Ok(Probe {
-        version: Some(serde_json::Value::Number(n)),
-    }) = serde_json::from_str::<Probe>(text)
-        && let Some(found) = n.as_u64()
+/// than by the first field this runtime does not know. Only an object has
+/// a version: a top-level array is refused by its shape.
+fn check_version(document: &serde_json::Value) -> Result<(), TargetError> {
+    if let Some(found) = document
+        .as_object()
+        .and_then(|top| top.get("version"))
+        .and_then(serde_json::Value::as_u64)
         && found != FORMAT_VERSION
     {
         return Err(TargetError::UnsupportedVersion { found });
@@ -325,6 +351,7 @@ fn check_block(
         }
     }
     check_labels(&format!("{path}.labels"), &block.labels)?;
+    check_settings(path, block, blocks)?;
 
     let mut targets = BTreeMap::new();
     for (i, mount) in block.volumes.iter().enumerate() {
@@ -338,6 +365,7 @@ fn check_block(
                 scope: scope.name.clone(),
             });
         }
+        check_mount(&here, mount)?;
         if targets.insert(mount.target().as_str(), ()).is_some() {
             return Err(ReleaseError::DuplicateMountTarget {
                 path: here,
@@ -364,6 +392,23 @@ fn check_block(
     }
 
     if let Some(check) = &block.healthcheck {
+        for (field, value) in [
+            ("interval", check.interval),
+            ("timeout", check.timeout),
+            ("start_period", check.start_period),
+        ] {
+            // The engine's own floor: a shorter non-zero period is refused
+            // at create time.
+            if let Some(value) = value
+                && !value.get().is_zero()
+                && value.get() < Duration::from_millis(1)
+            {
+                return Err(setting(
+                    format!("{path}.healthcheck.{field}"),
+                    format!("{value} is under the engine's minimum of 1ms"),
+                ));
+            }
+        }
         let empty = match &check.test {
             Some(HealthTest::Cmd(argv)) => argv.is_empty() || argv[0].is_empty(),
             Some(HealthTest::Shell(line)) => line.trim().is_empty(),
@@ -392,18 +437,42 @@ fn check_block(
                 block: dependency.to_string(),
             });
         }
+        let restarts = matches!(
+            target.restart,
+            Some(RestartPolicy::Always | RestartPolicy::UnlessStopped)
+        );
+        if *condition == DependsCondition::Completed && restarts {
+            return Err(setting(
+                here,
+                format!(
+                    "'{dependency}' can never stay completed: its restart policy '{}' starts it \
+                     again when it exits; use 'no' or 'on-failure'",
+                    target.restart().as_str()
+                ),
+            ));
+        }
     }
     Ok(())
 }
 
 fn check_labels(path: &str, labels: &BTreeMap<String, String>) -> Result<(), ReleaseError> {
-    match labels.keys().find(|k| k.starts_with(RESERVED_LABEL_PREFIX)) {
-        Some(label) => Err(ReleaseError::ReservedLabel {
+    // Feature labels are what a block asks for, not the runtime's records:
+    // `io.osb.features.*` is the one part of the prefix a target may write.
+    let reserved = |k: &&String| {
+        k.starts_with(RESERVED_LABEL_PREFIX) && !k.starts_with(super::features::OSB_PREFIX)
+    };
+    if let Some(label) = labels.keys().find(reserved) {
+        return Err(ReleaseError::ReservedLabel {
             path: path.to_owned(),
             label: label.clone(),
-        }),
-        None => Ok(()),
+        });
     }
+    super::features::Features::parse(labels)
+        .map(drop)
+        .map_err(|e| ReleaseError::Setting {
+            path: format!("{path}.{}", e.label),
+            message: e.message,
+        })
 }
 
 /// Depth-first search; the first back edge found closes a cycle, reported
@@ -467,6 +536,360 @@ fn check_cycles(scope: &Scope, blocks: &BTreeMap<BlockName, Block>) -> Result<()
                     }
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// Fills in the defaults that depend on the rest of the release, as
+/// compose does: a block that another waits on to complete, with no
+/// restart policy of its own, runs once (`no`, not `always`); a block that
+/// joins another's namespace (`network_mode: service:db`) starts after it.
+pub(crate) fn settle(blocks: &mut BTreeMap<BlockName, Block>) {
+    let one_shot: Vec<BlockName> = blocks
+        .values()
+        .flat_map(|b| &b.depends_on)
+        .filter(|(_, condition)| **condition == DependsCondition::Completed)
+        .map(|(name, _)| name.clone())
+        .collect();
+    for name in one_shot {
+        if let Some(block) = blocks.get_mut(&name)
+            && block.restart.is_none()
+        {
+            block.restart = Some(RestartPolicy::No);
+        }
+    }
+    for block in blocks.values_mut() {
+        let joined: Vec<BlockName> = [
+            block.network_mode.as_ref().map(|m| &m.0),
+            block.pid.as_ref().map(|m| &m.0),
+            block.ipc.as_ref().map(|m| &m.0),
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(SharedNamespace::service)
+        .cloned()
+        .collect();
+        for other in joined {
+            block
+                .depends_on
+                .entry(other)
+                .or_insert(DependsCondition::Started);
+        }
+    }
+    // An IPC namespace is joined only if its owner shares it, and engines
+    // default to private: a donor that says nothing is made shareable.
+    let ipc_donors: Vec<BlockName> = blocks
+        .values()
+        .filter_map(|b| b.ipc.as_ref().and_then(|m| m.0.service()).cloned())
+        .collect();
+    for donor in ipc_donors {
+        if let Some(block) = blocks.get_mut(&donor)
+            && block.ipc.is_none()
+        {
+            block.ipc = Some(IpcMode(SharedNamespace::Shareable));
+        }
+    }
+}
+
+fn setting(path: impl Into<String>, message: impl Into<String>) -> ReleaseError {
+    ReleaseError::Setting {
+        path: path.into(),
+        message: message.into(),
+    }
+}
+
+/// The engine's smallest memory limit.
+const MIN_MEMORY: u64 = 6 << 20;
+
+/// Checks one mount against what the engine and the runtime need.
+fn check_mount(path: &str, mount: &VolumeMount) -> Result<(), ReleaseError> {
+    let target = mount.target().as_str().trim_end_matches('/');
+    if target.is_empty() {
+        return Err(setting(
+            format!("{path}.target"),
+            "a mount over the container's root '/' is not possible",
+        ));
+    }
+    if target == LOCK_MOUNT || target.starts_with(&format!("{LOCK_MOUNT}/")) {
+        return Err(setting(
+            format!("{path}.target"),
+            format!("'{LOCK_MOUNT}' is where the runtime mounts the block's update lock"),
+        ));
+    }
+    if let VolumeMount::Tmpfs {
+        size: Some(size), ..
+    } = mount
+        && (*size == 0 || i64::try_from(*size).is_err())
+    {
+        return Err(setting(
+            format!("{path}.size"),
+            format!(
+                "{size} bytes is not a size the engine takes (1 to {})",
+                i64::MAX
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The container settings: each on its own, and against each other.
+fn check_settings(
+    path: &str,
+    block: &Block,
+    blocks: &BTreeMap<BlockName, Block>,
+) -> Result<(), ReleaseError> {
+    let field = |name: &str| format!("{path}.{name}");
+    for (name, namespace) in [
+        ("network_mode", block.network_mode.as_ref().map(|m| &m.0)),
+        ("pid", block.pid.as_ref().map(|m| &m.0)),
+        ("ipc", block.ipc.as_ref().map(|m| &m.0)),
+    ] {
+        if let Some(other) = namespace.and_then(SharedNamespace::service) {
+            if !blocks.contains_key(other) {
+                return Err(setting(
+                    field(name),
+                    format!("no block named '{other}' in the release"),
+                ));
+            }
+            if blocks.get(other).is_some_and(|b| std::ptr::eq(b, block)) {
+                return Err(setting(
+                    field(name),
+                    "a block cannot join its own namespace",
+                ));
+            }
+        }
+    }
+    if let Some(mode) = &block.network_mode {
+        if !block.networks.is_empty() {
+            return Err(setting(
+                field("networks"),
+                format!(
+                    "a block with network_mode '{}' joins no network of its app",
+                    mode.0.as_string()
+                ),
+            ));
+        }
+        if let Some(i) = block.ports.iter().position(|p| p.published.is_some()) {
+            return Err(setting(
+                format!("{path}.ports[{i}]"),
+                format!(
+                    "ports are published from the app's networks; under network_mode '{}' the \
+                     block {}",
+                    mode.0.as_string(),
+                    if mode.0 == SharedNamespace::Host {
+                        "binds the host's ports itself: leave 'published' out"
+                    } else {
+                        "has no network of its own to publish from"
+                    }
+                ),
+            ));
+        }
+        let joins_another = mode.0.service().is_some();
+        let own_network_settings = [
+            ("hostname", block.hostname.is_some()),
+            ("mac_address", block.mac_address.is_some()),
+            ("dns", !block.dns.is_empty()),
+            ("dns_search", !block.dns_search.is_empty()),
+            ("dns_opt", !block.dns_opt.is_empty()),
+            ("extra_hosts", !block.extra_hosts.is_empty()),
+        ];
+        if joins_another && let Some((name, _)) = own_network_settings.iter().find(|(_, set)| *set)
+        {
+            return Err(setting(
+                field(name),
+                "the block shares another block's network namespace, which decides this",
+            ));
+        }
+        if joins_another && !block.ports.is_empty() {
+            return Err(setting(
+                field("ports"),
+                "the block shares another block's network namespace: its ports are that block's",
+            ));
+        }
+        if mode.0 == SharedNamespace::None && block.mac_address.is_some() {
+            return Err(setting(
+                field("mac_address"),
+                "under network_mode 'none' there is no interface to give it",
+            ));
+        }
+        if mode.0 == SharedNamespace::Host && block.mac_address.is_some() {
+            return Err(setting(
+                field("mac_address"),
+                "under network_mode 'host' the host's interfaces keep their addresses",
+            ));
+        }
+    }
+    if matches!(block.update_strategy, UpdateStrategy::HandOver { .. }) {
+        let host_port = block.ports.iter().position(|p| p.published.is_some());
+        let host_network = block
+            .network_mode
+            .as_ref()
+            .is_some_and(|m| m.0 == SharedNamespace::Host);
+        if let Some(i) = host_port {
+            return Err(setting(
+                field("update_strategy"),
+                format!(
+                    "hand-over runs the new container beside the old one, and both cannot bind \
+                     host port {} ({path}.ports[{i}]): use download-then-kill",
+                    block.ports[i]
+                ),
+            ));
+        }
+        if host_network {
+            return Err(setting(
+                field("update_strategy"),
+                "hand-over runs the new container beside the old one, and under network_mode \
+                 'host' both would bind the same host ports: use download-then-kill",
+            ));
+        }
+    }
+    for (name, value) in &block.sysctls {
+        let here = format!("{path}.sysctls.{name}");
+        if !settings::namespaced_sysctl(name) {
+            return Err(setting(
+                here,
+                "not a sysctl of the container's own namespaces (net.*, fs.mqueue.* and the IPC \
+                 kernel.* ones): it would change the host's",
+            ));
+        }
+        let host_network = block
+            .network_mode
+            .as_ref()
+            .is_some_and(|m| m.0 != SharedNamespace::None);
+        if name.starts_with("net.") && host_network {
+            return Err(setting(
+                here,
+                "a net.* sysctl needs the block's own network namespace",
+            ));
+        }
+        if value.contains('\0') {
+            return Err(ReleaseError::NulByte { path: here });
+        }
+    }
+    for (name, limit) in &block.ulimits {
+        let here = format!("{path}.ulimits.{name}");
+        if !ULIMITS.contains(&name.as_str()) {
+            return Err(setting(
+                here,
+                format!("unknown resource limit (one of {})", ULIMITS.join(", ")),
+            ));
+        }
+        // -1 is unlimited, above every number.
+        let rank = |n: i64| if n == -1 { i128::MAX } else { i128::from(n) };
+        if limit.soft < -1 || limit.hard < -1 {
+            return Err(setting(here, "a limit is -1 (unlimited) or at least 0"));
+        }
+        if rank(limit.soft) > rank(limit.hard) {
+            return Err(setting(
+                here,
+                format!(
+                    "the soft limit {} is above the hard limit {}",
+                    limit.soft, limit.hard
+                ),
+            ));
+        }
+    }
+    if let Some(adj) = block.oom_score_adj
+        && !(-1000..=1000).contains(&adj)
+    {
+        return Err(setting(field("oom_score_adj"), "from -1000 to 1000"));
+    }
+    for (name, value) in [
+        ("mem_limit", block.mem_limit),
+        ("mem_reservation", block.mem_reservation),
+    ] {
+        if let Some(bytes) = value
+            && bytes < MIN_MEMORY
+        {
+            return Err(setting(
+                field(name),
+                format!("{bytes} bytes is under the engine's minimum of 6 MiB"),
+            ));
+        }
+        if let Some(bytes) = value
+            && i64::try_from(bytes).is_err()
+        {
+            return Err(setting(field(name), "too large"));
+        }
+    }
+    if let (Some(reservation), Some(limit)) = (block.mem_reservation, block.mem_limit)
+        && reservation > limit
+    {
+        return Err(setting(
+            field("mem_reservation"),
+            "above mem_limit: the soft limit must be at most the hard one",
+        ));
+    }
+    if let Some(swap) = block.memswap_limit {
+        let Some(limit) = block.mem_limit else {
+            return Err(setting(
+                field("memswap_limit"),
+                "needs mem_limit: it is memory plus swap",
+            ));
+        };
+        if swap != -1 && (swap < 0 || u64::try_from(swap).is_ok_and(|s| s < limit)) {
+            return Err(setting(
+                field("memswap_limit"),
+                "is memory plus swap: -1 (unlimited swap) or at least mem_limit",
+            ));
+        }
+    }
+    if block.oom_kill_disable && block.mem_limit.is_none() {
+        return Err(setting(
+            field("oom_kill_disable"),
+            "without mem_limit, a block the kernel may not kill can take the device's memory",
+        ));
+    }
+    if let Some(size) = block.shm_size
+        && (size == 0 || i64::try_from(size).is_err())
+    {
+        return Err(setting(field("shm_size"), "from 1 byte to 2^63-1"));
+    }
+    if block.cpus.is_some() && block.cpu_quota.is_some() {
+        return Err(setting(
+            field("cpu_quota"),
+            "cpus and cpu_quota both limit CPU time, and the engine takes only one: keep cpus",
+        ));
+    }
+    if let Some(IpcMode(SharedNamespace::Service(donor))) = &block.ipc
+        && let Some(ipc) = blocks.get(donor).and_then(|b| b.ipc.as_ref())
+        && ipc.0 != SharedNamespace::Shareable
+    {
+        return Err(setting(
+            field("ipc"),
+            format!(
+                "'{donor}' keeps its IPC namespace to itself (ipc '{}'): it needs ipc 'shareable'",
+                ipc.0.as_string()
+            ),
+        ));
+    }
+    if let Some(quota) = block.cpu_quota
+        && quota < 1000
+    {
+        return Err(setting(
+            field("cpu_quota"),
+            "under the engine's minimum of 1000 microseconds",
+        ));
+    }
+    if let Some(shares) = block.cpu_shares
+        && shares < 2
+    {
+        return Err(setting(field("cpu_shares"), "at least 2"));
+    }
+    if let Some(entrypoint) = &block.entrypoint
+        && entrypoint.iter().any(|arg| arg.contains('\0'))
+    {
+        return Err(ReleaseError::NulByte {
+            path: field("entrypoint"),
+        });
+    }
+    for (name, value) in [
+        ("user", block.user.as_deref()),
+        ("runtime", block.runtime.as_deref()),
+    ] {
+        if value.is_some_and(|v| v.is_empty() || v.contains('\0')) {
+            return Err(setting(field(name), "empty, or holds a NUL byte"));
         }
     }
     Ok(())

@@ -17,7 +17,10 @@
 #      and with BASELINE=path/to/another/osb the same for that binary;
 #   5. `osb daemon` keeping 6 blocks, 4 of them with a 1 s healthcheck:
 #      dockerd's CPU with the stack alone, then the daemon's and dockerd's
-#      CPU and the daemon's reconciles over IDLE_SECS (BASELINE too).
+#      CPU and the daemon's reconciles over IDLE_SECS (BASELINE too);
+#   6. as 1, with each service also holding container settings (cap_add,
+#      devices, ulimits, sysctls, read_only, tmpfs, init, mem_limit, cpus,
+#      extra_hosts, dns, logging, ...): the same file for both.
 #
 # Usage: tests/benches/blocks.sh        (from anywhere in the repo)
 #   SKIP_BUILD=1  use target/release/osb as it is
@@ -25,14 +28,14 @@
 #   NOOP=N        no-op applies (default 20)
 #   IDLE_SECS=N   quiet seconds measured for 3 and 4 (default 10)
 #   BASELINE=FILE an osb binary to compare with in 4 and 5
-#   CASES="1 2 3 4 5"  the cases to run (3 needs 2's blocks)
+#   CASES="1 2 3 4 5 6"  the cases to run (3 needs 2's blocks)
 # Needs: a running engine (scripts/services), docker-compose, busybox-static.
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
 ROUNDS=${ROUNDS:-5}
 NOOP=${NOOP:-20}
-CASES=" ${CASES:-1 2 3 4 5} "
+CASES=" ${CASES:-1 2 3 4 5 6} "
 run_case() { [[ $CASES == *" $1 "* ]]; }
 
 source tests/benches/common.sh
@@ -53,6 +56,7 @@ cleanup_osb() {
 cleanup() {
     cleanup_osb
     (cd "$WORK/compose" 2>/dev/null && docker-compose -p benchc down -t 1 >/dev/null 2>&1) || true
+    (cd "$WORK/settings" 2>/dev/null && docker-compose -p benchs down -t 1 >/dev/null 2>&1) || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -92,32 +96,41 @@ mkdir -p "$WORK/compose"
 now_ms() { date +%s%3N; }
 median() { sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
+# Brings the compose file in DIR up from nothing with docker-compose (as
+# project PROJECT) and with `osb apply`, alternating, ROUNDS times each,
+# removing everything (untimed) after each; prints each round and the
+# medians.
+compose_vs_osb() { # dir project
+    local dir=$1 project=$2 round t0 t1 running c o
+    : >"$WORK/compose.ms"
+    : >"$WORK/osb.ms"
+    for round in $(seq 1 "$ROUNDS"); do
+        t0=$(now_ms)
+        (cd "$dir" && docker-compose -p "$project" up -d >/dev/null 2>&1)
+        t1=$(now_ms)
+        echo $((t1 - t0)) >>"$WORK/compose.ms"
+        running=$(docker ps -q --filter "label=com.docker.compose.project=$project" | wc -l)
+        (cd "$dir" && docker-compose -p "$project" down -t 1 >/dev/null 2>&1)
+        [[ $running == 20 ]] || { echo "compose started $running of 20" >&2; exit 1; }
+
+        t0=$(now_ms)
+        "$OSB" apply "$dir/docker-compose.yml" --app bencho --no-progress \
+            --state-dir "$WORK/state" --instance "$INSTANCE" >/dev/null 2>"$WORK/osb.log"
+        t1=$(now_ms)
+        echo $((t1 - t0)) >>"$WORK/osb.ms"
+        running=$(docker ps -q --filter "label=io.osb.runtime=$INSTANCE" | wc -l)
+        cleanup_osb
+        [[ $running == 20 ]] || { echo "osb started $running of 20" >&2; exit 1; }
+        echo "round $round: compose $(tail -1 "$WORK/compose.ms") ms, osb $(tail -1 "$WORK/osb.ms") ms"
+    done
+    c=$(median <"$WORK/compose.ms")
+    o=$(median <"$WORK/osb.ms")
+    echo "median: docker-compose up -d $c ms, osb apply $o ms, ratio osb/compose $(awk -v o="$o" -v c="$c" 'BEGIN { printf "%.2f", o / c }')"
+}
+
 if run_case 1; then
 echo "== 20 services from nothing: docker-compose up -d vs osb apply ($ROUNDS rounds each, alternating)"
-: >"$WORK/compose.ms"
-: >"$WORK/osb.ms"
-for round in $(seq 1 "$ROUNDS"); do
-    t0=$(now_ms)
-    (cd "$WORK/compose" && docker-compose -p benchc up -d >/dev/null 2>&1)
-    t1=$(now_ms)
-    echo $((t1 - t0)) >>"$WORK/compose.ms"
-    running=$(docker ps -q --filter label=com.docker.compose.project=benchc | wc -l)
-    (cd "$WORK/compose" && docker-compose -p benchc down -t 1 >/dev/null 2>&1)
-    [[ $running == 20 ]] || { echo "compose started $running of 20" >&2; exit 1; }
-
-    t0=$(now_ms)
-    "$OSB" apply "$WORK/compose/docker-compose.yml" --app bencho --no-progress \
-        --state-dir "$WORK/state" --instance "$INSTANCE" >/dev/null 2>"$WORK/osb.log"
-    t1=$(now_ms)
-    echo $((t1 - t0)) >>"$WORK/osb.ms"
-    running=$(docker ps -q --filter "label=io.osb.runtime=$INSTANCE" | wc -l)
-    cleanup_osb
-    [[ $running == 20 ]] || { echo "osb started $running of 20" >&2; exit 1; }
-    echo "round $round: compose $(tail -1 "$WORK/compose.ms") ms, osb $(tail -1 "$WORK/osb.ms") ms"
-done
-c=$(median <"$WORK/compose.ms")
-o=$(median <"$WORK/osb.ms")
-echo "median: docker-compose up -d $c ms, osb apply $o ms, ratio osb/compose $(awk -v o="$o" -v c="$c" 'BEGIN { printf "%.2f", o / c }')"
+compose_vs_osb "$WORK/compose" benchc
 fi
 
 if run_case 2 || run_case 3; then
@@ -212,5 +225,56 @@ for binary in "${BINARIES[@]}"; do
     echo "$binary: $(daemon_idle "$binary" "$WORK/health.json" "$WORK/state-health")"
     echo "  reconciles logged over the whole run (start + 5 s + IDLE_SECS): $(grep -c 'converged' "$WORK/daemon.log")"
 done
+fi
+
+if run_case 6; then
+echo "== 20 services with container settings from nothing: docker-compose up -d vs osb apply ($ROUNDS rounds each, alternating)"
+cleanup_osb
+# Case 1's services, each also confined and limited as a device's blocks
+# are: what the engine must set up beyond a plain container (devices,
+# cgroup limits, sysctls, a read-only root with a tmpfs, an init).
+mkdir -p "$WORK/settings"
+{
+    echo "services:"
+    for i in $(seq -w 1 20); do
+        echo "  s$i:"
+        echo "    image: osb-bench/busybox:1"
+        echo "    command: [\"sleep\", \"3600\"]"
+        echo "    environment:"
+        echo "      SERVICE: \"s$i\""
+        echo "    labels:"
+        echo "      com.example.bench: \"s$i\""
+        echo "    restart: always"
+        echo "    cap_add: [NET_ADMIN]"
+        echo "    cap_drop: [MKNOD]"
+        echo "    devices: [\"/dev/null:/dev/bench:rw\"]"
+        echo "    security_opt: [no-new-privileges]"
+        echo "    ulimits:"
+        echo "      nofile: {soft: 1024, hard: 2048}"
+        echo "    sysctls:"
+        echo "      net.core.somaxconn: \"1024\""
+        echo "    read_only: true"
+        # The long syntax: the importer does not read the `tmpfs:` key.
+        echo "    volumes: [{type: tmpfs, target: /run}]"
+        echo "    shm_size: 16m"
+        echo "    init: true"
+        echo "    mem_limit: 64m"
+        echo "    cpus: 0.5"
+        echo "    oom_score_adj: 100"
+        echo "    hostname: s$i"
+        echo "    extra_hosts: [\"gateway.local:10.1.2.3\"]"
+        echo "    dns: [192.0.2.53]"
+        echo "    dns_search: [example.org]"
+        echo "    stop_grace_period: 2s"
+        echo "    logging:"
+        echo "      driver: json-file"
+        echo "      options: {max-size: 1m, max-file: \"2\"}"
+        if (( 10#$i % 5 == 0 )); then
+            echo "    ports:"
+            echo "      - \"127.0.0.1:$((19000 + 10#$i)):8080\""
+        fi
+    done
+} >"$WORK/settings/docker-compose.yml"
+compose_vs_osb "$WORK/settings" benchs
 fi
 echo "osb binary: $(stat -c %s "$OSB") bytes"

@@ -120,18 +120,20 @@ fn an_update_replaces_each_container_once_and_keeps_volume_data() {
         json!({"data": {}}),
     ));
     let s = steps(&report);
-    // Download-then-kill, image present: the lock is taken, the old one
-    // stopped and removed (then the lock released: nothing of the block is
-    // left to stop) before the new one is created.
+    // Download-then-kill, image present: the new container is created
+    // first (a refusal would leave the old one running), then the lock is
+    // taken and the old one stopped; the new one starts once it is stopped,
+    // and the lock is released once the old one is removed (nothing of the
+    // block is left to stop).
     let order = [
+        "create upd/app@2.0.0",
         "lock upd/app",
         "stop upd/app@1.0.0",
         "remove upd/app@1.0.0",
-        "create upd/app@2.0.0",
-        "start upd/app@2.0.0",
     ];
     let at: Vec<usize> = order.iter().map(|p| position(&s, p)).collect();
     assert!(at.windows(2).all(|w| w[0] < w[1]), "order {s:#?}");
+    assert!(position(&s, "start upd/app@2.0.0") > position(&s, "stop upd/app@1.0.0"));
     assert!(position(&s, "unlock upd/app") > position(&s, "remove upd/app@1.0.0"));
 
     let after = osb.scope.containers();

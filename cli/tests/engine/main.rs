@@ -9,10 +9,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod apply;
+mod balena;
 mod daemon;
 mod faults;
+mod policy;
 mod registries;
+mod settings;
 mod time;
+mod updates;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -179,6 +183,14 @@ fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
     check()
 }
 
+/// `docker inspect` of one container.
+fn inspect(container: &str) -> Value {
+    let out = osb_test_docker::run(&["inspect", "--type", "container", container]);
+    let mut described: Vec<Value> = serde_json::from_str(&out).expect("docker inspect gives JSON");
+    assert_eq!(described.len(), 1, "{container}: {out}");
+    described.remove(0)
+}
+
 /// The steps of an apply report, in order.
 fn steps(report: &Value) -> Vec<String> {
     report["steps"]
@@ -197,4 +209,25 @@ fn position(steps: &[String], prefix: &str) -> usize {
         .iter()
         .position(|s| s.starts_with(prefix))
         .unwrap_or_else(|| panic!("no step '{prefix}' in {steps:#?}"))
+}
+
+/// `<app>/<block>@<release> <state>` of each of the scope's containers,
+/// sorted.
+fn running(osb: &Osb) -> Vec<String> {
+    let mut all: Vec<String> = osb
+        .scope
+        .containers()
+        .iter()
+        .map(|c| {
+            format!(
+                "{}/{}@{} {}",
+                c.labels.get("io.osb.app").map_or("?", String::as_str),
+                c.labels.get("io.osb.block").map_or("?", String::as_str),
+                c.labels.get("io.osb.release").map_or("?", String::as_str),
+                c.state
+            )
+        })
+        .collect();
+    all.sort();
+    all
 }

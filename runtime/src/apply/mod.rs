@@ -10,11 +10,14 @@
 //! - [`store`]: the target, the apply history and the fetched images (redb).
 //! - [`locks`]: the per-block update lock files.
 //! - [`backoff`]: capped exponential delays for pull retries and restarts.
+//! - [`binds`]: the missing host directories of bind mounts, created before
+//!   a container.
 //! - [`disk`]: free space against image size, before a pull.
 //! - [`progress`]: pull progress as bars or log events.
 //! - [`status`]: what `osb status` reports of each block.
 
 pub mod backoff;
+pub mod binds;
 pub mod disk;
 pub mod locks;
 pub mod progress;
@@ -35,7 +38,7 @@ use backoff::Backoff;
 use locks::{LockError, Locks};
 use osb_engine::{ContainerPlan, Engine, EngineError, Registries};
 use osb_state::current::{ContainerId, ContainerStatus, CurrentState, Image, ImageId};
-use osb_state::plan::{ContainerRef, Step, WaitReason};
+use osb_state::plan::{ContainerRef, Step, WaitReason, notices};
 use osb_state::{BlockId, Conditions, ImageRef, TargetState, TimeStatus, plan};
 use progress::{ProgressOutput, PullProgress};
 use store::{Store, StoreError};
@@ -108,6 +111,27 @@ pub enum ApplyError {
     /// The lock directories cannot be opened.
     #[error(transparent)]
     Lock(#[from] LockError),
+    /// The engine kept refusing to create a block's container: a setting
+    /// it does not take (a runtime it lacks, a device it has not). The
+    /// release cannot run as written; whatever of the block still runs
+    /// (under download-then-kill and hand-over, its old container) is left
+    /// running.
+    #[error(
+        "the engine refused to create {container} (attempts: {attempts}): {message}; {}",
+        still_running(block, running)
+    )]
+    CreateRefused {
+        /// The new container: `main/web@2.0.0`.
+        container: String,
+        /// The block: `main/web`.
+        block: String,
+        /// How many times it was tried.
+        attempts: u32,
+        /// What the engine said.
+        message: String,
+        /// The block's containers still running: `main/web@1.0.0`.
+        running: Vec<String>,
+    },
     /// A step kept failing.
     #[error("{step} failed (attempts: {attempts}), last: {error}")]
     Step {
@@ -141,6 +165,9 @@ pub struct ApplyReport {
     /// block waiting for a lock, the clock, a restart backoff); empty when
     /// converged.
     pub waiting: Vec<String>,
+    /// What the apply did or left that the user should know: a volume
+    /// recreated (its data lost), a volume's labels left as they were.
+    pub warnings: Vec<String>,
     /// When those waits need another look with nothing to wake on (a
     /// block's lock file, a restart backoff); `None` when an engine event
     /// or a change of the clock's state is what ends them all.
@@ -186,6 +213,8 @@ enum StepError {
     Store(#[from] StoreError),
     #[error(transparent)]
     NoSpace(#[from] disk::NoSpace),
+    #[error(transparent)]
+    BindSource(#[from] binds::BindSourceError),
     /// A pull that failed every attempt, or that the registry answered
     /// with "no such image": not retried by the cycle.
     #[error("{error}")]
@@ -396,6 +425,7 @@ impl Applier {
             self.forget_old_restarts(&observed);
             let steps = plan(&observed.current, target, &observed.conditions);
             if steps.is_empty() {
+                notice(&observed, target, until, &mut report);
                 report.elapsed_ms =
                     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
                 tracing::info!(
@@ -445,6 +475,7 @@ impl Applier {
                 });
             }
             if actions.is_empty() && matches!(until, Until::Settled) {
+                notice(&observed, target, until, &mut report);
                 report.elapsed_ms =
                     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
                 tracing::debug!(waiting = ?waiting, look_again_ms = look_again.map(|d| d.as_millis()), "settled; held back");
@@ -481,6 +512,20 @@ impl Applier {
                 match result {
                     Ok(()) => {
                         failures.remove(&line);
+                        if let Step::RemoveVolume {
+                            app,
+                            volume,
+                            recreate: true,
+                            ..
+                        } = &step
+                        {
+                            let warning = format!(
+                                "volume {app}/{volume} recreated: its driver or driver_opts \
+                                 changed, and the data it held is lost"
+                            );
+                            tracing::warn!("{warning}");
+                            report.warnings.push(warning);
+                        }
                         report.steps.push(line);
                     }
                     Err(StepError::NoSpace(e)) => return Err(e.into()),
@@ -496,11 +541,7 @@ impl Applier {
                         *count += 1;
                         tracing::warn!(step = %line, attempt = *count, error = %e, "step failed");
                         if *count >= STEP_ATTEMPTS {
-                            return Err(ApplyError::Step {
-                                step: line,
-                                attempts: *count,
-                                error: e.to_string(),
-                            });
+                            return Err(gave_up(&step, line, *count, e, &observed));
                         }
                     }
                 }
@@ -593,9 +634,15 @@ impl Applier {
                 e.create_network(app, network, config).await,
             )?),
             Step::RemoveNetwork { name, .. } => Ok(e.remove_network(name).await?),
-            Step::CreateContainer { labels, spec } => {
+            Step::CreateContainer {
+                labels,
+                spec,
+                peers,
+            } => {
                 let dir = self.locks.dir(&BlockId::new(&labels.app, &labels.block))?;
-                let plan = ContainerPlan::new(labels, spec, e.instance(), &dir);
+                let plan =
+                    ContainerPlan::new(labels, spec, peers, e.instance(), &dir, &e.host_context());
+                binds::create_missing(spec)?;
                 e.create_container(&plan).await?;
                 Ok(())
             }
@@ -609,13 +656,16 @@ impl Applier {
                     current.is_some_and(|c| matches!(c.status, ContainerStatus::Exited { .. }));
                 // A crash between creating a container and joining its
                 // other networks leaves it on its first one only: joined
-                // here, before its first start.
+                // here, before its first start. A block under a
+                // `network_mode` (the host's, none, another block's) joins
+                // none of the app's networks.
                 if let (Some(c), Some(owner)) = (current, &container.owner)
                     && c.status == ContainerStatus::Created
                     && let Some(block) = target
                         .apps
                         .get(&owner.app)
                         .and_then(|a| a.release.blocks.get(&owner.block))
+                    && block.network_mode.is_none()
                 {
                     let missing: Vec<String> = block
                         .effective_networks()
@@ -773,6 +823,71 @@ impl Applier {
         };
         disk::check(image, size, free, self.settings.disk_reserve, &root)?;
         Ok(())
+    }
+}
+
+/// Reports what `target` asks that the plan leaves as it is: warnings for
+/// an `osb apply`; debug lines for the daemon, whose reconciles would repeat
+/// them every time.
+fn notice(observed: &Observed, target: &TargetState, until: Until, report: &mut ApplyReport) {
+    for notice in notices(&observed.current, target) {
+        let line = notice.to_string();
+        match until {
+            Until::Converged(_) => tracing::warn!("{line}"),
+            Until::Settled => tracing::debug!("{line}"),
+        }
+        report.warnings.push(line);
+    }
+}
+
+/// The error that ends an apply whose `step` failed `attempts` times in a
+/// row, the last time with `error`. A create the engine refused says so,
+/// and says what of the block still runs.
+fn gave_up(
+    step: &Step,
+    line: String,
+    attempts: u32,
+    error: StepError,
+    observed: &Observed,
+) -> ApplyError {
+    if let Step::CreateContainer { labels, .. } = step
+        && let StepError::Engine(EngineError::Refused { message, .. }) = &error
+    {
+        let block = BlockId::new(&labels.app, &labels.block);
+        let running = observed
+            .current
+            .containers
+            .iter()
+            .filter(|c| c.block_id().as_ref() == Some(&block) && c.status.is_live())
+            .map(|c| {
+                ContainerRef {
+                    id: c.id.clone(),
+                    owner: c.owner.clone(),
+                }
+                .to_string()
+            })
+            .collect();
+        return ApplyError::CreateRefused {
+            container: format!("{block}@{}", labels.release),
+            block: block.to_string(),
+            attempts,
+            message: message.clone(),
+            running,
+        };
+    }
+    ApplyError::Step {
+        step: line,
+        attempts,
+        error: error.to_string(),
+    }
+}
+
+/// `main/web@1.0.0 keeps running`, or that nothing of the block runs.
+fn still_running(block: &str, running: &[String]) -> String {
+    if running.is_empty() {
+        format!("no container of {block} is running")
+    } else {
+        format!("{} keeps running", running.join(", "))
     }
 }
 

@@ -1,11 +1,12 @@
-//! What `osb status` reports: each target block's container and state, and
-//! what the planner would do next.
+//! What `osb status` reports: each target block's container and state, the
+//! privileges it holds, and what the planner would do next.
 
 use serde::Serialize;
 
 use super::Observed;
 use osb_state::current::{Container, ContainerStatus, Health};
 use osb_state::plan::Step;
+use osb_state::policy::Summary;
 use osb_state::{BlockId, TargetState, plan};
 
 /// The device's blocks.
@@ -45,6 +46,15 @@ pub struct BlockStatus {
     pub updating: bool,
     /// Why the block is held back, if it is.
     pub waiting: Option<String>,
+    /// The privileges it asks for, which the device policy let through
+    /// (`privileged`, `host-network`, `devices`, `host-features`, ...).
+    pub privileges: Vec<String>,
+    /// The host features it asks for by label (`dbus`, `kernel-modules`,
+    /// `balena-socket`, ...).
+    pub features: Vec<String>,
+    /// Both as one line, `host-features` spelled out as the features
+    /// (`privileged, host-network, devices, dbus`); empty if none.
+    pub holds: String,
 }
 
 /// The status of `target`'s blocks in `observed`, planned with the clock
@@ -59,7 +69,9 @@ pub fn report(
     for (app_name, app) in &target.apps {
         for (block_name, block) in &app.release.blocks {
             let id = BlockId::new(app_name, block_name);
-            let hash = block.config_hash();
+            let hash = app
+                .container_hash(block_name)
+                .unwrap_or_else(|| block.config_hash());
             let mine: Vec<&Container> = observed
                 .current
                 .containers
@@ -73,6 +85,7 @@ pub fn report(
                 Step::Wait { block, reason } if *block == id => Some(reason.to_string()),
                 _ => None,
             });
+            let summary = Summary::of(block, &app.volumes);
             blocks.push(BlockStatus {
                 block: id.to_string(),
                 release: app.release.version.to_string(),
@@ -81,6 +94,17 @@ pub fn report(
                 container: current.and_then(|c| observed.names.get(&c.id).cloned()),
                 updating: mine.len() > usize::from(current.is_some()),
                 waiting,
+                privileges: summary
+                    .privileges
+                    .iter()
+                    .map(|p| p.name().to_owned())
+                    .collect(),
+                features: summary
+                    .features
+                    .iter()
+                    .map(|f| f.name().to_owned())
+                    .collect(),
+                holds: summary.line(),
             });
         }
     }

@@ -7,16 +7,122 @@ use std::num::NonZeroU16;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{ComposeError, Walker, boolean, invalid, kind, list, mapping, scalar, string};
+use super::{
+    ComposeError, Walker, boolean, byte_size, devices, each, env_file, integer_in, invalid, kind,
+    list, mapping, name_or_number, network, one_or_many, parsed, resources, scalar, spelling,
+    string, string_map, update_labels,
+};
 use crate::duration::HumanDuration;
 use crate::image::ImageRef;
 use crate::mount::{AbsPath, MountError, VolumeMount};
 use crate::name::{BlockName, NetworkName, PluginRef, VolumeName};
 use crate::port::{PortMapping, Protocol};
+use crate::settings::{
+    Capability, CpuSet, DeviceCgroupRule, HostName, IpcMode, Logging, MacAddress, PidMode,
+    SecurityOpt, StopSignal,
+};
 use crate::target::{
     Block, DependsCondition, HealthTest, Healthcheck, Requirement, RestartPolicy, TimeRequirement,
     UpdateStrategy,
 };
+
+/// Every key the compose specification gives a service, read or not: a
+/// key one edit away from one of these is a misspelling, refused; any
+/// other unknown key is reported and ignored.
+const SERVICE_KEYS: &[&str] = &[
+    "annotations",
+    "attach",
+    "blkio_config",
+    "build",
+    "cap_add",
+    "cap_drop",
+    "cgroup",
+    "cgroup_parent",
+    "command",
+    "configs",
+    "container_name",
+    "cpu_count",
+    "cpu_percent",
+    "cpu_period",
+    "cpu_quota",
+    "cpu_rt_period",
+    "cpu_rt_runtime",
+    "cpu_shares",
+    "cpus",
+    "cpuset",
+    "credential_spec",
+    "depends_on",
+    "deploy",
+    "develop",
+    "device_cgroup_rules",
+    "devices",
+    "dns",
+    "dns_opt",
+    "dns_search",
+    "domainname",
+    "entrypoint",
+    "env_file",
+    "environment",
+    "expose",
+    "extends",
+    "external_links",
+    "extra_hosts",
+    "gpus",
+    "group_add",
+    "healthcheck",
+    "hostname",
+    "image",
+    "init",
+    "ipc",
+    "isolation",
+    "label_file",
+    "labels",
+    "links",
+    "logging",
+    "mac_address",
+    "mem_limit",
+    "mem_reservation",
+    "mem_swappiness",
+    "memswap_limit",
+    "models",
+    "network_mode",
+    "networks",
+    "oom_kill_disable",
+    "oom_score_adj",
+    "pid",
+    "pids_limit",
+    "platform",
+    "ports",
+    "post_start",
+    "pre_stop",
+    "privileged",
+    "profiles",
+    "provider",
+    "pull_policy",
+    "pull_refresh_after",
+    "read_only",
+    "restart",
+    "runtime",
+    "scale",
+    "secrets",
+    "security_opt",
+    "shm_size",
+    "stdin_open",
+    "stop_grace_period",
+    "stop_signal",
+    "storage_opt",
+    "sysctls",
+    "tmpfs",
+    "tty",
+    "ulimits",
+    "use_api_socket",
+    "user",
+    "userns_mode",
+    "uts",
+    "volumes",
+    "volumes_from",
+    "working_dir",
+];
 
 /// Reads the service at `path` (`services.<name>`).
 pub(super) fn read(
@@ -33,7 +139,9 @@ pub(super) fn read(
     let image = match service.get("image") {
         Some(image) => {
             let here = format!("{path}.image");
-            let text = walker.text(image, &here)?;
+            // A string only: `image: 12345` is a YAML number, and reading
+            // it as the repository `12345` would pull what nobody named.
+            let text = string(image, &here)?;
             ImageRef::parse(&text).map_err(|e| invalid(&here, e))?
         }
         None => {
@@ -43,91 +151,231 @@ pub(super) fn read(
             ));
         }
     };
-    let mut block = Block {
-        image,
-        command: None,
-        environment: BTreeMap::new(),
-        labels: BTreeMap::new(),
-        volumes: Vec::new(),
-        networks: Vec::new(),
-        ports: Vec::new(),
-        depends_on: BTreeMap::new(),
-        restart: RestartPolicy::default(),
-        healthcheck: None,
-        update_strategy: UpdateStrategy::default(),
-        requires: Vec::new(),
-        time: None,
-        plugins: Vec::new(),
-    };
+    let mut block = Block::new(image);
+    let mut strategy_from_x_osb = false;
     for (key, value) in service {
         let here = format!("{path}.{key}");
         match key.as_str() {
-            "image" => {}
-            "command" => block.command = Some(command(walker, value, &here)?),
+            // Read before or after the others.
+            "image" | "env_file" | "expose" => {}
+            "command" => block.command = Some(command(value, &here)?),
+            "entrypoint" => block.entrypoint = Some(command(value, &here)?),
             "environment" => block.environment = environment(walker, value, &here)?,
             "labels" => block.labels = walker.labels(value, &here)?,
-            "volumes" => block.volumes = volumes(walker, value, &here)?,
+            // Both add to the mounts: the service-level `tmpfs` is a
+            // shorthand for tmpfs entries of `volumes`.
+            "volumes" => block.volumes.extend(volumes(walker, value, &here)?),
+            "tmpfs" => block.volumes.extend(tmpfs(walker, value, &here)?),
             "networks" => block.networks = networks(walker, value, &here)?,
             "ports" => block.ports = ports(walker, value, &here)?,
             "depends_on" => block.depends_on = depends_on(walker, value, &here)?,
-            "restart" => block.restart = restart(walker, value, &here)?,
+            "restart" => block.restart = Some(restart(walker, value, &here)?),
             "healthcheck" => block.healthcheck = Some(healthcheck(walker, value, &here)?),
-            "x-osb" => osb_extension(value, &here, &mut block)?,
+            "privileged" => block.privileged = boolean(value, &here)?,
+            "network_mode" => block.network_mode = network::mode(walker, value, &here)?,
+            "pid" => block.pid = Some(parsed(value, &here, PidMode::parse)?),
+            "ipc" => block.ipc = Some(parsed(value, &here, IpcMode::parse)?),
+            "cap_add" => block.cap_add = each(value, &here, Capability::new)?,
+            "cap_drop" => block.cap_drop = each(value, &here, Capability::new)?,
+            "devices" => block.devices = devices::devices(walker, value, &here)?,
+            "device_cgroup_rules" => {
+                block.device_cgroup_rules = each(value, &here, DeviceCgroupRule::new)?;
+            }
+            "security_opt" => block.security_opt = each(value, &here, SecurityOpt::new)?,
+            "sysctls" => block.sysctls = resources::sysctls(value, &here)?,
+            "ulimits" => block.ulimits = resources::ulimits(walker, value, &here)?,
+            "shm_size" => block.shm_size = Some(byte_size(value, &here)?),
+            "read_only" => block.read_only = boolean(value, &here)?,
+            "user" => block.user = Some(name_or_number(value, &here)?),
+            "group_add" => {
+                block.group_add = list(value, &here)?
+                    .iter()
+                    .enumerate()
+                    .map(|(i, group)| name_or_number(group, &format!("{here}[{i}]")))
+                    .collect::<Result<_, _>>()?;
+            }
+            "working_dir" => block.working_dir = Some(parsed(value, &here, AbsPath::new)?),
+            "hostname" => block.hostname = Some(parsed(value, &here, HostName::new)?),
+            "domainname" => block.domainname = Some(parsed(value, &here, HostName::new)?),
+            "dns" => block.dns = network::dns(value, &here)?,
+            "dns_search" => {
+                block.dns_search = one_or_many(value, &here)?
+                    .into_iter()
+                    .map(|(there, name)| HostName::new(&name).map_err(|e| invalid(&there, e)))
+                    .collect::<Result<_, _>>()?;
+            }
+            "dns_opt" => {
+                block.dns_opt = one_or_many(value, &here)?
+                    .into_iter()
+                    .map(|(_, option)| option)
+                    .collect();
+            }
+            "extra_hosts" => block.extra_hosts = network::extra_hosts(value, &here)?,
+            "mac_address" => block.mac_address = Some(parsed(value, &here, MacAddress::new)?),
+            "init" => block.init = boolean(value, &here)?,
+            "tty" => block.tty = boolean(value, &here)?,
+            "stdin_open" => block.stdin_open = boolean(value, &here)?,
+            "stop_signal" => block.stop_signal = Some(parsed(value, &here, StopSignal::new)?),
+            "stop_grace_period" => block.stop_grace_period = Some(duration(value, &here)?),
+            "oom_kill_disable" => block.oom_kill_disable = boolean(value, &here)?,
+            "oom_score_adj" => {
+                block.oom_score_adj = Some(integer_in(value, &here, "-1000 to 1000")?);
+            }
+            "mem_limit" => block.mem_limit = Some(byte_size(value, &here)?),
+            "mem_reservation" => block.mem_reservation = Some(byte_size(value, &here)?),
+            "memswap_limit" => block.memswap_limit = Some(resources::memswap_limit(value, &here)?),
+            "cpus" => block.cpus = Some(resources::cpus(value, &here)?),
+            "cpu_shares" => block.cpu_shares = Some(integer_in(value, &here, "2 to 4294967295")?),
+            "cpu_quota" => {
+                block.cpu_quota = Some(integer_in(value, &here, "1000 to 4294967295")?);
+            }
+            "cpuset" => block.cpuset = Some(parsed(value, &here, CpuSet::new)?),
+            "runtime" => block.runtime = Some(string(value, &here)?),
+            "logging" => block.logging = Some(logging(walker, value, &here)?),
+            "x-osb" => strategy_from_x_osb = osb_extension(value, &here, &mut block)?,
             key if key.starts_with("x-") => {}
-            _ => walker.ignored(&here),
+            key => match spelling::did_you_mean(key, SERVICE_KEYS) {
+                Some(known) => {
+                    return Err(invalid(
+                        &here,
+                        format!("unknown key '{key}': did you mean '{known}'?"),
+                    ));
+                }
+                None => walker.ignored(&here),
+            },
+        }
+    }
+    let exposed = match service.get("expose") {
+        Some(value) => network::expose(value, &format!("{path}.expose"))?,
+        None => Vec::new(),
+    };
+    // A port published or listed already is exposed already.
+    for port in exposed {
+        let known = block
+            .ports
+            .iter()
+            .any(|p| p.target == port.target && p.protocol == port.protocol);
+        if !known {
+            block.ports.push(port);
+        }
+    }
+    if let Some(strategy) =
+        update_labels::strategy(walker, &block.labels, path, strategy_from_x_osb)?
+    {
+        block.update_strategy = strategy;
+    }
+    if let Some(value) = service.get("env_file") {
+        // Under `environment`, which wins, as in compose.
+        let from_files = env_file::read(walker, value, &format!("{path}.env_file"))?;
+        for (name, value) in from_files {
+            block.environment.entry(name).or_insert(value);
         }
     }
     Ok(block)
 }
 
+fn duration(value: &Value, path: &str) -> Result<HumanDuration, ComposeError> {
+    HumanDuration::parse(&string(value, path)?).map_err(|e| invalid(path, e))
+}
+
+/// `{driver, options}`.
+fn logging(walker: &mut Walker, value: &Value, path: &str) -> Result<Logging, ComposeError> {
+    let map = mapping(value, path)?;
+    let Some(driver) = map.get("driver") else {
+        return Err(invalid(
+            path,
+            "no 'driver': name the log driver (json-file, local, journald, ...), as the \
+             engine's default is not known here",
+        ));
+    };
+    let mut logging = Logging {
+        driver: string(driver, &format!("{path}.driver"))?,
+        options: BTreeMap::new(),
+    };
+    for (key, value) in map {
+        let here = format!("{path}.{key}");
+        match key.as_str() {
+            "driver" => {}
+            "options" if value.is_null() => {}
+            "options" => logging.options = string_map(value, &here)?,
+            _ => walker.ignored(&here),
+        }
+    }
+    Ok(logging)
+}
+
 /// A string is split as a shell would (quotes, backslashes), with no
-/// expansion; a list is taken as it is.
-fn command(walker: &mut Walker, value: &Value, path: &str) -> Result<Vec<String>, ComposeError> {
+/// expansion; a list is taken as it is. For `command` and `entrypoint`.
+fn command(value: &Value, path: &str) -> Result<Vec<String>, ComposeError> {
     match value {
         Value::Array(items) => items
             .iter()
             .enumerate()
-            .map(|(i, item)| walker.text(item, &format!("{path}[{i}]")))
+            .map(|(i, item)| scalar(item, &format!("{path}[{i}]")))
             .collect(),
         other => {
-            let line = walker.text(other, path)?;
+            let line = scalar(other, path)?;
             shlex::split(&line).ok_or_else(|| invalid(path, "unbalanced quotes"))
         }
     }
 }
 
-/// A map (`{K: v}`) or a list (`["K=v"]`). A variable without a value would
-/// be taken from the environment of whoever runs compose; a device has
-/// none, so it is reported and left out.
+/// A map (`{K: v}`) or a list (`["K=v"]`). A variable without a value
+/// (`- FOO`, `FOO:`) takes its value from the import's environment, as
+/// compose takes it from its own; without one there, it is reported and
+/// left out.
 fn environment(
     walker: &mut Walker,
     value: &Value,
     path: &str,
 ) -> Result<BTreeMap<String, String>, ComposeError> {
-    const NO_VALUE: &str = "no value: compose would take it from the host's environment; ignored";
     let mut out = BTreeMap::new();
+    let from_environment = |walker: &mut Walker, name: &str, here: &str| {
+        let found = walker
+            .context
+            .environment
+            .and_then(|environment| environment.get(name));
+        match found {
+            Some(value) => Some(value.clone()),
+            None => {
+                walker.warn(
+                    here,
+                    format!(
+                        "no value, and '{name}' is not in the environment the file is imported \
+                         with; left out"
+                    ),
+                );
+                None
+            }
+        }
+    };
     match value {
         Value::Object(map) => {
             for (key, value) in map {
                 let here = format!("{path}.{key}");
-                if value.is_null() {
-                    walker.warn(&here, NO_VALUE);
+                let value = if value.is_null() {
+                    from_environment(walker, key, &here)
                 } else {
-                    out.insert(key.clone(), walker.text(value, &here)?);
+                    Some(scalar(value, &here)?)
+                };
+                if let Some(value) = value {
+                    out.insert(key.clone(), value);
                 }
             }
         }
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
                 let here = format!("{path}[{i}]");
-                let item = walker.text(item, &here)?;
-                match item.split_once('=') {
-                    Some((key, value)) => {
-                        if out.insert(key.to_owned(), value.to_owned()).is_some() {
-                            return Err(invalid(&here, format!("variable '{key}' is given twice")));
-                        }
-                    }
-                    None => walker.warn(&here, NO_VALUE),
+                let item = scalar(item, &here)?;
+                let (key, value) = match item.split_once('=') {
+                    Some((key, value)) => (key, Some(value.to_owned())),
+                    None => (item.as_str(), from_environment(walker, &item, &here)),
+                };
+                if out.contains_key(key) {
+                    return Err(invalid(&here, format!("variable '{key}' is given twice")));
+                }
+                if let Some(value) = value {
+                    out.insert(key.to_owned(), value);
                 }
             }
         }
@@ -167,6 +415,40 @@ fn volumes(
             }
         };
         out.extend(mount);
+    }
+    Ok(out)
+}
+
+/// The service-level `tmpfs`: a path or a list of them, each with options
+/// after a colon (`/run:size=64m,mode=1777`); `size` is kept, others are
+/// reported.
+fn tmpfs(walker: &mut Walker, value: &Value, path: &str) -> Result<Vec<VolumeMount>, ComposeError> {
+    let items: Vec<(String, &Value)> = match value {
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| (format!("{path}[{i}]"), item))
+            .collect(),
+        other => vec![(path.to_owned(), other)],
+    };
+    let mut out = Vec::new();
+    for (here, item) in items {
+        let text = string(item, &here)?;
+        let (target, options) = text.split_once(':').unwrap_or((&text, ""));
+        let target = AbsPath::new(target).map_err(|e| invalid(&here, e))?;
+        let mut size = None;
+        for option in options.split(',').filter(|o| !o.is_empty()) {
+            match option.split_once('=') {
+                Some(("size", bytes)) => {
+                    size = Some(byte_size(&Value::String(bytes.to_owned()), &here)?);
+                }
+                _ => walker.warn(
+                    &here,
+                    format!("option '{option}' is not supported, ignored"),
+                ),
+            }
+        }
+        out.push(VolumeMount::Tmpfs { target, size });
     }
     Ok(out)
 }
@@ -253,24 +535,6 @@ fn long_volume(
     Ok(Some(mount))
 }
 
-/// Bytes, as a number or with a unit: `65536`, `64k`, `10m`, `1g`.
-fn byte_size(value: &Value, path: &str) -> Result<u64, ComposeError> {
-    let bad = || invalid(path, "expected a size in bytes, e.g. 65536 or '64m'");
-    let text = scalar(value, path)?.to_ascii_lowercase();
-    let text = text.trim_end_matches('b');
-    let (digits, scale) = match text.as_bytes().last() {
-        Some(b'k') => (&text[..text.len() - 1], 1u64 << 10),
-        Some(b'm') => (&text[..text.len() - 1], 1 << 20),
-        Some(b'g') => (&text[..text.len() - 1], 1 << 30),
-        _ => (text, 1),
-    };
-    digits
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(scale))
-        .ok_or_else(bad)
-}
-
 /// A list of names, or a map from name to per-network options (reported).
 fn networks(
     walker: &mut Walker,
@@ -313,7 +577,17 @@ fn ports(walker: &mut Walker, value: &Value, path: &str) -> Result<Vec<PortMappi
         match item {
             Value::String(_) | Value::Number(_) => {
                 let short = scalar(item, &here)?;
-                out.extend(PortMapping::parse_short(&short).map_err(|e| invalid(&here, e))?);
+                let mappings = PortMapping::parse_short(&short).map_err(|e| invalid(&here, e))?;
+                if mappings.iter().any(|m| m.published.is_none()) {
+                    // Compose would publish it on a host port of the
+                    // engine's choosing: a port no one can know in advance.
+                    walker.warn(
+                        &here,
+                        "no host port: exposed to the block's networks, not published \
+                         (write 'HOST:CONTAINER' to publish it)",
+                    );
+                }
+                out.extend(mappings);
             }
             Value::Object(map) => out.push(long_port(walker, map, &here)?),
             other => {
@@ -481,24 +755,16 @@ fn healthcheck(
         retries: None,
         start_period: None,
     };
-    let duration = |value: &Value, here: &str| -> Result<HumanDuration, ComposeError> {
-        HumanDuration::parse(&string(value, here)?).map_err(|e| invalid(here, e))
-    };
     let mut disable = false;
     for (key, value) in mapping(value, path)? {
         let here = format!("{path}.{key}");
         match key.as_str() {
-            "test" => check.test = Some(health_test(walker, value, &here)?),
+            "test" => check.test = Some(health_test(value, &here)?),
             "interval" => check.interval = Some(duration(value, &here)?),
             "timeout" => check.timeout = Some(duration(value, &here)?),
             "start_period" => check.start_period = Some(duration(value, &here)?),
             "retries" => {
-                check.retries = Some(
-                    value
-                        .as_u64()
-                        .and_then(|n| u32::try_from(n).ok())
-                        .ok_or_else(|| invalid(&here, "expected a whole number"))?,
-                );
+                check.retries = Some(integer_in(value, &here, "0 to 4294967295")?);
             }
             "disable" => disable = boolean(value, &here)?,
             _ => walker.ignored(&here),
@@ -512,14 +778,14 @@ fn healthcheck(
 
 /// `"curl -f http://x"` (through the shell), `["CMD", "curl", ...]`,
 /// `["CMD-SHELL", "curl ..."]` or `["NONE"]`.
-fn health_test(walker: &mut Walker, value: &Value, path: &str) -> Result<HealthTest, ComposeError> {
+fn health_test(value: &Value, path: &str) -> Result<HealthTest, ComposeError> {
     let Value::Array(items) = value else {
-        return Ok(HealthTest::Shell(walker.text(value, path)?));
+        return Ok(HealthTest::Shell(scalar(value, path)?));
     };
     let words = items
         .iter()
         .enumerate()
-        .map(|(i, item)| walker.text(item, &format!("{path}[{i}]")))
+        .map(|(i, item)| scalar(item, &format!("{path}[{i}]")))
         .collect::<Result<Vec<_>, _>>()?;
     match words.split_first() {
         Some((first, rest)) if first == "CMD" => Ok(HealthTest::Cmd(rest.to_vec())),
@@ -546,7 +812,8 @@ struct OsbExtension {
     plugins: Vec<PluginRef>,
 }
 
-fn osb_extension(value: &Value, path: &str, block: &mut Block) -> Result<(), ComposeError> {
+/// Whether it chose the update strategy.
+fn osb_extension(value: &Value, path: &str, block: &mut Block) -> Result<bool, ComposeError> {
     let extension: OsbExtension = serde_path_to_error::deserialize(value).map_err(|e| {
         let inner = e.path().to_string();
         let here = if matches!(inner.as_str(), "." | "?") {
@@ -556,11 +823,12 @@ fn osb_extension(value: &Value, path: &str, block: &mut Block) -> Result<(), Com
         };
         invalid(&here, e.into_inner())
     })?;
+    let chose = extension.update_strategy.is_some();
     if let Some(strategy) = extension.update_strategy {
         block.update_strategy = strategy;
     }
     block.time = extension.time;
     block.requires = extension.requires;
     block.plugins = extension.plugins;
-    Ok(())
+    Ok(chose)
 }

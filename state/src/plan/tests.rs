@@ -88,19 +88,14 @@ fn started(block: &Block) -> ContainerStatus {
 fn converged(target: &TargetState) -> CurrentState {
     let mut current = CurrentState::default();
     for (app_name, app) in &target.apps {
-        for volume in app.volumes.keys() {
-            current.volumes.push(Volume {
-                name: labels::volume_name(app_name, volume),
-                app: app_name.clone(),
-                volume: volume.clone(),
-            });
+        for (volume, config) in &app.volumes {
+            current.volumes.push(volume_of(app_name, volume, config));
         }
         for network in app_networks(app) {
-            current.networks.push(Network {
-                name: labels::network_name(app_name, &network),
-                app: app_name.clone(),
-                network,
-            });
+            let config = app.networks.get(&network).cloned().unwrap_or_default();
+            current
+                .networks
+                .push(network_of(app_name, &network, &config));
         }
         for (block_name, block) in &app.release.blocks {
             if !current
@@ -117,7 +112,9 @@ fn converged(target: &TargetState) -> CurrentState {
                 app: app_name.clone(),
                 block: block_name.clone(),
                 release: app.release.version.clone(),
-                config_hash: block.config_hash(),
+                config_hash: app
+                    .container_hash(block_name)
+                    .unwrap_or_else(|| block.config_hash()),
             };
             let status = match started(block) {
                 ContainerStatus::Running {
@@ -133,6 +130,27 @@ fn converged(target: &TargetState) -> CurrentState {
         }
     }
     current
+}
+
+/// A volume as the runtime creates it: labelled with its settings' hash.
+fn volume_of(app: &AppName, volume: &VolumeName, config: &VolumeConfig) -> Volume {
+    Volume {
+        name: labels::volume_name(app, volume),
+        app: app.clone(),
+        volume: volume.clone(),
+        config_hash: Some(labels::volume_hash(config)),
+        labels: config.labels.clone(),
+    }
+}
+
+/// A network as the runtime creates it: labelled with its settings' hash.
+fn network_of(app: &AppName, network: &NetworkName, config: &NetworkConfig) -> Network {
+    Network {
+        name: labels::network_name(app, network),
+        app: app.clone(),
+        network: network.clone(),
+        config_hash: Some(labels::network_hash(config)),
+    }
 }
 
 fn set_status(current: &mut CurrentState, block: &str, status: ContainerStatus) {
@@ -230,19 +248,19 @@ fn apply(current: &mut CurrentState, target: &TargetState, step: &Step) {
             id: image_id(image),
             references: vec![image.clone()],
         }),
-        Step::CreateVolume { app, volume, .. } => current.volumes.push(Volume {
-            name: labels::volume_name(app, volume),
-            app: app.clone(),
-            volume: volume.clone(),
-        }),
+        Step::CreateVolume {
+            app,
+            volume,
+            config,
+        } => current.volumes.push(volume_of(app, volume, config)),
         Step::RemoveVolume { name, .. } => current.volumes.retain(|v| v.name != *name),
-        Step::CreateNetwork { app, network, .. } => current.networks.push(Network {
-            name: labels::network_name(app, network),
-            app: app.clone(),
-            network: network.clone(),
-        }),
+        Step::CreateNetwork {
+            app,
+            network,
+            config,
+        } => current.networks.push(network_of(app, network, config)),
         Step::RemoveNetwork { name, .. } => current.networks.retain(|n| n.name != *name),
-        Step::CreateContainer { labels, spec } => {
+        Step::CreateContainer { labels, spec, .. } => {
             let container = container_for(labels.clone(), spec, ContainerStatus::Created);
             assert!(
                 current.images.iter().any(|i| i.id == container.image),
@@ -258,7 +276,7 @@ fn apply(current: &mut CurrentState, target: &TargetState, step: &Step) {
                 .and_then(|o| target.apps.get(&o.app)?.release.blocks.get(&o.block));
             let status = match block {
                 // A one-shot block runs to completion at once.
-                Some(b) if b.restart == RestartPolicy::No => ContainerStatus::Exited { code: 0 },
+                Some(b) if b.restart() == RestartPolicy::No => ContainerStatus::Exited { code: 0 },
                 Some(b) => started(b),
                 None => ContainerStatus::Running {
                     health: Health::NoCheck,
@@ -348,11 +366,11 @@ fn image_change_download_then_kill() {
         &synced(),
         "
         fetch localhost:5000/web:2
+        create main/web@2.0.0
         lock main/web
         stop main/web@1.0.0
-        remove main/web@1.0.0
-        create main/web@2.0.0; unlock main/web; remove image localhost:5000/web:1
-        start main/web@2.0.0
+        remove main/web@1.0.0; start main/web@2.0.0
+        unlock main/web; remove image localhost:5000/web:1
         converged
         ",
     );
@@ -445,11 +463,11 @@ fn config_change_recreates() {
         &new,
         &synced(),
         "
+        create main/web@1.0.1
         lock main/web
         stop main/web@1.0.0
-        remove main/web@1.0.0
-        create main/web@1.0.1; unlock main/web
-        start main/web@1.0.1
+        remove main/web@1.0.0; start main/web@1.0.1
+        unlock main/web
         converged
         ",
     );
@@ -664,11 +682,11 @@ fn volumes_are_kept_while_the_target_uses_them() {
         &without,
         &synced(),
         "
+        create main/db@2.0.0
         lock main/db
         stop main/db@1.0.0
-        remove main/db@1.0.0
-        create main/db@2.0.0; unlock main/db; remove volume main/data
-        start main/db@2.0.0
+        remove main/db@1.0.0; start main/db@2.0.0
+        unlock main/db; remove volume main/data
         converged
         ",
     );
@@ -747,12 +765,17 @@ fn update_lock_held_by_the_block() {
         &locked,
         "fetch localhost:5000/web:2",
     );
-    // ...but the block is not stopped while it holds its lock.
+    // ...and so does creating the new container...
     let mut current = converged(&old);
+    let web2 = ImageRef::parse("localhost:5000/web:2").unwrap_or_else(|e| panic!("{e}"));
     current.images.push(Image {
-        id: ImageId("sha256:web2".to_owned()),
-        references: vec![ImageRef::parse("localhost:5000/web:2").unwrap_or_else(|e| panic!("{e}"))],
+        id: image_id(&web2),
+        references: vec![web2],
     });
+    check(&current, &new, &locked, "create main/web@2.0.0");
+    // ...but the block is not stopped while it holds its lock.
+    let create = plan(&current, &new, &locked).remove(0);
+    apply(&mut current, &new, &create);
     check(
         &current,
         &new,
@@ -797,4 +820,224 @@ fn duplicate_containers_of_one_block() {
     extra.status = ContainerStatus::Created;
     current.containers.push(extra);
     check(&current, &t, &synced(), "remove main/web@1.0.0");
+}
+
+#[test]
+fn the_new_container_is_created_before_the_old_one_stops() {
+    // (strategy, new image on the device already, the first batches)
+    let table = [
+        (
+            r#""download-then-kill""#,
+            false,
+            "fetch localhost:5000/web:2\ncreate main/web@2.0.0\nlock main/web",
+        ),
+        (
+            r#""download-then-kill""#,
+            true,
+            "create main/web@2.0.0\nlock main/web\nstop main/web@1.0.0",
+        ),
+        // Kill-then-download fetches only once the old container is gone
+        // (no room for both images), so it cannot create first...
+        (
+            r#""kill-then-download""#,
+            false,
+            "lock main/web\nstop main/web@1.0.0\nremove main/web@1.0.0",
+        ),
+        // ...unless the image is on the device already.
+        (
+            r#""kill-then-download""#,
+            true,
+            "create main/web@2.0.0\nlock main/web\nstop main/web@1.0.0",
+        ),
+        (
+            r#"{"hand-over": {"timeout": "5s"}}"#,
+            true,
+            "create main/web@2.0.0\nstart main/web@2.0.0\nlock main/web",
+        ),
+    ];
+    for (strategy, present, expect) in table {
+        let old = db_web("1.0.0", "localhost:5000/web:1", strategy);
+        let new = db_web("2.0.0", "localhost:5000/web:2", strategy);
+        let mut current = converged(&old);
+        if present {
+            let web2 = ImageRef::parse("localhost:5000/web:2").unwrap_or_else(|e| panic!("{e}"));
+            current.images.push(Image {
+                id: image_id(&web2),
+                references: vec![web2],
+            });
+        }
+        let mut batches = Vec::new();
+        for _ in 0..3 {
+            let steps = plan(&current, &new, &synced());
+            batches.push(
+                steps
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            );
+            for step in &steps {
+                apply(&mut current, &new, step);
+            }
+        }
+        assert_eq!(
+            batches.join("\n"),
+            expect,
+            "{strategy}, image present: {present}"
+        );
+    }
+}
+
+#[test]
+fn a_create_the_engine_refuses_leaves_the_old_container_running() {
+    let old = db_web("1.0.0", "localhost:5000/web:1", r#""download-then-kill""#);
+    let new = db_web("2.0.0", "localhost:5000/web:2", r#""download-then-kill""#);
+    let mut current = converged(&old);
+    let web2 = ImageRef::parse("localhost:5000/web:2").unwrap_or_else(|e| panic!("{e}"));
+    current.images.push(Image {
+        id: image_id(&web2),
+        references: vec![web2],
+    });
+    // The engine refuses the create, so nothing changes: the plan is the
+    // same create again, and nothing of the running block is touched.
+    for _ in 0..3 {
+        check(&current, &new, &synced(), "create main/web@2.0.0");
+    }
+    assert!(current.containers.iter().all(|c| c.status.is_live()));
+}
+
+/// db and web, web on `back`, with `back` configured as `network` (the
+/// inside of a JSON object) at `version`.
+fn on_back(version: &str, network: &str) -> TargetState {
+    target(&format!(
+        r#"{{"version": 1, "apps": {{"main": {{"class": "app",
+            "release": {{"version": "{version}", "blocks": {{
+                "db": {{"image": "db"}},
+                "web": {{"image": "web", "networks": ["back"]}},
+                "side": {{"image": "side", "network_mode": "service:web"}}}}}},
+            "networks": {{"back": {{{network}}}}}}}}}}}"#
+    ))
+}
+
+#[test]
+fn a_network_whose_settings_change_is_recreated() {
+    let old = on_back("1.0.0", r#""internal": true"#);
+    for changed in [
+        r#""internal": false"#,
+        r#""internal": true, "labels": {"tier": "back"}"#,
+        r#""internal": true, "driver_opts": {"com.docker.network.bridge.enable_icc": "false"}"#,
+    ] {
+        let new = on_back("1.0.0", changed);
+        // web is on it and side in web's namespace: both go, while db
+        // (on `default` only) runs on; once the network is back, web is
+        // created as it was, then side in the new web's namespace.
+        converge(
+            &mut converged(&old),
+            &new,
+            &synced(),
+            "
+            lock main/side; lock main/web
+            stop main/side@1.0.0; stop main/web@1.0.0
+            remove main/side@1.0.0; remove main/web@1.0.0
+            unlock main/side; unlock main/web; remove network main/back to recreate it (settings changed)
+            create network main/back
+            create main/web@1.0.0
+            create main/side@1.0.0; start main/web@1.0.0
+            start main/side@1.0.0
+            converged
+            ",
+        );
+    }
+    // A network of an older runtime has no hash label: it is taken to
+    // match, and nothing is recreated on upgrade.
+    let mut current = converged(&old);
+    for n in &mut current.networks {
+        n.config_hash = None;
+    }
+    check(
+        &current,
+        &on_back("1.0.0", r#""internal": false"#),
+        &synced(),
+        "",
+    );
+}
+
+/// One block, db, mounting `data`, configured as `volume`.
+fn with_data(volume: &str) -> TargetState {
+    target(&format!(
+        r#"{{"version": 1, "apps": {{"main": {{"class": "app",
+            "release": {{"version": "1.0.0", "blocks": {{{DB}}}}},
+            "volumes": {{"data": {{{volume}}}}}}}}}}}"#
+    ))
+}
+
+#[test]
+fn a_volume_whose_driver_settings_change_is_recreated() {
+    let old = with_data(r#""driver_opts": {"type": "tmpfs", "device": "tmpfs"}"#);
+    let new = with_data(r#""driver_opts": {"type": "tmpfs", "device": "tmpfs", "o": "size=1m"}"#);
+    converge(
+        &mut converged(&old),
+        &new,
+        &synced(),
+        "
+        lock main/db
+        stop main/db@1.0.0
+        remove main/db@1.0.0
+        unlock main/db; remove volume main/data to recreate it (driver or driver_opts changed: its data is lost)
+        create volume main/data
+        create main/db@1.0.0
+        start main/db@1.0.0
+        converged
+        ",
+    );
+    assert_eq!(notices(&converged(&old), &new), Vec::new());
+
+    // Labels alone: the engine cannot relabel a volume, and they are no
+    // reason to lose its data. Nothing is done; the executor reports it.
+    let relabelled = with_data(
+        r#""driver_opts": {"type": "tmpfs", "device": "tmpfs"}, "labels": {"backup": "daily"}"#,
+    );
+    check(&converged(&old), &relabelled, &synced(), "");
+    let said: Vec<String> = notices(&converged(&old), &relabelled)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        said,
+        [
+            "volume main/data keeps its labels: the target's differ, but the engine cannot \
+          relabel a volume and recreating it would lose its data"
+        ]
+    );
+    assert_eq!(notices(&converged(&relabelled), &relabelled), Vec::new());
+
+    // A volume of an older runtime has no hash label: it is taken to match.
+    let mut current = converged(&old);
+    for v in &mut current.volumes {
+        v.config_hash = None;
+    }
+    check(&current, &new, &synced(), "");
+}
+
+#[test]
+fn a_block_joining_anothers_namespaces_is_created_once_that_ones_container_exists() {
+    // The engine looks the container of a `service:` process or IPC
+    // namespace up when it creates the joining one.
+    let t = app(
+        "1.0.0",
+        r#""vpn": {"image": "vpn"},
+           "web": {"image": "web", "network_mode": "service:vpn", "pid": "service:vpn"}"#,
+    );
+    converge(
+        &mut CurrentState::default(),
+        &t,
+        &synced(),
+        "
+        create volume main/data; create network main/default; fetch vpn; fetch web
+        create main/vpn@1.0.0
+        start main/vpn@1.0.0; create main/web@1.0.0
+        start main/web@1.0.0
+        converged
+        ",
+    );
 }

@@ -58,16 +58,16 @@ fn parses_a_realistic_multi_app_target() {
     assert_eq!(main.release.status, ReleaseStatus::Draft);
     let web = &main.release.blocks["web"];
     assert_eq!(
-        web.update_strategy,
+        main.release.blocks["zigbee"].update_strategy,
         UpdateStrategy::HandOver {
             timeout: HumanDuration::new(std::time::Duration::from_secs(60))
         }
     );
     assert_eq!(web.depends_on.len(), 2);
-    assert_eq!(web.restart, RestartPolicy::Always);
+    assert_eq!(web.restart(), RestartPolicy::Always);
     assert_eq!(web.time, Some(TimeRequirement::Synced));
     assert_eq!(web.ports[1].to_string(), "127.0.0.1:5353:5353/udp");
-    assert_eq!(main.release.blocks["migrate"].restart, RestartPolicy::No);
+    assert_eq!(main.release.blocks["migrate"].restart(), RestartPolicy::No);
     assert_eq!(state.apps["os"].release.status, ReleaseStatus::Final);
     assert_eq!(state.apps["os"].release.blocks["chrony"].requires.len(), 1);
 
@@ -395,12 +395,12 @@ fn networks() {
 fn fields_the_engine_could_not_take() {
     check(
         &web(r#""labels": {"io.osb.app": "other"}"#),
-        "apps.main.release.blocks.web.labels: label 'io.osb.app' is reserved: names starting with 'io.osb.' are the runtime's",
+        "apps.main.release.blocks.web.labels: label 'io.osb.app' is reserved: names starting with 'io.osb.' are the runtime's (but for the feature labels 'io.osb.features.*')",
     );
     check(
         r#"{"version": 1, "apps": {"main": {"class": "app", "release": {"version": "1.0.0", "blocks": {}},
             "volumes": {"data": {"labels": {"io.osb.volume": "x"}}}}}}"#,
-        "apps.main.volumes.data.labels: label 'io.osb.volume' is reserved: names starting with 'io.osb.' are the runtime's",
+        "apps.main.volumes.data.labels: label 'io.osb.volume' is reserved: names starting with 'io.osb.' are the runtime's (but for the feature labels 'io.osb.features.*')",
     );
     check(
         &web(r#""environment": {"A=B": "1"}"#),
@@ -515,4 +515,292 @@ fn odd_strings_are_refused_without_panicking() {
         let _ = s.parse::<VolumeMount>();
         let _ = crate::name::BlockName::new(s);
     }
+}
+
+#[test]
+fn hashes_of_blocks_written_before_the_container_settings_are_unchanged() {
+    // The hash the runtime gave this block before blocks had container
+    // settings: an upgrade of the runtime must recreate no container.
+    let state = TargetState::from_json(
+        r#"{"version": 1, "apps": {"main": {"class": "app", "release": {"version": "1.0.0",
+            "blocks": {"web": {"image": "busybox", "environment": {"A": "1"}}}}}}}"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        state.apps["main"].release.blocks["web"]
+            .config_hash()
+            .as_str(),
+        "f524cb70d474623c06ef60b295ad502e0232b92f18ebe9f8da2fd73b01572084"
+    );
+}
+
+#[test]
+fn container_settings_read_and_round_trip() {
+    let text = web(
+        r#""privileged": true, "network_mode": "host", "pid": "host", "ipc": "shareable",
+           "cap_add": ["net_admin", "CAP_SYS_TIME"], "cap_drop": ["MKNOD"],
+           "devices": [{"source": "/dev/ttyUSB0", "target": "/dev/zigbee", "permissions": "rw"}],
+           "device_cgroup_rules": ["c 189:* rmw"], "security_opt": ["no-new-privileges"],
+           "sysctls": {"kernel.shmmax": "1024"}, "ulimits": {"nofile": {"soft": 1024, "hard": 4096}},
+           "shm_size": 67108864, "read_only": true, "user": "1000:1000", "group_add": ["dialout"],
+           "working_dir": "/srv", "entrypoint": [], "hostname": "gw", "domainname": "local",
+           "dns": ["10.0.0.1"], "dns_search": ["example.com"], "dns_opt": ["ndots:2"],
+           "extra_hosts": {"db.local": "10.0.0.2", "host.docker.internal": "host-gateway"},
+           "init": true, "tty": true, "stdin_open": true, "stop_signal": "SIGINT",
+           "stop_grace_period": "30s", "oom_kill_disable": true, "oom_score_adj": -500,
+           "mem_limit": 134217728, "mem_reservation": 67108864, "memswap_limit": -1,
+           "cpus": 1.5, "cpu_shares": 512, "cpuset": "0-1", "runtime": "runc",
+           "logging": {"driver": "json-file", "options": {"max-size": "10m"}}"#,
+    );
+    let state = TargetState::from_json(&text).unwrap_or_else(|e| panic!("{e}"));
+    let block = &state.apps["main"].release.blocks["web"];
+    let caps: Vec<&str> = block.cap_add.iter().map(|c| c.as_str()).collect();
+    assert_eq!(caps, ["NET_ADMIN", "SYS_TIME"]);
+    assert_eq!(block.cpus.map(|c| c.nanos()), Some(1_500_000_000));
+    assert_eq!(block.entrypoint, Some(Vec::new()));
+    assert_eq!(block.devices[0].target_path().as_str(), "/dev/zigbee");
+    let again = TargetState::from_json(&state.to_json()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(again, state);
+    // Each setting is part of what the container is.
+    let plain = TargetState::from_json(&web("")).unwrap_or_else(|e| panic!("{e}"));
+    assert_ne!(
+        plain.apps["main"].release.blocks["web"].config_hash(),
+        block.config_hash()
+    );
+}
+
+#[test]
+fn container_settings_the_engine_would_refuse_are_refused_here() {
+    let at = "apps.main.release.blocks.web";
+    for (rest, expect) in [
+        (
+            r#""cap_add": ["NET_ADMINN"]"#,
+            format!(
+                "{at}.cap_add[0]: unknown capability 'NET_ADMINN' (a name from capabilities(7), e.g. NET_ADMIN, or ALL)..."
+            ),
+        ),
+        (
+            r#""devices": [{"source": "ttyUSB0"}]"#,
+            format!("{at}.devices[0].source: path 'ttyUSB0' is not absolute..."),
+        ),
+        (
+            r#""devices": [{"source": "/dev/a", "permissions": "rwx"}]"#,
+            format!("{at}.devices[0].permissions: invalid device permissions 'rwx'..."),
+        ),
+        (
+            r#""sysctls": {"kernel.panic": "1"}"#,
+            format!(
+                "{at}.sysctls.kernel.panic: not a sysctl of the container's own namespaces (net.*, fs.mqueue.* and the IPC kernel.* ones): it would change the host's"
+            ),
+        ),
+        (
+            r#""network_mode": "host", "sysctls": {"net.ipv4.ip_forward": "1"}"#,
+            format!(
+                "{at}.sysctls.net.ipv4.ip_forward: a net.* sysctl needs the block's own network namespace"
+            ),
+        ),
+        (
+            r#""ulimits": {"nofile": {"soft": 10, "hard": 5}}"#,
+            format!("{at}.ulimits.nofile: the soft limit 10 is above the hard limit 5"),
+        ),
+        (
+            r#""ulimits": {"nofile": {"soft": -1, "hard": 5}}"#,
+            format!("{at}.ulimits.nofile: the soft limit -1 is above the hard limit 5"),
+        ),
+        (
+            r#""ulimits": {"nofiles": {"soft": 1, "hard": 5}}"#,
+            format!("{at}.ulimits.nofiles: unknown resource limit..."),
+        ),
+        (
+            r#""network_mode": "host", "networks": ["backend"]"#,
+            format!("{at}.networks: a block with network_mode 'host' joins no network of its app"),
+        ),
+        (
+            r#""network_mode": "host", "ports": [{"target": 80, "published": 8080}]"#,
+            format!(
+                "{at}.ports[0]: ports are published from the app's networks; under network_mode 'host' the block binds the host's ports itself: leave 'published' out"
+            ),
+        ),
+        (
+            r#""network_mode": "service:db""#,
+            format!("{at}.network_mode: no block named 'db' in the release"),
+        ),
+        (
+            r#""network_mode": "service:web""#,
+            format!("{at}.network_mode: a block cannot join its own namespace"),
+        ),
+        (
+            r#""network_mode": "container:abc""#,
+            format!(
+                "{at}.network_mode: 'container:abc' is not supported ('container:' names a container outside the release; use 'service:<block>')..."
+            ),
+        ),
+        (
+            r#""pid": "private""#,
+            format!("{at}.pid: 'private' is not supported (one of host, service:<block>)..."),
+        ),
+        (
+            r#""mem_limit": 1024"#,
+            format!("{at}.mem_limit: 1024 bytes is under the engine's minimum of 6 MiB"),
+        ),
+        (
+            r#""mem_limit": 67108864, "mem_reservation": 134217728"#,
+            format!(
+                "{at}.mem_reservation: above mem_limit: the soft limit must be at most the hard one"
+            ),
+        ),
+        (
+            r#""memswap_limit": -1"#,
+            format!("{at}.memswap_limit: needs mem_limit: it is memory plus swap"),
+        ),
+        (
+            r#""mem_limit": 67108864, "memswap_limit": 1048576"#,
+            format!(
+                "{at}.memswap_limit: is memory plus swap: -1 (unlimited swap) or at least mem_limit"
+            ),
+        ),
+        (
+            r#""oom_kill_disable": true"#,
+            format!(
+                "{at}.oom_kill_disable: without mem_limit, a block the kernel may not kill can take the device's memory"
+            ),
+        ),
+        (
+            r#""oom_score_adj": 1001"#,
+            format!("{at}.oom_score_adj: from -1000 to 1000"),
+        ),
+        (
+            r#""cpus": 0"#,
+            format!("{at}.cpus: invalid cpus '0' (a positive number, e.g. 0.5 or 2)..."),
+        ),
+        (
+            r#""cpu_quota": 10"#,
+            format!("{at}.cpu_quota: under the engine's minimum of 1000 microseconds"),
+        ),
+        (
+            r#""shm_size": 0"#,
+            format!("{at}.shm_size: from 1 byte to 2^63-1"),
+        ),
+        (
+            r#""stop_signal": "SIGFOO""#,
+            format!("{at}.stop_signal: unknown signal 'SIGFOO'..."),
+        ),
+        (
+            r#""healthcheck": {"interval": "500us"}"#,
+            format!("{at}.healthcheck.interval: 500us is under the engine's minimum of 1ms"),
+        ),
+        (
+            r#""volumes": [{"type": "bind", "source": "/srv", "target": "/"}]"#,
+            format!(
+                "{at}.volumes[0].target: a mount over the container's root '/' is not possible"
+            ),
+        ),
+        (
+            r#""volumes": [{"type": "tmpfs", "target": "/tmp/osb/x"}]"#,
+            format!(
+                "{at}.volumes[0].target: '/tmp/osb' is where the runtime mounts the block's update lock"
+            ),
+        ),
+        (
+            r#""volumes": [{"type": "tmpfs", "target": "/cache", "size": 18446744073709551615}]"#,
+            format!(
+                "{at}.volumes[0].size: 18446744073709551615 bytes is not a size the engine takes (1 to 9223372036854775807)"
+            ),
+        ),
+        (
+            r#""ports": [{"target": 80, "published": 8080}], "update_strategy": {"hand-over": {"timeout": "10s"}}"#,
+            format!(
+                "{at}.update_strategy: hand-over runs the new container beside the old one, and both cannot bind host port 8080:80/tcp ({at}.ports[0]): use download-then-kill"
+            ),
+        ),
+        (
+            r#""extra_hosts": {"db": "300.0.0.1"}"#,
+            format!(
+                "{at}.extra_hosts.db: invalid address '300.0.0.1' (an IP address or 'host-gateway')..."
+            ),
+        ),
+    ] {
+        check(&web(rest), &expect);
+    }
+}
+
+#[test]
+fn a_block_waited_on_to_complete_runs_once() {
+    let blocks = |migrate: &str| {
+        app(&format!(
+            r#""migrate": {{"image": "m"{migrate}}},
+               "web": {{"image": "w", "depends_on": {{"migrate": "completed"}}}}"#
+        ))
+    };
+    let state = TargetState::from_json(&blocks("")).unwrap_or_else(|e| panic!("{e}"));
+    let release = &state.apps["main"].release;
+    assert_eq!(release.blocks["migrate"].restart(), RestartPolicy::No);
+    assert_eq!(release.blocks["web"].restart(), RestartPolicy::Always);
+    let state = TargetState::from_json(&blocks(r#", "restart": "on-failure""#))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        state.apps["main"].release.blocks["migrate"].restart(),
+        RestartPolicy::OnFailure
+    );
+    check(
+        &blocks(r#", "restart": "always""#),
+        "apps.main.release.blocks.web.depends_on.migrate: 'migrate' can never stay completed: its restart policy 'always' starts it again when it exits; use 'no' or 'on-failure'",
+    );
+}
+
+#[test]
+fn joining_a_namespace_orders_and_recreates() {
+    let text = app(r#""vpn": {"image": "vpn", "cap_add": ["NET_ADMIN"]},
+           "web": {"image": "web", "network_mode": "service:vpn"}"#);
+    let state = TargetState::from_json(&text).unwrap_or_else(|e| panic!("{e}"));
+    let main = &state.apps["main"];
+    let vpn = BlockName::new("vpn").unwrap_or_else(|e| panic!("{e}"));
+    let web = BlockName::new("web").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        main.release.blocks["web"].depends_on.get(&vpn),
+        Some(&DependsCondition::Started)
+    );
+    // A change to vpn changes web's container hash: web shares vpn's
+    // network namespace, which goes with vpn's old container.
+    let before = main.container_hash(&web);
+    let mut changed = main.clone();
+    if let Some(b) = changed.release.blocks.get_mut("vpn") {
+        b.environment.insert("X".to_owned(), "1".to_owned());
+    }
+    assert_ne!(before, changed.container_hash(&web));
+    assert_eq!(
+        main.release.blocks["web"].config_hash(),
+        changed.release.blocks["web"].config_hash()
+    );
+    // Ports belong to the namespace's owner.
+    check(
+        &app(r#""vpn": {"image": "vpn"},
+                "web": {"image": "web", "network_mode": "service:vpn", "ports": [{"target": 80}]}"#),
+        "apps.main.release.blocks.web.ports: the block shares another block's network namespace: its ports are that block's",
+    );
+    // An IPC donor that says nothing is made shareable; one that keeps its
+    // namespace private cannot be joined.
+    let state = TargetState::from_json(&app(
+        r#""db": {"image": "db"}, "web": {"image": "web", "ipc": "service:db"}"#,
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        state.apps["main"].release.blocks["db"]
+            .ipc
+            .as_ref()
+            .map(|m| m.0.as_string()),
+        Some("shareable".to_owned())
+    );
+    check(
+        &app(
+            r#""db": {"image": "db", "ipc": "private"}, "web": {"image": "web", "ipc": "service:db"}"#,
+        ),
+        "apps.main.release.blocks.web.ipc: 'db' keeps its IPC namespace to itself (ipc 'private'): it needs ipc 'shareable'",
+    );
+    // A ring of joins is a dependency cycle.
+    check(
+        &app(r#""a": {"image": "a", "network_mode": "service:b"},
+                "b": {"image": "b", "ipc": "service:a"}"#),
+        "apps.main.release.blocks.a.depends_on: dependency cycle a -> b -> a",
+    );
 }

@@ -1,0 +1,89 @@
+//! balena's update labels: how a service is replaced, said in its labels
+//! (`io.balena.update.strategy`, `io.balena.update.handover-timeout`), read
+//! into the block's update strategy. The labels stay on the block as
+//! written; `x-osb.update_strategy`, this importer's own word, wins over
+//! them.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::{ComposeError, Walker, invalid};
+use crate::duration::HumanDuration;
+use crate::target::UpdateStrategy;
+
+const STRATEGY: &str = "io.balena.update.strategy";
+const HANDOVER_TIMEOUT: &str = "io.balena.update.handover-timeout";
+const REQUIRES_REBOOT: &str = "io.balena.update.requires-reboot";
+
+/// balena's default hand-over timeout.
+const DEFAULT_HANDOVER: Duration = Duration::from_secs(60);
+
+/// The strategy the labels of the service at `path` (`services.web`) ask
+/// for, if they ask; `explicit` says `x-osb` already chose one.
+pub(super) fn strategy(
+    walker: &mut Walker,
+    labels: &BTreeMap<String, String>,
+    path: &str,
+    explicit: bool,
+) -> Result<Option<UpdateStrategy>, ComposeError> {
+    let at = |label: &str| format!("{path}.labels.{label}");
+    if labels.contains_key(REQUIRES_REBOOT) {
+        walker.warn(
+            &at(REQUIRES_REBOOT),
+            "recorded as a label; the device does not reboot for it yet",
+        );
+    }
+    let timeout = match labels.get(HANDOVER_TIMEOUT) {
+        Some(millis) => Some(
+            millis
+                .trim()
+                .parse::<u64>()
+                .map(|ms| HumanDuration::new(Duration::from_millis(ms)))
+                .map_err(|_| {
+                    invalid(
+                        &at(HANDOVER_TIMEOUT),
+                        format!("expected a number of milliseconds, found '{millis}'"),
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    let Some(name) = labels.get(STRATEGY) else {
+        if timeout.is_some() {
+            walker.warn(
+                &at(HANDOVER_TIMEOUT),
+                "applies to the hand-over strategy only, which the labels do not choose; ignored",
+            );
+        }
+        return Ok(None);
+    };
+    let strategy = match name.as_str() {
+        "download-then-kill" => UpdateStrategy::DownloadThenKill,
+        // balena's delete-then-download also removes the old image before
+        // the pull, which is what kill-then-download does here.
+        "kill-then-download" | "delete-then-download" => UpdateStrategy::KillThenDownload,
+        "hand-over" => UpdateStrategy::HandOver {
+            timeout: timeout.unwrap_or(HumanDuration::new(DEFAULT_HANDOVER)),
+        },
+        other => {
+            return Err(invalid(
+                &at(STRATEGY),
+                format!(
+                    "unknown update strategy '{other}' (download-then-kill, kill-then-download, \
+                     delete-then-download or hand-over)"
+                ),
+            ));
+        }
+    };
+    if timeout.is_some() && !matches!(strategy, UpdateStrategy::HandOver { .. }) {
+        walker.warn(
+            &at(HANDOVER_TIMEOUT),
+            format!("applies to the hand-over strategy only, not '{name}'; ignored"),
+        );
+    }
+    if explicit {
+        walker.warn(&at(STRATEGY), "overridden by x-osb.update_strategy");
+        return Ok(None);
+    }
+    Ok(Some(strategy))
+}
