@@ -2,6 +2,7 @@
 //! state lives, which runtime instance this is, and reading a target file
 //! (target-state JSON, a balena target state, or a compose file).
 
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -11,7 +12,7 @@ use osb_runtime::apply::ApplySettings;
 use osb_runtime::config::DeviceConfig;
 use osb_runtime::time::published::{self, DaemonTime};
 use osb_state::target::{AppClass, FormatVersion, ReleaseStatus};
-use osb_state::{AppName, TargetState, balena, compose};
+use osb_state::{AppName, MAX_TARGET_BYTES, TargetState, balena, compose};
 
 mod compose_files;
 use compose_files::ComposeDir;
@@ -83,9 +84,9 @@ pub struct ComposeArgs {
 /// Reads a target: JSON in the target-state format, a balena target state
 /// (v3, or v2 local mode: JSON without `version`, see `docs/balena.md`), or
 /// a compose file (`.yml`/`.yaml`) taken as the whole target, one app of
-/// class `app`.
+/// class `app`. None is read past [`MAX_TARGET_BYTES`].
 pub fn read_target(path: &Path, compose_args: &ComposeArgs) -> anyhow::Result<TargetState> {
-    let text = std::fs::read_to_string(path)
+    let text = read_file_capped(path, MAX_TARGET_BYTES)
         .with_context(|| format!("cannot read '{}'", path.display()))?;
     let is_compose = path
         .extension()
@@ -169,6 +170,50 @@ fn app_name_from_dir(path: &Path) -> AppName {
         .unwrap_or_else(|_| unreachable!("'app' is a valid name"))
 }
 
+/// The text of the file at `path`, refused past `limit` bytes (see
+/// [`read_capped`]). Any kind of file is taken, as before the bound: a
+/// target given as `<(generate-target)` is a pipe.
+fn read_file_capped(path: &Path, limit: u64) -> io::Result<String> {
+    read_capped(std::fs::File::open(path)?, limit)
+}
+
+/// All of `reader` as text, refused (an error of kind `FileTooLarge`
+/// naming `limit`) when it holds more than `limit` bytes. Read through a
+/// `take`, so a file that grows while it is read, or a pipe or device that
+/// never ends, costs at most `limit + 1` bytes; and as bytes, so a
+/// character cut at the bound is reported as the size it is, not as bad
+/// UTF-8.
+fn read_capped(reader: impl Read, limit: u64) -> io::Result<String> {
+    let mut bytes = Vec::new();
+    reader
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!("larger than the {} accepted", size_text(limit)),
+        ));
+    }
+    // `read_to_string`'s words, which this replaces.
+    String::from_utf8(bytes).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        )
+    })
+}
+
+/// `4 MiB`, `64 KiB`, `100 bytes`: a limit as it is set.
+fn size_text(bytes: u64) -> String {
+    if bytes != 0 && bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else if bytes != 0 && bytes.is_multiple_of(1 << 10) {
+        format!("{} KiB", bytes >> 10)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
 /// The clock state a running daemon published in `state_dir`, if one
 /// runs. A damaged file is reported and treated as no daemon: the
 /// command then plans with `unsynced`, which holds blocks back rather than
@@ -185,4 +230,53 @@ pub fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `read_capped` makes of `input` under `limit`: the text's
+    /// length, or the error.
+    fn check(input: &[u8], limit: u64, expect: &str) {
+        let got = match read_capped(input, limit) {
+            Ok(text) => format!("ok {}", text.len()),
+            Err(e) => format!("{:?}: {e}", e.kind()),
+        };
+        assert_eq!(got, expect, "{} bytes under {limit}", input.len());
+    }
+
+    #[test]
+    fn reads_are_capped() {
+        check(&[b'a'; 100], 100, "ok 100");
+        check(
+            &[b'a'; 101],
+            100,
+            "FileTooLarge: larger than the 100 bytes accepted",
+        );
+        check(b"", 0, "ok 0");
+        check(b"a", 0, "FileTooLarge: larger than the 0 bytes accepted");
+        check(
+            &[b'a'; 2049],
+            2048,
+            "FileTooLarge: larger than the 2 KiB accepted",
+        );
+        // A two-byte character the bound cuts is too large, not bad UTF-8.
+        check(
+            "aaé".as_bytes(),
+            2,
+            "FileTooLarge: larger than the 2 bytes accepted",
+        );
+        check(
+            &[0xff],
+            2,
+            "InvalidData: stream did not contain valid UTF-8",
+        );
+    }
+
+    #[test]
+    fn a_reader_that_never_ends_is_read_only_to_the_cap() {
+        let err = read_capped(io::repeat(b'a'), MAX_TARGET_BYTES).unwrap_err();
+        assert_eq!(err.to_string(), "larger than the 4 MiB accepted");
+    }
 }

@@ -689,3 +689,103 @@ fn a_compose_file_is_interpolated_from_its_env_and_reads_env_files_beside_it() {
         );
     }
 }
+
+/// `osb apply FILE` with no engine to reach, as `apply_compose` for any
+/// target file.
+fn apply_without_engine(dir: &Path, file: &Path, extra: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_osb"))
+        .arg("apply")
+        .args(["--state-dir", s(&dir.join("state"))])
+        .args(extra)
+        .arg(file)
+        .env_remove("OSB_CONFIG")
+        .env_remove("OSB_DEVELOPMENT")
+        .env("RUST_LOG", "warn")
+        .env(
+            "DOCKER_HOST",
+            format!("unix://{}", s(&dir.join("no-engine.sock"))),
+        )
+        .output()
+        .expect("run osb");
+    assert!(!out.status.success(), "no engine, yet osb apply succeeded");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+/// `text` padded with `pad` to exactly `len` bytes.
+fn padded(text: &str, pad: char, len: u64) -> String {
+    let len = usize::try_from(len).unwrap();
+    assert!(text.len() <= len && pad.is_ascii());
+    let mut out = text.to_owned();
+    out.extend(std::iter::repeat_n(pad, len - text.len()));
+    out
+}
+
+#[test]
+fn target_files_are_refused_past_the_size_cap_naming_the_file_and_the_cap() {
+    let cap = osb_state::MAX_TARGET_BYTES;
+    let cap_text = format!("larger than the {} MiB accepted", cap >> 20);
+    let tmp = tempfile::tempdir().unwrap();
+    let target = tmp.path().join("target.json");
+    let empty = r#"{"version": 1, "apps": {}}"#;
+
+    // At the cap it is read, and the apply gets as far as the engine.
+    std::fs::write(&target, padded(empty, ' ', cap)).unwrap();
+    let err = apply_without_engine(tmp.path(), &target, &[]);
+    assert!(err.contains("cannot reach the container engine"), "{err}");
+    assert!(!err.contains("larger than"), "{err}");
+
+    // One byte more is refused before it is parsed.
+    std::fs::write(&target, padded(empty, ' ', cap + 1)).unwrap();
+    let err = apply_without_engine(tmp.path(), &target, &[]);
+    assert!(
+        err.contains(&format!("cannot read '{}': {cap_text}", s(&target))),
+        "{err}"
+    );
+
+    // A compose file is a target file too.
+    let project = tmp.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    let compose = project.join("compose.yml");
+    let yaml = "services:\n  a:\n    image: web\n    env_file: [web.env]\n#";
+    std::fs::write(&compose, padded(yaml, '#', cap + 1)).unwrap();
+    let err = apply_without_engine(tmp.path(), &compose, &[]);
+    assert!(
+        err.contains(&format!("cannot read '{}': {cap_text}", s(&compose))),
+        "{err}"
+    );
+
+    // Env files, however they are named, are held to 1 MiB.
+    std::fs::write(&compose, yaml).unwrap();
+    let env_cap = 1 << 20;
+    let env_text = "larger than the 1 MiB accepted";
+    let dot_env = project.join(".env");
+    std::fs::write(project.join("web.env"), "A=1\n").unwrap();
+    std::fs::write(&dot_env, padded("A=1\n#", '#', env_cap)).unwrap();
+    let err = apply_without_engine(tmp.path(), &compose, &[]);
+    assert!(err.contains("cannot reach the container engine"), "{err}");
+    std::fs::write(&dot_env, padded("A=1\n#", '#', env_cap + 1)).unwrap();
+    let err = apply_without_engine(tmp.path(), &compose, &[]);
+    assert!(
+        err.contains(&format!("cannot read '{}': {env_text}", s(&dot_env))),
+        "{err}"
+    );
+    let other = tmp.path().join("other.env");
+    std::fs::write(&other, padded("A=1\n#", '#', env_cap + 1)).unwrap();
+    let err = apply_without_engine(tmp.path(), &compose, &["--env-file", s(&other)]);
+    assert!(
+        err.contains(&format!(
+            "--env-file: cannot read '{}': {env_text}",
+            s(&other)
+        )),
+        "{err}"
+    );
+    std::fs::remove_file(&dot_env).unwrap();
+    std::fs::write(project.join("web.env"), padded("A=1\n#", '#', env_cap + 1)).unwrap();
+    let err = apply_without_engine(tmp.path(), &compose, &[]);
+    assert!(
+        err.contains(&format!(
+            "services.a.env_file[0]: cannot read 'web.env': {env_text}"
+        )),
+        "{err}"
+    );
+}

@@ -57,3 +57,10 @@ pub use plan::{Conditions, Step, TimeStatus, WaitReason, plan};
 pub use port::PortMapping;
 pub use target::{App, Block, TargetState};
 pub use validate::{ReleaseError, TargetError};
+
+/// The largest target document a reader should take, in bytes: a
+/// target-state JSON, a balena target state or a compose file. Real ones
+/// are a few KB; the bound is what keeps a broken or hostile file of
+/// gigabytes out of a device's memory (as `osb_contract::MAX_CONTRACT_BYTES`
+/// does for contracts). This crate reads no files, so the readers apply it.
+pub const MAX_TARGET_BYTES: u64 = 4 << 20;

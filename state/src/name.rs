@@ -7,7 +7,6 @@
 
 use std::borrow::{Borrow, Cow};
 use std::fmt;
-use std::str::FromStr;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -51,68 +50,102 @@ fn check_name(name: &str, what: &'static str) -> Result<(), NameError> {
     Ok(())
 }
 
-macro_rules! name_type {
-    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+/// A newtype over `String` whose values are checked (and possibly
+/// normalised) by `$check` whenever one is built, parsed or deserialised,
+/// so holding one is proof it passed. The names here and the container
+/// settings (`super::settings`) share it; what differs between them is the
+/// error type, the check and the schema, hence the parameters.
+///
+/// The short form is the settings': `Type, check_fn, "description"`, with a
+/// `String` error and a schema that only describes.
+macro_rules! checked_string {
+    ($(#[$doc:meta])* $name:ident, $check:path, $description:literal) => {
+        $crate::name::checked_string!(
+            $(#[$doc])*
+            $name,
+            check: $check => String,
+            schema: { "type": "string", "description": $description }
+        );
+    };
+    (
+        $(#[$doc:meta])*
+        $name:ident,
+        check: $check:expr => $error:ty,
+        schema: $schema:tt
+    ) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, ::serde::Serialize)]
         #[serde(transparent)]
         pub struct $name(String);
 
         impl $name {
-            /// Checks `name` against the naming rule.
-            pub fn new(name: &str) -> Result<Self, NameError> {
-                check_name(name, $what)?;
-                Ok(Self(name.to_owned()))
+            /// Checks `text`; the error says what is wrong with it.
+            pub fn new(text: &str) -> Result<Self, $error> {
+                ($check)(text).map($name)
             }
 
-            /// The name as a string slice.
+            /// The value as written (normalised where the check says so).
             pub fn as_str(&self) -> &str {
                 &self.0
             }
         }
 
-        impl FromStr for $name {
-            type Err = NameError;
-            fn from_str(s: &str) -> Result<Self, NameError> {
+        impl ::std::str::FromStr for $name {
+            type Err = $error;
+            fn from_str(s: &str) -> Result<Self, $error> {
                 Self::new(s)
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(&self.0)
             }
         }
+
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <::std::borrow::Cow<'_, str> as ::serde::Deserialize>::deserialize(d)?;
+                Self::new(&s).map_err(::serde::de::Error::custom)
+            }
+        }
+
+        impl ::schemars::JsonSchema for $name {
+            fn schema_name() -> ::std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut ::schemars::SchemaGenerator) -> ::schemars::Schema {
+                ::schemars::json_schema!($schema)
+            }
+        }
+    };
+}
+pub(crate) use checked_string;
+
+/// A name type: [`checked_string!`] with the naming rule, its error and its
+/// schema, and `Borrow<str>` besides.
+macro_rules! name_type {
+    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+        checked_string!(
+            $(#[$doc])*
+            $name,
+            check: |name: &str| check_name(name, $what).map(|()| name.to_owned()) => NameError,
+            schema: {
+                "type": "string",
+                "pattern": NAME_PATTERN,
+                "description": concat!(
+                    "A ", $what, ": lowercase letters, digits, '-' and '_', ",
+                    "starting with a letter or digit, 1 to 63 characters."
+                ),
+            }
+        );
 
         // Lets maps keyed by name be looked up with a `&str`; the order of
         // the name and of its string are the same, as `Borrow` requires.
         impl Borrow<str> for $name {
             fn borrow(&self) -> &str {
                 &self.0
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = Cow::<str>::deserialize(d)?;
-                Self::new(&s).map_err(serde::de::Error::custom)
-            }
-        }
-
-        impl JsonSchema for $name {
-            fn schema_name() -> Cow<'static, str> {
-                stringify!($name).into()
-            }
-
-            fn json_schema(_: &mut SchemaGenerator) -> Schema {
-                json_schema!({
-                    "type": "string",
-                    "pattern": NAME_PATTERN,
-                    "description": concat!(
-                        "A ", $what, ": lowercase letters, digits, '-' and '_', ",
-                        "starting with a letter or digit, 1 to 63 characters."
-                    ),
-                })
             }
         }
     };

@@ -8,65 +8,12 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::str::FromStr;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::mount::AbsPath;
-use super::name::BlockName;
-
-/// A string type whose values are checked by `$check` when read.
-macro_rules! checked_string {
-    ($(#[$doc:meta])* $name:ident, $check:path, $description:literal) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-        #[serde(transparent)]
-        pub struct $name(String);
-
-        impl $name {
-            /// Checks `text`; the error says what is wrong with it.
-            pub fn new(text: &str) -> Result<Self, String> {
-                $check(text).map($name)
-            }
-
-            /// The value as written (normalised where the check says so).
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                Self::new(s)
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = Cow::<str>::deserialize(d)?;
-                Self::new(&s).map_err(serde::de::Error::custom)
-            }
-        }
-
-        impl JsonSchema for $name {
-            fn schema_name() -> Cow<'static, str> {
-                stringify!($name).into()
-            }
-
-            fn json_schema(_: &mut SchemaGenerator) -> Schema {
-                json_schema!({ "type": "string", "description": $description })
-            }
-        }
-    };
-}
+use super::name::{BlockName, checked_string};
 
 /// The Linux capabilities (capabilities(7)), without their `CAP_` prefix:
 /// the engine refuses any other name at create time.

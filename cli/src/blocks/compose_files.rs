@@ -3,7 +3,6 @@
 //! environment `${VAR}` is interpolated from.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -11,8 +10,11 @@ use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt};
 
 use osb_state::compose::{ComposeFiles, env_file};
 
-/// The most an env file may hold: environment files are small, and a
-/// device has little memory to spare for one that is not.
+use super::{read_capped, read_file_capped};
+
+/// The most an env file (`env_file`, `.env`, `--env-file`) may hold:
+/// environment files are small, and a device has little memory to spare
+/// for one that is not.
 const MAX_ENV_FILE: u64 = 1 << 20;
 
 /// The compose file's directory, opened once as a capability: every path
@@ -58,14 +60,9 @@ impl ComposeFiles for ComposeDir {
         if !metadata.is_file() {
             return Err("not a regular file".to_owned());
         }
-        let mut text = String::new();
-        file.take(MAX_ENV_FILE + 1)
-            .read_to_string(&mut text)
-            .map_err(|e| e.to_string())?;
-        if text.len() as u64 > MAX_ENV_FILE {
-            return Err(format!("larger than {} KiB", MAX_ENV_FILE >> 10));
-        }
-        Ok(Some(text))
+        read_capped(file, MAX_ENV_FILE)
+            .map(Some)
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -88,7 +85,7 @@ pub fn interpolation_environment(
     };
     let (name, text) = match env_file {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
+            let text = read_file_capped(path, MAX_ENV_FILE)
                 .with_context(|| format!("--env-file: cannot read '{}'", path.display()))?;
             (path.display().to_string(), Some(text))
         }
