@@ -7,10 +7,9 @@ use clap::Args;
 
 use super::blocks::{BlockArgs, ComposeArgs, read_target, running_daemon_time, tokio_runtime};
 use super::time::TimeStatusArg;
-use osb_runtime::apply::Applier;
 use osb_runtime::apply::progress::ProgressOutput;
+use osb_runtime::apply::{Applier, ApplyError};
 use osb_runtime::config::DeviceConfig;
-use osb_runtime::preflight::Preflight;
 use osb_runtime::time::TimeHandle;
 use osb_state::{HumanDuration, TimeStatus};
 
@@ -42,17 +41,10 @@ pub struct ApplyArgs {
 }
 
 pub fn run(args: ApplyArgs, config: &DeviceConfig, log_json: bool) -> anyhow::Result<()> {
-    // Bad input is refused before the engine or the store is touched, and
-    // so is what the device policy or the host refuses.
+    // Bad input is refused before the engine or the store is touched; what
+    // the device policy or the host refuses, by the executor before it
+    // stores the target.
     let target = read_target(&args.file, &args.compose)?;
-    if let Err(e) = Preflight::new(config.policy.clone()).check(&target) {
-        if args.json {
-            println!("{}", serde_json::json!({ "error": e.to_string() }));
-        }
-        return Err(
-            anyhow::Error::new(e).context(format!("target '{}' refused", args.file.display()))
-        );
-    }
     let mut settings = args.blocks.settings(config);
     let time = match args.time_status {
         Some(told) => told.status(),
@@ -76,6 +68,13 @@ pub fn run(args: ApplyArgs, config: &DeviceConfig, log_json: bool) -> anyhow::Re
                     report.cycles,
                     report.elapsed_ms
                 );
+                if !report.reboot_due.is_empty() {
+                    println!(
+                        "reboot due: {} asked for one once in place (the daemon runs [device] \
+                         reboot_command; `osb status` shows it until the device boots again)",
+                        report.reboot_due.join(", ")
+                    );
+                }
             }
             Ok(())
         }
@@ -83,7 +82,13 @@ pub fn run(args: ApplyArgs, config: &DeviceConfig, log_json: bool) -> anyhow::Re
             if args.json {
                 println!("{}", serde_json::json!({ "error": e.to_string() }));
             }
-            Err(e.into())
+            let refused = matches!(e, ApplyError::Refused(_));
+            let e = anyhow::Error::new(e);
+            if refused {
+                Err(e.context(format!("target '{}' refused", args.file.display())))
+            } else {
+                Err(e)
+            }
         }
     }
 }

@@ -55,6 +55,8 @@ impl BlockArgs {
         settings.concurrency = self.parallel.max(1);
         settings.disk_reserve = self.disk_reserve_mb.saturating_mul(1 << 20);
         settings.registries = config.registries.clone();
+        settings.policy = config.policy.clone();
+        settings.reboot_command = config.device.reboot_command.clone();
         settings
     }
 }

@@ -41,9 +41,8 @@ pub fn run(args: DaemonArgs, config: &DeviceConfig) -> anyhow::Result<()> {
         .as_deref()
         .map(|path| read_target(path, &args.compose))
         .transpose()?;
-    let preflight = Preflight::new(config.policy.clone());
     if let (Some(target), Some(path)) = (&new_target, &args.target) {
-        preflight
+        Preflight::new(config.policy.clone())
             .check(target)
             .map_err(anyhow::Error::new)
             .with_context(|| format!("target '{}' refused", path.display()))?;
@@ -74,7 +73,6 @@ pub fn run(args: DaemonArgs, config: &DeviceConfig) -> anyhow::Result<()> {
         config.time.clone(),
         block_settings,
         new_target,
-        preflight,
     )?;
     Ok(())
 }

@@ -7,6 +7,7 @@ use osb_runtime::apply::progress::ProgressOutput;
 use osb_runtime::apply::{Applier, status};
 use osb_runtime::config::DeviceConfig;
 use osb_runtime::time::TimeHandle;
+use osb_runtime::time::utc::UtcTime;
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
@@ -29,7 +30,9 @@ pub fn run(args: StatusArgs, config: &DeviceConfig) -> anyhow::Result<()> {
             anyhow::bail!("no target applied yet (osb apply FILE sets one)");
         };
         let observed = applier.observe(&target).await?;
-        Ok(status::report(&target, &observed, daemon.map(|d| d.pid)))
+        let mut report = status::report(&target, &observed, daemon.map(|d| d.pid));
+        report.reboot_due = applier.pending_reboot()?;
+        Ok(report)
     })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -84,8 +87,24 @@ fn table(report: &status::StatusReport) -> String {
             report.time
         )),
     }
+    if let Some(due) = &report.reboot_due {
+        let asked = match due.requested {
+            Some(at) => format!("the reboot command ran at {}", unix_time(at)),
+            None => "reboot the device to finish (no [device] reboot_command)".to_owned(),
+        };
+        out.push_str(&format!(
+            "reboot due since {}, for {}: {asked}\n",
+            unix_time(due.since),
+            due.containers.join(", ")
+        ));
+    }
     for s in &report.strays {
         out.push_str(&format!("stray container: {s}\n"));
     }
     out
+}
+
+/// `at` (Unix seconds) as RFC 3339 UTC, for a person.
+fn unix_time(at: u64) -> String {
+    UtcTime::from_unix_seconds(i64::try_from(at).unwrap_or(i64::MAX)).rfc3339(0)
 }

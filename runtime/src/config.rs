@@ -70,6 +70,27 @@ pub struct DeviceConfig {
     /// may ask for, by app class and by app (`docs/host-access.md`).
     #[serde(default)]
     pub policy: Policy,
+    /// `[device]`: what the device is (its contract, until a hardware
+    /// adapter answers it) and how it is rebooted when a block asks.
+    #[serde(default)]
+    pub device: DeviceSection,
+}
+
+/// `[device]` in `device.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceSection {
+    /// A contract file describing the device (`type: hw.device-type`, its
+    /// slug and `data.arch`), read until a hardware adapter answers
+    /// `device-contract`.
+    #[serde(default)]
+    pub contract: Option<PathBuf>,
+    /// The command that reboots the device, run by the daemon once a block
+    /// labelled `io.balena.update.requires-reboot` has been updated
+    /// (`["systemctl", "reboot"]`). Empty: the reboot is only reported as
+    /// due.
+    #[serde(default)]
+    pub reboot_command: Vec<String>,
 }
 
 fn default_plugin_dir() -> PathBuf {
@@ -105,6 +126,7 @@ impl Default for DeviceConfig {
             time: TimeSettings::default(),
             registries: Registries::default(),
             policy: Policy::default(),
+            device: DeviceSection::default(),
         }
     }
 }
@@ -411,5 +433,33 @@ deny = ["privileged"]
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn parses_the_device_section() {
+        let text = r#"
+[device]
+contract = "/etc/osb/device-type.json"
+reboot_command = ["systemctl", "reboot"]
+"#;
+        let c = DeviceConfig::parse(text, Path::new("device.toml")).unwrap();
+        assert_eq!(
+            c.device.contract.as_deref(),
+            Some(Path::new("/etc/osb/device-type.json"))
+        );
+        assert_eq!(c.device.reboot_command, ["systemctl", "reboot"]);
+        // Absent: no device contract, and reboots only reported.
+        let d = DeviceConfig::parse("", Path::new("device.toml")).unwrap();
+        assert_eq!(d.device, DeviceSection::default());
+        let e = DeviceConfig::parse(
+            "[device]\ncontarct = \"x\"",
+            Path::new("/etc/osb/device.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("/etc/osb/device.toml") && e.contains("contarct"),
+            "{e}"
+        );
     }
 }

@@ -14,7 +14,6 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::apply::progress::ProgressOutput;
 use crate::apply::{Applier, ApplyError, ApplySettings};
-use crate::preflight::Preflight;
 use crate::time::published::Publisher;
 use crate::time::{TimeService, TimeSettings};
 
@@ -22,6 +21,11 @@ use crate::time::{TimeService, TimeSettings};
 const RECHECK: Duration = Duration::from_secs(30);
 /// Between attempts to reach an engine that does not answer.
 const RECONNECT: Duration = Duration::from_secs(5);
+/// After a reconcile an engine event woke, the next look: the engine sends
+/// an event (a container's `die`) before its container list shows the
+/// change, so the reconcile it wakes may still see the container running,
+/// and nothing else would wake the daemon before [`RECHECK`].
+const AFTER_EVENT: Duration = Duration::from_secs(1);
 
 /// Why the daemon could not start. Once running, nothing outside ends it
 /// but a signal: an engine that does not answer is retried.
@@ -50,7 +54,8 @@ pub enum DaemonError {
 /// Runs the device until SIGINT or SIGTERM: watches `plugin_dir` for new
 /// packages, runs the time service, and keeps the blocks converged to the
 /// stored target (`new_target` stored first, when given), each target
-/// checked by `preflight` before anything of it is applied. At the end the
+/// checked against `block_settings.policy` and the host before anything of
+/// it is stored or applied. At the end the
 /// time sources are told the good time once more (a fake hardware clock
 /// saves it for the next boot).
 pub fn run(
@@ -59,7 +64,6 @@ pub fn run(
     time_settings: TimeSettings,
     mut block_settings: ApplySettings,
     new_target: Option<TargetState>,
-    preflight: Preflight,
 ) -> Result<(), DaemonError> {
     let _watcher =
         PluginWatcher::start(host.clone(), plugin_dir).map_err(|source| DaemonError::Watch {
@@ -93,12 +97,29 @@ pub fn run(
         tokio::select! {
             _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
-            () = keep_blocks_converged(block_settings, new_target, preflight) => {}
+            () = keep_blocks_converged(block_settings, new_target) => {}
         }
     });
     tracing::info!("stopping");
     time.stop();
     Ok(())
+}
+
+/// Reboots the device if a block asked for it (after the reconcile that
+/// installed the block); with no reboot command configured, says once that
+/// the reboot is due.
+async fn reboot_if_due(applier: &Applier, settings: &ApplySettings, said: &mut Option<u64>) {
+    match applier.reboot_if_due().await {
+        Ok(Some(due)) if settings.reboot_command.is_empty() && *said != Some(due.since) => {
+            tracing::warn!(
+                containers = ?due.containers,
+                "a reboot is due and [device] reboot_command is not set: reboot the device to finish"
+            );
+            *said = Some(due.since);
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "blocks: cannot read or record the reboot due"),
+    }
 }
 
 /// Lets the daemon open as many descriptors as the system allows it (the
@@ -128,20 +149,18 @@ pub fn raise_descriptor_limit() {
 /// recheck; sooner when a block waits on something nothing wakes it for
 /// (its own update lock, a restart backoff). Each reconcile takes the
 /// executor's turn and reads the stored target afresh, so a target applied
-/// by `osb apply` meanwhile is the one kept. A target the preflight
-/// refuses is not stored, or (stored by another device config) not
+/// by `osb apply` meanwhile is the one kept. A target the device policy or
+/// the host refuses is not stored, or (stored by another device config) not
 /// reconciled. An engine that does not answer is retried; it never ends the
 /// daemon.
-async fn keep_blocks_converged(
-    settings: ApplySettings,
-    mut new_target: Option<TargetState>,
-    preflight: Preflight,
-) {
+async fn keep_blocks_converged(settings: ApplySettings, mut new_target: Option<TargetState>) {
     let mut time = settings.time.clone();
     let mut said_no_target = false;
-    // The last stored target checked, and whether it passed: checked again
-    // only when it changes (the host's answers are taken once per target).
-    let mut checked: Option<(TargetState, bool)> = None;
+    // The stored target last refused: said once, not once per reconcile.
+    let mut said_refused: Option<TargetState> = None;
+    // When the reboot due (with no command to run) was said: once.
+    let mut said_reboot: Option<u64> = None;
+    let mut woken_by_event = false;
     loop {
         let applier = match Applier::connect(settings.clone(), ProgressOutput::Log).await {
             Ok(applier) => applier,
@@ -162,18 +181,16 @@ async fn keep_blocks_converged(
                 }
             };
             if let Some(target) = new_target.take() {
-                if let Err(e) = preflight.check(&target) {
+                if let Err(e) = applier.check(&target) {
                     tracing::error!(error = %e, "blocks: the new target is refused; not stored");
                 } else if let Err(e) = applier.store().accept(&target) {
                     tracing::error!(error = %e, "blocks: cannot store the new target");
                     new_target = Some(target);
                 }
             }
-            let mut next = RECHECK;
+            let mut next = if woken_by_event { AFTER_EVENT } else { RECHECK };
+            woken_by_event = false;
             match applier.store().target() {
-                Ok(Some(target)) if !passes(&preflight, &mut checked, &target) => {
-                    said_no_target = false;
-                }
                 Ok(Some(target)) => {
                     said_no_target = false;
                     match applier.settle(&target).await {
@@ -182,8 +199,9 @@ async fn keep_blocks_converged(
                         // a look at a time.
                         Ok(report) => {
                             if let Some(look_again) = report.look_again {
-                                next = look_again.min(RECHECK);
+                                next = look_again.min(next);
                             }
+                            reboot_if_due(&applier, &settings, &mut said_reboot).await;
                         }
                         Err(ApplyError::Engine(e)) => {
                             tracing::error!(error = %e, "blocks: engine failed; reconnecting");
@@ -192,6 +210,15 @@ async fn keep_blocks_converged(
                             drop(turn);
                             tokio::time::sleep(RECONNECT).await;
                             break;
+                        }
+                        Err(ApplyError::Refused(e)) => {
+                            if said_refused.as_ref() != Some(&target) {
+                                tracing::error!(
+                                    error = %e,
+                                    "blocks: the stored target is refused; nothing of it is applied until a target that passes is"
+                                );
+                                said_refused = Some(target);
+                            }
                         }
                         Err(e) => tracing::error!(error = %e, "blocks: reconcile failed; retrying"),
                     }
@@ -211,6 +238,7 @@ async fn keep_blocks_converged(
                         // One reconcile for a burst (an apply's dozens of
                         // events), not one per event.
                         while let Some(Some(Ok(_))) = events.next().now_or_never() {}
+                        woken_by_event = true;
                     }
                     Some(Err(_)) | None => {
                         tokio::time::sleep(RECONNECT).await;
@@ -224,30 +252,4 @@ async fn keep_blocks_converged(
             }
         }
     }
-}
-
-/// Whether `target` passes the preflight, checked only when it differs
-/// from the last one checked; a refusal is logged once.
-fn passes(
-    preflight: &Preflight,
-    checked: &mut Option<(TargetState, bool)>,
-    target: &TargetState,
-) -> bool {
-    if let Some((last, passed)) = checked
-        && last == target
-    {
-        return *passed;
-    }
-    let passed = match preflight.check(target) {
-        Ok(_) => true,
-        Err(e) => {
-            tracing::error!(
-                error = %e,
-                "blocks: the stored target is refused; nothing of it is applied until a target that passes is"
-            );
-            false
-        }
-    };
-    *checked = Some((target.clone(), passed));
-    passed
 }

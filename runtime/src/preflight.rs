@@ -6,10 +6,11 @@
 //! mount's missing source is not refused: the executor creates it, as
 //! compose does.
 //!
-//! `osb apply` checks a target before it touches the store or the engine;
-//! `osb daemon` checks a new target before storing it, and the stored
-//! target before each reconcile of it that follows a change of target (a
-//! target stored under another device config is held to this one).
+//! The executor checks every target at its entries
+//! ([`crate::apply::Applier::check`]): before `apply` stores it, and before
+//! each `converge` or `settle` of it (a target stored under another device
+//! config is held to this one). `osb daemon --target` also checks its new
+//! target before the daemon starts.
 
 use std::path::{Path, PathBuf};
 

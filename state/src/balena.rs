@@ -974,16 +974,21 @@ fn import_release(release: ReleaseIn, report: &mut Report) -> Result<ComposeImpo
             .keys()
             .any(|k| k.starts_with("io.balena.update."))
         {
-            let (strategy, warnings) = compose::update_strategy_from_labels(&labels, &service.path)
-                .map_err(|e| BalenaError::Invalid {
-                    path: String::new(),
-                    message: e.to_string(),
+            let (asked, warnings) =
+                compose::update_labels(&labels, &service.path).map_err(|e| {
+                    BalenaError::Invalid {
+                        path: String::new(),
+                        message: e.to_string(),
+                    }
                 })?;
             for warning in warnings {
                 report.warn(&warning.path, warning.message);
             }
-            if let Some(strategy) = strategy {
+            if let Some(strategy) = asked.strategy {
                 block.update_strategy = strategy;
+            }
+            if let Some(reboot) = asked.requires_reboot {
+                block.requires_reboot = reboot;
             }
         }
         block.labels = labels;

@@ -295,21 +295,33 @@ pub fn import_document_with(
     Ok(import)
 }
 
-/// The update strategy balena's update labels (`io.balena.update.*`) ask
-/// for, with what they leave out as warnings; `path` is where the labels'
-/// owner is (`...services.web`). For formats whose labels arrive beside the
-/// compose part: a balena service's own labels win over its composition's.
-pub fn update_strategy_from_labels(
+/// What balena's update labels (`io.balena.update.*`) of a service say.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UpdateLabels {
+    /// The update strategy, if the labels choose one.
+    pub strategy: Option<UpdateStrategy>,
+    /// Whether the device reboots once the service is updated, if they say.
+    pub requires_reboot: Option<bool>,
+}
+
+/// What balena's update labels (`io.balena.update.*`) ask for, with what
+/// they leave out as warnings; `path` is where the labels' owner is
+/// (`...services.web`). For formats whose labels arrive beside the compose
+/// part: a balena service's own labels win over its composition's.
+pub fn update_labels(
     labels: &BTreeMap<String, String>,
     path: &str,
-) -> Result<(Option<UpdateStrategy>, Vec<ComposeWarning>), ComposeError> {
+) -> Result<(UpdateLabels, Vec<ComposeWarning>), ComposeError> {
     let context = ImportContext::as_written();
     let mut walker = Walker {
         warnings: Vec::new(),
         context: &context,
     };
-    let strategy = update_labels::strategy(&mut walker, labels, path, false)?;
-    Ok((strategy, walker.warnings))
+    let asked = UpdateLabels {
+        strategy: update_labels::strategy(&mut walker, labels, path, false)?,
+        requires_reboot: update_labels::requires_reboot(labels, path)?,
+    };
+    Ok((asked, walker.warnings))
 }
 
 /// The reader's message for a person who writes compose files, not for a

@@ -164,6 +164,13 @@ pub struct Block {
     /// How the block is replaced by a new version (default `download-then-kill`).
     #[serde(default, skip_serializing_if = "is_default")]
     pub update_strategy: UpdateStrategy,
+    /// The device must reboot once a new container of the block is in
+    /// place (balena's `io.balena.update.requires-reboot`): the apply
+    /// reports the reboot as due, and the daemon runs the device config's
+    /// `[device] reboot_command` once, after the reconcile that installed
+    /// it. Default `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub requires_reboot: bool,
     /// Contract requirements the device must meet to run the block, each an
     /// object in the shape of a contract's `requires` entry (`type`, `slug`,
     /// `version`, `or`, `not`). They are evaluated by the contract module.
@@ -755,6 +762,9 @@ impl Block {
             restart: _,
             healthcheck,
             update_strategy: _,
+            // What happens after the container is in place, not the
+            // container itself.
+            requires_reboot: _,
             requires: _,
             time: _,
             plugins: _,
@@ -880,6 +890,7 @@ impl Block {
             restart: None,
             healthcheck: None,
             update_strategy: UpdateStrategy::default(),
+            requires_reboot: false,
             requires: Vec::new(),
             time: None,
             plugins: Vec::new(),

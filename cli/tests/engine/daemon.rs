@@ -223,8 +223,9 @@ fn healthchecks_that_keep_passing_wake_no_reconcile() {
                 .iter()
                 .all(|c| c.health.as_deref() == Some("healthy"))
     });
-    // The last health change's reconcile has had time to log.
-    std::thread::sleep(Duration::from_secs(1));
+    // The last health change's reconcile, and the look that follows a
+    // reconcile an event woke (a second later), have had time to log.
+    std::thread::sleep(Duration::from_secs(3));
     let before = converged(&read());
     std::thread::sleep(Duration::from_secs(4));
     let text = read();
@@ -237,5 +238,89 @@ fn healthchecks_that_keep_passing_wake_no_reconcile() {
         0,
         "reconciles while only healthchecks ran:\n{text}"
     );
+    assert!(stopped, "the daemon did not stop on SIGINT");
+}
+
+#[test]
+fn a_block_that_requires_a_reboot_reboots_the_device_once() {
+    let Some(osb) = Osb::new("daemon-reboot") else {
+        return;
+    };
+    let t = target(
+        "reboot",
+        "1.0.0",
+        json!({"modules": {
+            "image": osb.engine.busybox_image("1"),
+            "command": ["sh", "-c", "trap 'exit 0' TERM INT; sleep 2147483647 & wait"],
+            "requires_reboot": true
+        }}),
+        json!({}),
+    );
+    let wanted = json!(["reboot/modules@1.0.0"]);
+    // The apply that installs it says the reboot is due, and so does
+    // status, until the device boots again; an apply that installs
+    // nothing adds nothing.
+    let report = osb.apply(&t);
+    assert_eq!(report["reboot_due"], wanted, "{report:#}");
+    let again = osb.apply(&t);
+    assert_eq!(again.get("reboot_due"), None, "{again:#}");
+    let status = osb.status();
+    assert_eq!(status["reboot_due"]["containers"], wanted, "{status:#}");
+    assert_eq!(status["reboot_due"].get("requested"), None, "{status:#}");
+
+    // The daemon runs the device's reboot command once for it: a
+    // reconcile after (the block killed and started again) does not run
+    // it a second time in the same boot.
+    let marker = osb.dir.path().join("rebooted");
+    let config = osb.dir.path().join("device.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[device]\nreboot_command = [\"sh\", \"-c\", \"echo rebooted >> {}\"]\n",
+            marker.display()
+        ),
+    )
+    .expect("write device config");
+    let log = std::fs::File::create(osb.dir.path().join("daemon.log")).expect("log");
+    let daemon = spawn_daemon_logging(&osb, &["--config", config.to_str().expect("utf-8")], log);
+    let ran = eventually(Duration::from_secs(30), || marker.exists());
+    let id = osb.scope.containers()[0].id.clone();
+    let started = |id: &str| {
+        osb.engine
+            .run(&[
+                "inspect",
+                "-f",
+                "{{.State.StartedAt}} {{.State.Running}}",
+                id,
+            ])
+            .trim()
+            .to_owned()
+    };
+    let before = started(&id);
+    osb.engine.run(&["kill", &id]);
+    let restarted = eventually(Duration::from_secs(20), || {
+        let now = started(&id);
+        now != before && now.ends_with(" true")
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let status = osb.status();
+    let stopped = stop(daemon);
+    assert!(ran, "the daemon did not run the reboot command");
+    assert!(
+        restarted,
+        "the killed block was not started again: {}",
+        std::fs::read_to_string(osb.dir.path().join("daemon.log")).unwrap_or_default()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&marker).expect("marker"),
+        "rebooted\n",
+        "run more than once in one boot"
+    );
+    assert_eq!(status["reboot_due"]["containers"], wanted, "{status:#}");
+    assert!(
+        status["reboot_due"]["requested"].as_u64().is_some(),
+        "{status:#}"
+    );
+    assert_eq!(osb.scope.containers().len(), 1);
     assert!(stopped, "the daemon did not stop on SIGINT");
 }

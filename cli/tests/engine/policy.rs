@@ -335,3 +335,68 @@ fn a_device_the_host_lacks_is_refused_naming_the_field() {
     assert!(stderr.contains(message), "{stderr}");
     assert_eq!(osb.scope.containers(), Vec::new());
 }
+
+#[test]
+fn the_executor_itself_refuses_what_the_policy_refuses() {
+    use osb_runtime::apply::progress::ProgressOutput;
+    use osb_runtime::apply::{Applier, ApplyError, ApplySettings};
+    use osb_state::policy::{Policy, Profile};
+    use std::time::{Duration, Instant};
+
+    let Some(osb) = Osb::new("executor-policy") else {
+        return;
+    };
+    let image = osb.engine.busybox_image("1");
+    let t = target(
+        "lib",
+        "1.0.0",
+        json!({"web": {"image": image, "command": idle(), "privileged": true}}),
+        json!({"data": {}}),
+    );
+    let t = osb_state::TargetState::from_json(&t.to_string()).expect("a valid target");
+    // A library caller that never ran the command line's checks: the
+    // executor's own entry refuses, before the store or the engine holds
+    // anything of the target, under `apply` and under a daemon's `settle`.
+    let mut settings = ApplySettings::new(osb.state());
+    settings.instance = osb.scope.instance().to_owned();
+    settings.policy = Policy {
+        profile: Profile::Strict,
+        ..Policy::default()
+    };
+    let (applied, settled, stored) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(async {
+            let applier = Applier::connect(settings, ProgressOutput::Log)
+                .await
+                .expect("the engine");
+            let applied = applier
+                .apply(&t, Some(Instant::now() + Duration::from_secs(60)))
+                .await;
+            let settled = applier.settle(&t).await;
+            (
+                applied,
+                settled,
+                applier.store().target().expect("the store"),
+            )
+        });
+    for (what, result) in [("apply", applied), ("settle", settled)] {
+        match result {
+            Err(ApplyError::Refused(e)) => assert_eq!(
+                e.to_string(),
+                "apps.lib.release.blocks.web.privileged: a privileged container: apps of class \
+                 'app' may not ask for 'privileged' (policy 'strict')",
+                "{what}"
+            ),
+            other => panic!("{what}: expected a refusal, got {other:?}"),
+        }
+    }
+    assert_eq!(stored, None, "a refused target was stored");
+    assert_eq!(osb.scope.containers(), Vec::new(), "containers created");
+    assert_eq!(
+        osb_test_docker::volumes(osb.scope.instance()),
+        Vec::<String>::new(),
+        "volumes created"
+    );
+}

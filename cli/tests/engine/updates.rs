@@ -328,8 +328,7 @@ fn a_missing_bind_source_is_created_as_a_directory() {
     // The device policy lets system apps bind host paths.
     t["apps"]["bind"]["class"] = json!("system");
     let t = osb_state::TargetState::from_json(&t.to_string()).expect("a valid target");
-    // The executor itself: what `osb apply` checks of the host before it
-    // (the preflight) is not what is tested here.
+    // The executor itself, as a library caller drives it.
     let mut settings = ApplySettings::new(osb.state());
     settings.instance = osb.scope.instance().to_owned();
     tokio::runtime::Builder::new_current_thread()

@@ -14,6 +14,7 @@
 //!   a container.
 //! - [`disk`]: free space against image size, before a pull.
 //! - [`progress`]: pull progress as bars or log events.
+//! - [`reboot`]: the reboot a block asks for once it is in place.
 //! - [`status`]: what `osb status` reports of each block.
 
 pub mod backoff;
@@ -21,6 +22,7 @@ pub mod binds;
 pub mod disk;
 pub mod locks;
 pub mod progress;
+pub mod reboot;
 pub mod status;
 pub mod store;
 pub mod turn;
@@ -33,12 +35,14 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use tracing::Instrument;
 
+use crate::preflight::{Preflight, PreflightError};
 use crate::time::TimeHandle;
 use backoff::Backoff;
 use locks::{LockError, Locks};
 use osb_engine::{ContainerPlan, Engine, EngineError, Registries};
 use osb_state::current::{ContainerId, ContainerStatus, CurrentState, Image, ImageId};
 use osb_state::plan::{ContainerRef, Step, WaitReason, notices};
+use osb_state::policy::Policy;
 use osb_state::{BlockId, Conditions, ImageRef, TargetState, TimeStatus, plan};
 use progress::{ProgressOutput, PullProgress};
 use store::{Store, StoreError};
@@ -67,6 +71,14 @@ pub struct ApplySettings {
     pub time: TimeHandle,
     /// Logins for image registries (the device config's `[registries]`).
     pub registries: Registries,
+    /// What blocks may ask of the host (the device config's `[policy]`):
+    /// every target is checked against it, with what only this host can
+    /// answer ([`Preflight`]), before anything of it is stored or applied.
+    pub policy: Policy,
+    /// What reboots the device when a block asks (the device config's
+    /// `[device] reboot_command`); empty: the reboot is only reported.
+    /// The daemon runs it ([`Applier::reboot_if_due`]), never an apply.
+    pub reboot_command: Vec<String>,
 }
 
 impl ApplySettings {
@@ -89,6 +101,8 @@ impl ApplySettings {
             concurrency: 8,
             time: TimeHandle::fixed(TimeStatus::Unsynced),
             registries: Registries::default(),
+            policy: Policy::default(),
+            reboot_command: Vec::new(),
         }
     }
 }
@@ -111,6 +125,10 @@ pub enum ApplyError {
     /// The lock directories cannot be opened.
     #[error(transparent)]
     Lock(#[from] LockError),
+    /// The device policy or the host refuses what the target asks for:
+    /// nothing of it was stored or applied.
+    #[error(transparent)]
+    Refused(#[from] PreflightError),
     /// The engine kept refusing to create a block's container: a setting
     /// it does not take (a runtime it lacks, a device it has not). The
     /// release cannot run as written; whatever of the block still runs
@@ -168,6 +186,10 @@ pub struct ApplyReport {
     /// What the apply did or left that the user should know: a volume
     /// recreated (its data lost), a volume's labels left as they were.
     pub warnings: Vec<String>,
+    /// The containers installed by this apply whose blocks need the device
+    /// rebooted (`requires_reboot`): the reboot is due (see [`reboot`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reboot_due: Vec<String>,
     /// When those waits need another look with nothing to wake on (a
     /// block's lock file, a restart backoff); `None` when an engine event
     /// or a change of the clock's state is what ends them all.
@@ -228,6 +250,9 @@ const POLL: Duration = Duration::from_secs(1);
 /// A block restarted longer ago than this starts its backoff afresh.
 const RESTART_FORGET: Duration = Duration::from_secs(600);
 
+/// The preflight's answer about a target: its warnings, or the refusal.
+type Checked = Result<Vec<String>, PreflightError>;
+
 /// The executor, bound to one engine, store and lock directory.
 pub struct Applier {
     engine: Engine,
@@ -236,6 +261,10 @@ pub struct Applier {
     settings: ApplySettings,
     progress: ProgressOutput,
     restarts: Mutex<BTreeMap<BlockId, Restarts>>,
+    preflight: Preflight,
+    /// The last target the preflight checked, and its answer: the host's
+    /// answers are taken once per target, not once per reconcile.
+    checked: Mutex<Option<(TargetState, Checked)>>,
 }
 
 impl Applier {
@@ -252,10 +281,29 @@ impl Applier {
             engine,
             store,
             locks: Locks::new(&settings.state_dir)?,
+            preflight: Preflight::new(settings.policy.clone()),
             settings,
             progress,
             restarts: Mutex::new(BTreeMap::new()),
+            checked: Mutex::new(None),
         })
+    }
+
+    /// Checks `target` against the device policy and the host (see
+    /// [`crate::preflight`]): what may not be applied is refused here, at
+    /// the executor's one entry, so no caller can apply past it. The
+    /// warnings are what is left out rather than refused. Checked once per
+    /// distinct target.
+    pub fn check(&self, target: &TargetState) -> Result<Vec<String>, PreflightError> {
+        let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((last, answer)) = checked.as_ref()
+            && last == target
+        {
+            return answer.clone();
+        }
+        let answer = self.preflight.check(target);
+        *checked = Some((target.clone(), answer.clone()));
+        answer
     }
 
     /// The store.
@@ -374,6 +422,7 @@ impl Applier {
         target: &TargetState,
         deadline: Option<Instant>,
     ) -> Result<ApplyReport, ApplyError> {
+        self.check(target)?;
         let _turn = self.take_turn(deadline).await?;
         self.store.accept(target)?;
         let result = self.converge(target, deadline).await;
@@ -415,7 +464,10 @@ impl Applier {
             Until::Settled => None,
         };
         let started = Instant::now();
-        let mut report = ApplyReport::default();
+        let mut report = ApplyReport {
+            warnings: self.check(target)?,
+            ..ApplyReport::default()
+        };
         let mut failures: BTreeMap<String, u32> = BTreeMap::new();
         let mut events = self.engine.events();
         let mut time = self.settings.time.clone();
@@ -526,6 +578,14 @@ impl Applier {
                             tracing::warn!("{warning}");
                             report.warnings.push(warning);
                         }
+                        if let Step::CreateContainer { labels, spec, .. } = &step
+                            && spec.requires_reboot
+                        {
+                            let container =
+                                format!("{}/{}@{}", labels.app, labels.block, labels.release);
+                            self.reboot_due(&container)?;
+                            report.reboot_due.push(container);
+                        }
                         report.steps.push(line);
                     }
                     Err(StepError::NoSpace(e)) => return Err(e.into()),
@@ -547,6 +607,61 @@ impl Applier {
                 }
             }
         }
+    }
+
+    /// Records that `container`, just created, needs the device rebooted.
+    fn reboot_due(&self, container: &str) -> Result<(), ApplyError> {
+        // Without a boot id nothing could tell when the reboot happened:
+        // the record would never end, so it is only said.
+        let boot_id = match reboot::boot_id() {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::warn!(container, error = %e, "a reboot is due, and this boot cannot be named to record it");
+                return Ok(());
+            }
+        };
+        let due =
+            reboot::RebootDue::with(self.store.reboot_due()?, &boot_id, container, reboot::now());
+        self.store.set_reboot_due(&due)?;
+        tracing::warn!(
+            container,
+            "a reboot is due: the block asks for one once it is in place"
+        );
+        Ok(())
+    }
+
+    /// The reboot due in this boot, if one is.
+    pub fn pending_reboot(&self) -> Result<Option<reboot::RebootDue>, ApplyError> {
+        let Ok(boot_id) = reboot::boot_id() else {
+            return Ok(None);
+        };
+        Ok(reboot::RebootDue::in_boot(
+            self.store.reboot_due()?,
+            &boot_id,
+        ))
+    }
+
+    /// Runs the reboot command if a reboot is due in this boot and the
+    /// command has not run for it yet; records that it ran first, so a
+    /// command that reboots at once is not run again by a runtime that
+    /// lives on. A command that fails is recorded as not run, to be tried
+    /// at the next reconcile. Returns the reboot due, if any.
+    pub async fn reboot_if_due(&self) -> Result<Option<reboot::RebootDue>, ApplyError> {
+        let Some(mut due) = self.pending_reboot()? else {
+            return Ok(None);
+        };
+        if due.requested.is_some() || self.settings.reboot_command.is_empty() {
+            return Ok(Some(due));
+        }
+        due.requested = Some(reboot::now());
+        self.store.set_reboot_due(&due)?;
+        tracing::warn!(containers = ?due.containers, command = ?self.settings.reboot_command, "rebooting the device: a block asks for it");
+        if let Err(e) = reboot::run_command(&self.settings.reboot_command).await {
+            tracing::error!(error = %e, "the reboot command failed; tried again at the next reconcile");
+            due.requested = None;
+            self.store.set_reboot_due(&due)?;
+        }
+        Ok(Some(due))
     }
 
     /// How long until `container` may be started again, if it is a restart

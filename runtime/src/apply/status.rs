@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::Observed;
+use super::reboot::RebootDue;
 use osb_state::current::{Container, ContainerStatus, Health};
 use osb_state::plan::Step;
 use osb_state::policy::Summary;
@@ -26,6 +27,9 @@ pub struct StatusReport {
     /// The running daemon whose time service that state is from; `None`
     /// when no daemon runs, and the clock is taken as `unsynced`.
     pub time_daemon_pid: Option<u32>,
+    /// The reboot a block asked for, due in this boot (until the device
+    /// boots again); `None` when none is.
+    pub reboot_due: Option<RebootDue>,
 }
 
 /// One block.
@@ -58,7 +62,8 @@ pub struct BlockStatus {
 }
 
 /// The status of `target`'s blocks in `observed`, planned with the clock
-/// state of the daemon `time_daemon_pid` if one runs.
+/// state of the daemon `time_daemon_pid` if one runs; the reboot due is
+/// the caller's to fill in (it is in the store, not in `observed`).
 pub fn report(
     target: &TargetState,
     observed: &Observed,
@@ -135,6 +140,7 @@ pub fn report(
         strays,
         time: observed.conditions.time.as_str(),
         time_daemon_pid,
+        reboot_due: None,
     }
 }
 

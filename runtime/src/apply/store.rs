@@ -1,6 +1,6 @@
 //! The block store (`<state_dir>/blocks.redb`): the target being applied,
-//! the apply history, the images the runtime fetched, and the pulls it
-//! began (a pull that lands just before a power cut is not recorded as
+//! the apply history, the images the runtime fetched, the reboot a block
+//! asked for (see [`super::reboot`]), and the pulls it began (a pull that lands just before a power cut is not recorded as
 //! fetched; its mark lets the next observation claim the image).
 //!
 //! Every write is one redb transaction, committed with fsync before the
@@ -18,11 +18,17 @@ use serde::{Deserialize, Serialize};
 use osb_state::TargetState;
 use osb_state::current::ImageId;
 
+use super::reboot::RebootDue;
+
 const TARGET: TableDefinition<&str, &str> = TableDefinition::new("target");
 const HISTORY: TableDefinition<u64, &str> = TableDefinition::new("history");
 const FETCHED: TableDefinition<&str, &str> = TableDefinition::new("fetched_images");
 /// Canonical reference -> when its pull began (Unix seconds).
 const FETCHING: TableDefinition<&str, u64> = TableDefinition::new("fetching_images");
+/// The one row of [`REBOOT`].
+const REBOOT_KEY: &str = "due";
+/// The reboot due, as JSON ([`RebootDue`]).
+const REBOOT: TableDefinition<&str, &str> = TableDefinition::new("reboot");
 const TARGET_KEY: &str = "target";
 /// History entries kept; older ones are dropped as new ones come.
 const HISTORY_KEEP: u64 = 200;
@@ -238,6 +244,31 @@ impl Store {
         {
             let mut table = txn.open_table(FETCHING).map_err(|e| self.io(e))?;
             table.remove(reference).map_err(|e| self.io(e))?;
+        }
+        txn.commit().map_err(|e| self.io(e))
+    }
+
+    /// The reboot recorded as due, of whichever boot (see
+    /// [`RebootDue::in_boot`]); a record that does not parse is none.
+    pub fn reboot_due(&self) -> Result<Option<RebootDue>, StoreError> {
+        let rows = self.read_rows(REBOOT, |k, v| {
+            (k.value() == REBOOT_KEY)
+                .then(|| serde_json::from_str(v.value()).ok())
+                .flatten()
+        })?;
+        Ok(rows.into_iter().next())
+    }
+
+    /// Records `due` as the reboot due.
+    pub fn set_reboot_due(&self, due: &RebootDue) -> Result<(), StoreError> {
+        let json = serde_json::to_string(due).map_err(|e| self.io(e))?;
+        let db = self.db()?;
+        let txn = db.begin_write().map_err(|e| self.io(e))?;
+        {
+            let mut table = txn.open_table(REBOOT).map_err(|e| self.io(e))?;
+            table
+                .insert(REBOOT_KEY, json.as_str())
+                .map_err(|e| self.io(e))?;
         }
         txn.commit().map_err(|e| self.io(e))
     }

@@ -67,22 +67,16 @@ impl ProcessId {
         Ok(ProcessId {
             pid,
             start_ticks: start_ticks(pid)?,
-            boot_id: boot_id()?,
+            boot_id: crate::apply::reboot::boot_id()?,
         })
     }
 
     /// Whether this process still runs: same boot, and the pid started at
     /// the same tick.
     pub fn is_running(&self) -> bool {
-        boot_id().is_ok_and(|b| b == self.boot_id)
+        crate::apply::reboot::boot_id().is_ok_and(|b| b == self.boot_id)
             && start_ticks(self.pid).is_ok_and(|t| t == self.start_ticks)
     }
-}
-
-fn boot_id() -> io::Result<String> {
-    Ok(std::fs::read_to_string("/proc/sys/kernel/random/boot_id")?
-        .trim()
-        .to_owned())
 }
 
 /// Field 22 of `/proc/PID/stat`. The command name (field 2) is in

@@ -264,6 +264,9 @@ pub(super) fn read(
     {
         block.update_strategy = strategy;
     }
+    if let Some(reboot) = update_labels::requires_reboot(&block.labels, path)? {
+        block.requires_reboot = reboot;
+    }
     if let Some(value) = service.get("env_file") {
         // Under `environment`, which wins, as in compose.
         let from_files = env_file::read(walker, value, &format!("{path}.env_file"))?;

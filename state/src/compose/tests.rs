@@ -1080,12 +1080,24 @@ fn balena_update_labels() {
             web_block(r#""labels":{"io.balena.update.strategy":"kill-then-download"}"#)
         ),
     );
+    for (value, reboot) in [("'1'", true), ("'On'", true), ("'false'", false)] {
+        let json = format!(r#""labels":{{"io.balena.update.requires-reboot":{}}}"#, {
+            let v = value.trim_matches('\'');
+            format!("\"{v}\"")
+        });
+        let json = if reboot {
+            format!(r#"{json},"requires_reboot":true"#)
+        } else {
+            json
+        };
+        check(
+            &labels(&format!("io.balena.update.requires-reboot: {value}")),
+            &web_block(&json),
+        );
+    }
     check(
-        &labels("io.balena.update.requires-reboot: '1'"),
-        &format!(
-            "{}\nwarning services.web.labels.io.balena.update.requires-reboot: recorded as a label; the device does not reboot for it yet",
-            web_block(r#""labels":{"io.balena.update.requires-reboot":"1"}"#)
-        ),
+        &labels("io.balena.update.requires-reboot: 'yes'"),
+        "error: services.web.labels.io.balena.update.requires-reboot: expected 1, true, on, 0, false or off, found 'yes'",
     );
     check(
         &labels("io.balena.update.strategy: sometimes"),

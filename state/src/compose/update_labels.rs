@@ -1,8 +1,9 @@
 //! balena's update labels: how a service is replaced, said in its labels
 //! (`io.balena.update.strategy`, `io.balena.update.handover-timeout`), read
-//! into the block's update strategy. The labels stay on the block as
-//! written; `x-osb.update_strategy`, this importer's own word, wins over
-//! them.
+//! into the block's update strategy, and whether the device reboots once it
+//! is (`io.balena.update.requires-reboot`), read into `requires_reboot`.
+//! The labels stay on the block as written; `x-osb.update_strategy`, this
+//! importer's own word, wins over them.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -18,6 +19,27 @@ const REQUIRES_REBOOT: &str = "io.balena.update.requires-reboot";
 /// balena's default hand-over timeout.
 const DEFAULT_HANDOVER: Duration = Duration::from_secs(60);
 
+/// Whether the labels of the service at `path` (`services.web`) ask for a
+/// reboot once it is updated, if they say. The supervisor's truthy words
+/// (`1`, `true`, `on` and `0`, `false`, `off`, any case); any other value is
+/// refused rather than read as `false`, as the feature labels are.
+pub(super) fn requires_reboot(
+    labels: &BTreeMap<String, String>,
+    path: &str,
+) -> Result<Option<bool>, ComposeError> {
+    let Some(value) = labels.get(REQUIRES_REBOOT) else {
+        return Ok(None);
+    };
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "on" => Ok(Some(true)),
+        "0" | "false" | "off" => Ok(Some(false)),
+        _ => Err(invalid(
+            &format!("{path}.labels.{REQUIRES_REBOOT}"),
+            format!("expected 1, true, on, 0, false or off, found '{value}'"),
+        )),
+    }
+}
+
 /// The strategy the labels of the service at `path` (`services.web`) ask
 /// for, if they ask; `explicit` says `x-osb` already chose one.
 pub(super) fn strategy(
@@ -27,12 +49,6 @@ pub(super) fn strategy(
     explicit: bool,
 ) -> Result<Option<UpdateStrategy>, ComposeError> {
     let at = |label: &str| format!("{path}.labels.{label}");
-    if labels.contains_key(REQUIRES_REBOOT) {
-        walker.warn(
-            &at(REQUIRES_REBOOT),
-            "recorded as a label; the device does not reboot for it yet",
-        );
-    }
     let timeout = match labels.get(HANDOVER_TIMEOUT) {
         Some(millis) => Some(
             millis
