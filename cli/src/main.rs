@@ -3,6 +3,7 @@
 mod apply;
 mod blocks;
 mod columns;
+mod contract;
 mod daemon;
 mod grant_flag;
 mod plugin;
@@ -62,12 +63,16 @@ enum Command {
     /// answers, the fused estimate, the clock's state and its offset.
     /// Never moves the clock.
     Time(time::TimeArgs),
+    /// The device's contract, and offline checks of what a contract
+    /// requires against a device.
+    #[command(subcommand)]
+    Contract(contract::ContractCommand),
 }
 
 /// Parses the command line and runs it; returns the process exit code.
 fn main() -> ExitCode {
     match run() {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -75,20 +80,24 @@ fn main() -> ExitCode {
     }
 }
 
-fn run() -> anyhow::Result<()> {
+/// Most commands succeed or fail; `osb contract check` has a third answer
+/// (bad input), so the exit code is theirs to give.
+fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     init_logging(&cli);
     let mut config = DeviceConfig::load(cli.config.as_deref())?;
     if cli.development {
         config.development = true;
     }
-    match cli.command {
+    let done = match cli.command {
         Command::Plugin(cmd) => plugin::run(cmd, &config),
         Command::Apply(args) => apply::run(args, &config, cli.log_json),
         Command::Status(args) => status::run(args, &config),
         Command::Daemon(args) => daemon::run(args, &config),
         Command::Time(args) => time::run(args, &config),
-    }
+        Command::Contract(cmd) => return contract::run(cmd, &config),
+    };
+    done.map(|()| ExitCode::SUCCESS)
 }
 
 /// Colour only for a person at a terminal: a file or a pipe gets plain

@@ -156,6 +156,109 @@ impl Contract {
     pub fn answers_to(&self, slug: &str) -> bool {
         self.slug == slug || self.aliases.iter().any(|alias| alias == slug)
     }
+
+    /// The contract as JSON that [`Contract::from_json`] reads back to an
+    /// equal contract: a contract assembled on the device can be shown,
+    /// stored or handed to a policy plugin as contract JSON. Children come
+    /// out as a list; empty fields are left out.
+    pub fn to_json(&self) -> Value {
+        // The interpreted fields go in last: they win over an `extra` entry
+        // of the same name, which only a contract built by hand can have.
+        let mut map = self.extra.clone();
+        map.insert("type".to_owned(), Value::String(self.kind.clone()));
+        map.insert("slug".to_owned(), Value::String(self.slug.clone()));
+        if let Some(version) = &self.version {
+            map.insert("version".to_owned(), Value::String(version.clone()));
+        }
+        if let Some(name) = &self.name {
+            map.insert("name".to_owned(), Value::String(name.clone()));
+        }
+        insert_list(
+            &mut map,
+            "aliases",
+            self.aliases.iter().cloned().map(Value::String),
+        );
+        if !self.data.is_empty() {
+            map.insert("data".to_owned(), Value::Object(self.data.clone()));
+        }
+        insert_list(
+            &mut map,
+            "requires",
+            self.requires.iter().map(Requirement::to_json),
+        );
+        insert_list(
+            &mut map,
+            "provides",
+            self.provides.iter().map(Provided::to_json),
+        );
+        insert_list(
+            &mut map,
+            "children",
+            self.children.iter().map(Contract::to_json),
+        );
+        Value::Object(map)
+    }
+}
+
+impl Requirement {
+    /// The requirement as a `requires` entry.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Self::Match(matcher) => {
+                let mut map = Map::new();
+                map.insert("type".to_owned(), Value::String(matcher.kind.clone()));
+                if let Some(slug) = &matcher.slug {
+                    map.insert("slug".to_owned(), Value::String(slug.clone()));
+                }
+                if let Some(version) = &matcher.version {
+                    map.insert(
+                        "version".to_owned(),
+                        Value::String(version.as_str().to_owned()),
+                    );
+                }
+                if !matcher.data.is_empty() {
+                    map.insert("data".to_owned(), Value::Object(matcher.data.clone()));
+                }
+                Value::Object(map)
+            }
+            Self::Or(members) => group("or", members),
+            Self::Not(members) => group("not", members),
+        }
+    }
+}
+
+impl Provided {
+    /// The entry as a `provides` entry.
+    pub fn to_json(&self) -> Value {
+        let mut map = Map::new();
+        map.insert("type".to_owned(), Value::String(self.kind.clone()));
+        if let Some(slug) = &self.slug {
+            map.insert("slug".to_owned(), Value::String(slug.clone()));
+        }
+        if let Some(version) = &self.version {
+            map.insert("version".to_owned(), Value::String(version.clone()));
+        }
+        if !self.data.is_empty() {
+            map.insert("data".to_owned(), Value::Object(self.data.clone()));
+        }
+        Value::Object(map)
+    }
+}
+
+fn group(name: &str, members: &[Requirement]) -> Value {
+    let mut map = Map::new();
+    map.insert(
+        name.to_owned(),
+        Value::Array(members.iter().map(Requirement::to_json).collect()),
+    );
+    Value::Object(map)
+}
+
+fn insert_list(map: &mut Map<String, Value>, field: &str, items: impl Iterator<Item = Value>) {
+    let items: Vec<Value> = items.collect();
+    if !items.is_empty() {
+        map.insert(field.to_owned(), Value::Array(items));
+    }
 }
 
 /// Counts what one document holds, against the limits.
@@ -481,4 +584,37 @@ fn provided(value: Value, path: &str) -> Result<Provided, ContractError> {
         version,
         data,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What is read comes back from `to_json` as it was, groups, ranges,
+    /// provided entries, namespaced children and unknown fields included.
+    #[test]
+    fn to_json_reads_back_equal() {
+        let text = r#"{
+            "type": "sw.os", "slug": "balena-os", "version": "2.1.0", "name": "balenaOS",
+            "aliases": ["balena"], "data": { "libc": "glibc" },
+            "requires": [
+                { "or": [ { "type": "arch.sw", "slug": "aarch64" }, { "not": [ { "type": "sw.l4t" } ] } ] },
+                { "type": "sw.kernel", "version": ">=5.10 <7", "data": { "modules": ["wireguard"] } },
+                { "type": "sw.release", "version": "wheezy" }
+            ],
+            "provides": [ { "type": "hw.peripheral", "slug": "gpu", "version": "1", "data": { "vendor": "x" } } ],
+            "children": { "hw": { "device-type": { "type": "hw.device-type", "slug": "jetson-tx2",
+                "children": [ { "type": "sw.blob", "slug": "entry" } ] } } },
+            "assets": { "logo": { "url": "./logo.svg" } }
+        }"#;
+        let contract = Contract::from_json_str(text).unwrap();
+        let json = contract.to_json();
+        assert_eq!(json["children"][0]["slug"], "jetson-tx2");
+        assert_eq!(json["assets"]["logo"]["url"], "./logo.svg");
+        let again = Contract::from_json(json.to_string().as_bytes()).unwrap();
+        assert_eq!(again, contract);
+
+        let bare = Contract::new("sw.osb", "osb").to_json();
+        assert_eq!(bare, serde_json::json!({ "type": "sw.osb", "slug": "osb" }));
+    }
 }

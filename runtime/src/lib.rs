@@ -9,5 +9,6 @@
 pub mod apply;
 pub mod config;
 pub mod daemon;
+pub mod device_contract;
 pub mod preflight;
 pub mod time;

@@ -10,6 +10,7 @@
 
 mod apply;
 mod balena;
+mod contract;
 mod daemon;
 mod faults;
 mod policy;
