@@ -573,25 +573,7 @@ fn logs_written_to_a_pipe_carry_no_colour_codes() {
 /// `osb apply` on a compose file, with no engine to reach: the file is
 /// read (and refused, or not) before the engine is asked anything.
 fn apply_compose(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> String {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_osb"));
-    command
-        .arg("apply")
-        .args(["--state-dir", s(&dir.join("state"))])
-        .args(extra)
-        .arg(dir.join("project/compose.yml"))
-        .env_remove("OSB_CONFIG")
-        .env_remove("OSB_DEVELOPMENT")
-        .env("RUST_LOG", "warn")
-        .env(
-            "DOCKER_HOST",
-            format!("unix://{}", s(&dir.join("no-engine.sock"))),
-        );
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    let out = command.output().expect("run osb");
-    assert!(!out.status.success(), "no engine, yet osb apply succeeded");
-    String::from_utf8(out.stderr).unwrap()
+    apply_without_engine_in(dir, &dir.join("project/compose.yml"), extra, env)
 }
 
 #[test]
@@ -693,7 +675,19 @@ fn a_compose_file_is_interpolated_from_its_env_and_reads_env_files_beside_it() {
 /// `osb apply FILE` with no engine to reach, as `apply_compose` for any
 /// target file.
 fn apply_without_engine(dir: &Path, file: &Path, extra: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_osb"))
+    apply_without_engine_in(dir, file, extra, &[])
+}
+
+/// `osb apply FILE` with state in `dir`, `extra` arguments and `env` set,
+/// and no engine to reach: it must fail; its error output.
+fn apply_without_engine_in(
+    dir: &Path,
+    file: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> String {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_osb"));
+    command
         .arg("apply")
         .args(["--state-dir", s(&dir.join("state"))])
         .args(extra)
@@ -704,9 +698,11 @@ fn apply_without_engine(dir: &Path, file: &Path, extra: &[&str]) -> String {
         .env(
             "DOCKER_HOST",
             format!("unix://{}", s(&dir.join("no-engine.sock"))),
-        )
-        .output()
-        .expect("run osb");
+        );
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let out = command.output().expect("run osb");
     assert!(!out.status.success(), "no engine, yet osb apply succeeded");
     String::from_utf8(out.stderr).unwrap()
 }

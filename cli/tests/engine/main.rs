@@ -144,6 +144,30 @@ impl Osb {
         (child, lines(stderr))
     }
 
+    /// The executor as a library caller drives it: an `Applier` over this
+    /// test's state and instance, its settings changed by `adjust`,
+    /// handed to `run` on a runtime of its own.
+    fn with_applier<T>(
+        &self,
+        adjust: impl FnOnce(&mut osb_runtime::apply::ApplySettings),
+        run: impl AsyncFnOnce(&osb_runtime::apply::Applier) -> T,
+    ) -> T {
+        use osb_runtime::apply::{Applier, ApplySettings, progress::ProgressOutput};
+        let mut settings = ApplySettings::new(self.state());
+        settings.instance = self.scope.instance().to_owned();
+        adjust(&mut settings);
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+            .block_on(async {
+                let applier = Applier::connect(settings, ProgressOutput::Log)
+                    .await
+                    .expect("the engine");
+                run(&applier).await
+            })
+    }
+
     fn status(&self) -> Value {
         let out = self
             .command("status", &["--json"])

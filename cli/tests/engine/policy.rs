@@ -338,8 +338,7 @@ fn a_device_the_host_lacks_is_refused_naming_the_field() {
 
 #[test]
 fn the_executor_itself_refuses_what_the_policy_refuses() {
-    use osb_runtime::apply::progress::ProgressOutput;
-    use osb_runtime::apply::{Applier, ApplyError, ApplySettings};
+    use osb_runtime::apply::ApplyError;
     use osb_state::policy::{Policy, Profile};
     use std::time::{Duration, Instant};
 
@@ -357,20 +356,14 @@ fn the_executor_itself_refuses_what_the_policy_refuses() {
     // A library caller that never ran the command line's checks: the
     // executor's own entry refuses, before the store or the engine holds
     // anything of the target, under `apply` and under a daemon's `settle`.
-    let mut settings = ApplySettings::new(osb.state());
-    settings.instance = osb.scope.instance().to_owned();
-    settings.policy = Policy {
-        profile: Profile::Strict,
-        ..Policy::default()
-    };
-    let (applied, settled, stored) = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-        .block_on(async {
-            let applier = Applier::connect(settings, ProgressOutput::Log)
-                .await
-                .expect("the engine");
+    let (applied, settled, stored) = osb.with_applier(
+        |settings| {
+            settings.policy = Policy {
+                profile: Profile::Strict,
+                ..Policy::default()
+            }
+        },
+        async |applier| {
             let applied = applier
                 .apply(&t, Some(Instant::now() + Duration::from_secs(60)))
                 .await;
@@ -380,7 +373,8 @@ fn the_executor_itself_refuses_what_the_policy_refuses() {
                 settled,
                 applier.store().target().expect("the store"),
             )
-        });
+        },
+    );
     for (what, result) in [("apply", applied), ("settle", settled)] {
         match result {
             Err(ApplyError::Refused(e)) => assert_eq!(

@@ -307,8 +307,6 @@ fn a_volume_whose_driver_settings_change_is_recreated_and_a_relabelling_reported
 
 #[test]
 fn a_missing_bind_source_is_created_as_a_directory() {
-    use osb_runtime::apply::progress::ProgressOutput;
-    use osb_runtime::apply::{Applier, ApplySettings};
     use std::time::{Duration, Instant};
 
     let Some(osb) = Osb::new("bind-source") else {
@@ -329,21 +327,15 @@ fn a_missing_bind_source_is_created_as_a_directory() {
     t["apps"]["bind"]["class"] = json!("system");
     let t = osb_state::TargetState::from_json(&t.to_string()).expect("a valid target");
     // The executor itself, as a library caller drives it.
-    let mut settings = ApplySettings::new(osb.state());
-    settings.instance = osb.scope.instance().to_owned();
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-        .block_on(async {
-            let applier = Applier::connect(settings, ProgressOutput::Log)
-                .await
-                .expect("the engine");
+    osb.with_applier(
+        |_| {},
+        async |applier| {
             applier
                 .apply(&t, Some(Instant::now() + Duration::from_secs(90)))
                 .await
-        })
-        .expect("the apply converges");
+        },
+    )
+    .expect("the apply converges");
     assert_eq!(running(&osb), ["bind/app@1.0.0 running"]);
     for dir in [
         osb.dir.path().join("host"),
