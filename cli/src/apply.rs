@@ -80,7 +80,11 @@ pub fn run(args: ApplyArgs, config: &DeviceConfig, log_json: bool) -> anyhow::Re
         }
         Err(e) => {
             if args.json {
-                println!("{}", serde_json::json!({ "error": e.to_string() }));
+                let mut out = serde_json::json!({ "error": e.to_string() });
+                if let ApplyError::Rejected { rejected } = &e {
+                    out["rejected"] = serde_json::json!(rejected);
+                }
+                println!("{out}");
             }
             let refused = matches!(e, ApplyError::Refused(_));
             let e = anyhow::Error::new(e);

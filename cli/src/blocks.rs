@@ -57,6 +57,7 @@ impl BlockArgs {
         settings.registries = config.registries.clone();
         settings.policy = config.policy.clone();
         settings.reboot_command = config.device.reboot_command.clone();
+        settings.device_contract = config.device.contract.clone();
         settings
     }
 }

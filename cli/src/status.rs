@@ -87,6 +87,12 @@ fn table(report: &status::StatusReport) -> String {
             report.time
         )),
     }
+    for line in &report.rejected {
+        out.push_str(&format!("rejected: {line}\n"));
+    }
+    for line in &report.left_out {
+        out.push_str(&format!("{line}\n"));
+    }
     if let Some(due) = &report.reboot_due {
         let asked = match due.requested {
             Some(at) => format!("the reboot command ran at {}", unix_time(at)),

@@ -161,6 +161,9 @@ async fn keep_blocks_converged(settings: ApplySettings, mut new_target: Option<T
     // When the reboot due (with no command to run) was said: once.
     let mut said_reboot: Option<u64> = None;
     let mut woken_by_event = false;
+    // The rejected releases last said: each said once, not once per
+    // reconcile.
+    let mut said_rejected: Vec<String> = Vec::new();
     loop {
         let applier = match Applier::connect(settings.clone(), ProgressOutput::Log).await {
             Ok(applier) => applier,
@@ -200,6 +203,14 @@ async fn keep_blocks_converged(settings: ApplySettings, mut new_target: Option<T
                         Ok(report) => {
                             if let Some(look_again) = report.look_again {
                                 next = look_again.min(next);
+                            }
+                            if report.rejected != said_rejected {
+                                for line in &report.rejected {
+                                    tracing::warn!(
+                                        "blocks: {line}; what runs of the app stays as it is"
+                                    );
+                                }
+                                said_rejected = report.rejected;
                             }
                             reboot_if_due(&applier, &settings, &mut said_reboot).await;
                         }

@@ -964,8 +964,12 @@ fn import_release(release: ReleaseIn, report: &mut Report) -> Result<ComposeImpo
                 what,
             });
         }
-        for key in labels.keys() {
-            optional_label(key, &place(key), report);
+        // Read again over the merge, as the update labels are: the
+        // service's own label wins over its composition's.
+        if let Some(optional) =
+            crate::features::optional(&labels).map_err(|e| invalid(&place(&e.label), e.message))?
+        {
+            block.optional = optional;
         }
         // The composition's update labels were read by the importer; the
         // service's own win, so they are read again over the merge.
@@ -1018,19 +1022,6 @@ fn os_image(labels: &BTreeMap<String, String>) -> Option<(&'static str, String)>
         // The balena API marks the host app's services so, for supervisors
         // that predate `is_host`.
         (None, Some(store)) => Some((STORE, format!("an image for the host OS's '{store}' store"))),
-    }
-}
-
-/// `io.balena.features.optional` stays a plain label, reported: whether a
-/// block may be left out is for the contract check to decide. The other
-/// feature labels are read where every target's are (`features.rs`), and
-/// what they ask that OSB does not give is reported when applied.
-fn optional_label(key: &str, path: &str, report: &mut Report) {
-    if key == "io.balena.features.optional" || key == "io.resin.features.optional" {
-        report.warn(
-            path,
-            "kept as a plain label: optional blocks are decided by the contract check (not yet)",
-        );
     }
 }
 

@@ -184,6 +184,7 @@ impl ComposeImport {
                 version,
                 status,
                 blocks: self.blocks,
+                requires: Vec::new(),
             },
             volumes: self.volumes,
             networks: self.networks,

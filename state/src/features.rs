@@ -113,11 +113,12 @@ const NOT_PROVIDED: &[(&str, &str)] = &[
         "bind-mount",
         "OSB has no balenaOS data partition to share (/mnt/data/bind-mount)",
     ),
-    (
-        "optional",
-        "not a host feature: whether a block may be left out is the contract check's (not yet)",
-    ),
 ];
+
+/// The label under the feature prefixes that is no host feature: it says
+/// the block may be left out when its contract does not hold, read into
+/// the block's `optional` by the importers ([`optional`]).
+const OPTIONAL: &str = "optional";
 
 /// A feature label that cannot be read. Validation turns it into an error
 /// at the label's path.
@@ -159,7 +160,7 @@ pub struct Features {
 /// words, in any case. balena takes any other value as off, silently; a
 /// typo there would leave a block without what it asked for, so it is
 /// refused here.
-fn switch(label: &str, value: &str) -> Result<bool, FeatureError> {
+pub(crate) fn switch(label: &str, value: &str) -> Result<bool, FeatureError> {
     match value.to_ascii_lowercase().as_str() {
         "1" | "true" | "on" => Ok(true),
         "0" | "false" | "off" => Ok(false),
@@ -170,6 +171,19 @@ fn switch(label: &str, value: &str) -> Result<bool, FeatureError> {
             ),
         }),
     }
+}
+
+/// Whether the labels say the block is optional (`io.osb.features.optional`,
+/// else balena's, else resin's), if they say; a value neither on nor off is
+/// the error.
+pub fn optional(labels: &BTreeMap<String, String>) -> Result<Option<bool>, FeatureError> {
+    for prefix in [OSB_PREFIX, BALENA_PREFIX, RESIN_PREFIX] {
+        let label = format!("{prefix}{OPTIONAL}");
+        if let Some(value) = labels.get(&label) {
+            return switch(&label, value).map(Some);
+        }
+    }
+    Ok(None)
 }
 
 /// `(did you mean 'dbus'?)`, for a name close to a feature's.
@@ -227,6 +241,10 @@ impl Features {
         let mut resin: BTreeMap<Feature, (bool, &str)> = BTreeMap::new();
         for (label, value) in labels {
             if let Some(name) = label.strip_prefix(OSB_PREFIX) {
+                if name == OPTIONAL {
+                    switch(label, value)?;
+                    continue;
+                }
                 let Some(feature) = Feature::from_name(name) else {
                     let why = match NOT_PROVIDED.iter().find(|(n, _)| *n == name) {
                         Some((_, why)) => {
@@ -253,6 +271,10 @@ impl Features {
             } else {
                 continue;
             };
+            if name == OPTIONAL {
+                switch(label, value)?;
+                continue;
+            }
             match Feature::from_name(&name) {
                 Some(feature) => {
                     into.insert(feature, (switch(label, value)?, label));

@@ -34,6 +34,7 @@ pub mod compose;
 pub mod current;
 pub mod duration;
 pub mod features;
+pub mod gate;
 pub mod image;
 pub mod labels;
 pub mod mount;

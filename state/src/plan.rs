@@ -48,6 +48,11 @@ pub struct Conditions {
     /// of something that must not be cut short, so the runtime does not stop
     /// them until they let go.
     pub locked_by_blocks: BTreeSet<BlockId>,
+    /// Apps whose target release is rejected ([`crate::gate`]): everything
+    /// of them (containers, volumes, networks, locks, the images their
+    /// containers use) is left as it is, and nothing of the rejected
+    /// release is fetched or created.
+    pub held_apps: BTreeSet<AppName>,
 }
 
 /// The clock, as the time service reports it.
@@ -449,6 +454,72 @@ impl fmt::Display for Step {
 /// The next batch of steps that brings `current` towards `target`. Empty
 /// when they match.
 pub fn plan(current: &CurrentState, target: &TargetState, conditions: &Conditions) -> Vec<Step> {
+    if conditions.held_apps.is_empty() {
+        return plan_all(current, target, conditions);
+    }
+    let (current, target) = without_held(current, target, &conditions.held_apps);
+    plan_all(&current, &target, conditions)
+}
+
+/// `current` and `target` with the `held` apps taken out, as if the
+/// runtime did not own them: what is not seen is not touched. Images stay
+/// seen, less those a held app's container uses (never removed while it
+/// runs) or its target asks for (one of its releases may still want it).
+fn without_held(
+    current: &CurrentState,
+    target: &TargetState,
+    held: &BTreeSet<AppName>,
+) -> (CurrentState, TargetState) {
+    let is_held = |app: &AppName| held.contains(app);
+    let (held_containers, containers): (Vec<Container>, Vec<Container>) = current
+        .containers
+        .iter()
+        .cloned()
+        .partition(|c| c.owner.as_ref().is_some_and(|o| is_held(&o.app)));
+    let held_images: Vec<&ImageRef> = target
+        .apps
+        .iter()
+        .filter(|(name, _)| is_held(name))
+        .flat_map(|(_, app)| app.release.blocks.values().map(|b| &b.image))
+        .collect();
+    let current = CurrentState {
+        containers,
+        images: current
+            .images
+            .iter()
+            .filter(|i| !held_containers.iter().any(|c| c.image == i.id))
+            .filter(|i| {
+                !i.references
+                    .iter()
+                    .any(|r| held_images.iter().any(|w| w.is_satisfied_by(r)))
+            })
+            .cloned()
+            .collect(),
+        volumes: current
+            .volumes
+            .iter()
+            .filter(|v| !is_held(&v.app))
+            .cloned()
+            .collect(),
+        networks: current
+            .networks
+            .iter()
+            .filter(|n| !is_held(&n.app))
+            .cloned()
+            .collect(),
+        locks: current
+            .locks
+            .iter()
+            .filter(|b| !is_held(&b.app))
+            .cloned()
+            .collect(),
+    };
+    let mut target = target.clone();
+    target.apps.retain(|name, _| !is_held(name));
+    (current, target)
+}
+
+fn plan_all(current: &CurrentState, target: &TargetState, conditions: &Conditions) -> Vec<Step> {
     let stale_volumes = stale_volumes(current, target);
     let stale_networks = stale_networks(current, target);
     let cycling = cycling_blocks(current, target, &stale_volumes, &stale_networks);

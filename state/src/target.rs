@@ -96,6 +96,12 @@ pub struct Release {
     /// The release's blocks, by name.
     #[serde(deserialize_with = "unique::map")]
     pub blocks: BTreeMap<BlockName, Block>,
+    /// The release's contract requirements (as balena's `balena.yml`
+    /// `requires`), each in the shape of a contract's `requires` entry:
+    /// when one does not hold on the device, the whole release is rejected
+    /// and the app's running release stays.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requires: Vec<Requirement>,
 }
 
 /// Whether a release is a draft or final.
@@ -176,6 +182,13 @@ pub struct Block {
     /// `version`, `or`, `not`). They are evaluated by the contract module.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requires: Vec<Requirement>,
+    /// When the block's `requires` do not hold on the device, leave the
+    /// block out (and report it) rather than reject the release (balena's
+    /// `io.balena.features.optional`). A block another needs (by
+    /// `depends_on` or a `service:` namespace) cannot be left out: the
+    /// release is rejected then. Default `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
     /// The clock the block needs before it starts. Absent: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<TimeRequirement>,
@@ -766,6 +779,7 @@ impl Block {
             // container itself.
             requires_reboot: _,
             requires: _,
+            optional: _,
             time: _,
             plugins: _,
             privileged,
@@ -892,6 +906,7 @@ impl Block {
             update_strategy: UpdateStrategy::default(),
             requires_reboot: false,
             requires: Vec::new(),
+            optional: false,
             time: None,
             plugins: Vec::new(),
             privileged: false,

@@ -261,6 +261,7 @@ pub(crate) fn check_target(target: &TargetState) -> Result<(), ReleaseError> {
             networks: format!("apps.{name}.networks"),
             name: format!("app '{name}'"),
         };
+        check_requires(&format!("apps.{name}.release"), &app.release.requires)?;
         check_release(
             &scope,
             &app.release.blocks,
@@ -270,6 +271,26 @@ pub(crate) fn check_target(target: &TargetState) -> Result<(), ReleaseError> {
         )?;
     }
     Ok(())
+}
+
+/// Requirements the contract module cannot read are refused when the
+/// target is, naming the entry (`...requires[1].version: ...`), not found
+/// out when the release is gated.
+fn check_requires(path: &str, requires: &[crate::target::Requirement]) -> Result<(), ReleaseError> {
+    if requires.is_empty() {
+        return Ok(());
+    }
+    crate::gate::requirements("sw.check", "check", requires)
+        .map(drop)
+        .map_err(|e| match e {
+            osb_contract::ContractError::Invalid { path: at, message } => {
+                setting(format!("{path}.{at}"), message)
+            }
+            osb_contract::ContractError::Range { path: at, source } => {
+                setting(format!("{path}.{at}"), source.to_string())
+            }
+            other => setting(format!("{path}.requires"), other.to_string()),
+        })
 }
 
 /// Checks one app's blocks against each other and its volumes and networks.
@@ -326,6 +347,7 @@ fn check_block(
     volumes: &BTreeMap<VolumeName, VolumeConfig>,
     networks: &BTreeMap<NetworkName, NetworkConfig>,
 ) -> Result<(), ReleaseError> {
+    check_requires(path, &block.requires)?;
     if let Some(command) = &block.command {
         if command.is_empty() {
             return Err(ReleaseError::EmptyCommand {

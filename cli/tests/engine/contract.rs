@@ -171,3 +171,149 @@ fn show_lists_the_running_blocks_and_what_the_device_is() {
     assert!(children(&contract, "sw.block").is_empty(), "{contract:#}");
     assert_eq!(one(&contract, "sw.os")["version"], "3.1.0");
 }
+
+/// `osb apply` of `target` with the Jetson fixture as the device's
+/// contract.
+fn apply_on_jetson(osb: &Osb, target: &Value) -> Output {
+    let config = osb.dir.path().join("device.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[device]\ncontract = {:?}\n",
+            jetson().display().to_string()
+        ),
+    )
+    .expect("write device.toml");
+    let path = osb.write(target);
+    osb.command(
+        "apply",
+        &[
+            path.to_str().expect("utf-8"),
+            "--json",
+            "--no-progress",
+            "--timeout",
+            "90s",
+        ],
+    )
+    .arg("--config")
+    .arg(&config)
+    .output()
+    .expect("run osb apply")
+}
+
+#[test]
+fn a_release_the_device_cannot_run_is_rejected_and_the_running_one_stays() {
+    let Some(osb) = Osb::new("contract-gate") else {
+        return;
+    };
+    let image = osb.engine.busybox_image("1");
+    let release = |version: &str, requires: Value, blocks: Value| {
+        json!({"version": 1, "apps": {"gate": {"class": "app", "release": {
+            "version": version, "requires": requires, "blocks": blocks}}}})
+    };
+    let first = apply_on_jetson(
+        &osb,
+        &release(
+            "1.0.0",
+            json!([{"type": "hw.device-type", "slug": "jetson-tx2"}]),
+            json!({"web": idle(&image)}),
+        ),
+    );
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let running = osb.scope.containers();
+    assert_eq!(running.len(), 1, "{running:#?}");
+
+    // 2.0.0 is for another board. Its image is on no registry: a pull
+    // would fail the apply with another error, after retries.
+    let out = apply_on_jetson(
+        &osb,
+        &release(
+            "2.0.0",
+            json!([{"type": "hw.device-type", "slug": "raspberrypi4-64"}]),
+            json!({"web": idle("127.0.0.1:9/osb-never-pushed:2")}),
+        ),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "a rejected release applied: {stderr}"
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).expect("--json error");
+    let rejected = json["rejected"][0].as_str().unwrap_or_default();
+    assert!(
+        rejected.starts_with(
+            "gate: release 2.0.0 rejected: apps.gate.release.requires[0]: hw.device-type raspberrypi4-64:"
+        ),
+        "{json:#}"
+    );
+    assert!(
+        stderr.contains("what runs of the app stays as it is") && !stderr.contains("pull"),
+        "{stderr}"
+    );
+    let after = osb.scope.containers();
+    assert_eq!(
+        (after.len(), after[0].id.as_str(), after[0].state.as_str()),
+        (1, running[0].id.as_str(), "running"),
+        "the running release was touched: {after:#?}"
+    );
+    // Status gates under the same device config.
+    let out = osb
+        .command("status", &["--json"])
+        .arg("--config")
+        .arg(osb.dir.path().join("device.toml"))
+        .output()
+        .expect("run osb status");
+    let status: Value = serde_json::from_slice(&out.stdout).expect("status is JSON");
+    assert_eq!(status["converged"], false, "{status:#}");
+    assert_eq!(status["rejected"][0], rejected, "{status:#}");
+    assert!(
+        status["blocks"][0]["waiting"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("release 2.0.0 rejected")),
+        "{status:#}"
+    );
+
+    // An optional block for another architecture is left out; the rest of
+    // the release runs.
+    let out = apply_on_jetson(
+        &osb,
+        &release(
+            "3.0.0",
+            json!([]),
+            json!({
+                "web": idle(&image),
+                "gpu": {
+                    "image": "127.0.0.1:9/osb-never-pushed:3",
+                    "optional": true,
+                    "requires": [{"type": "arch.sw", "slug": "armv7hf"}]
+                }
+            }),
+        ),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("report");
+    assert!(
+        report["left_out"][0]
+            .as_str()
+            .is_some_and(|l| l.starts_with(
+                "gate/gpu left out: apps.gate.release.blocks.gpu.requires[0]: arch.sw armv7hf"
+            )),
+        "{report:#}"
+    );
+    // web is as it was (a new version that leaves a block as it was
+    // restarts nothing); gpu has no container.
+    let now = osb.scope.containers();
+    assert_eq!(now.len(), 1, "{now:#?}");
+    assert_eq!(
+        now[0].labels.get("io.osb.block").map(String::as_str),
+        Some("web")
+    );
+}

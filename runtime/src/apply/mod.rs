@@ -41,6 +41,7 @@ use backoff::Backoff;
 use locks::{LockError, Locks};
 use osb_engine::{ContainerPlan, Engine, EngineError, Registries};
 use osb_state::current::{ContainerId, ContainerStatus, CurrentState, Image, ImageId};
+use osb_state::gate::{Gate, gate};
 use osb_state::plan::{ContainerRef, Step, WaitReason, notices};
 use osb_state::policy::Policy;
 use osb_state::{BlockId, Conditions, ImageRef, TargetState, TimeStatus, plan};
@@ -71,6 +72,10 @@ pub struct ApplySettings {
     pub time: TimeHandle,
     /// Logins for image registries (the device config's `[registries]`).
     pub registries: Registries,
+    /// The device's contract file (the device config's `[device]
+    /// contract`), read once when the executor connects: releases are
+    /// gated against the device's contract built from it.
+    pub device_contract: Option<PathBuf>,
     /// What blocks may ask of the host (the device config's `[policy]`):
     /// every target is checked against it, with what only this host can
     /// answer ([`Preflight`]), before anything of it is stored or applied.
@@ -101,6 +106,7 @@ impl ApplySettings {
             concurrency: 8,
             time: TimeHandle::fixed(TimeStatus::Unsynced),
             registries: Registries::default(),
+            device_contract: None,
             policy: Policy::default(),
             reboot_command: Vec::new(),
         }
@@ -150,6 +156,17 @@ pub enum ApplyError {
         /// The block's containers still running: `main/web@1.0.0`.
         running: Vec<String>,
     },
+    /// The contract check rejects a release: the device cannot run it.
+    /// Everything else of the target converged; nothing of the rejected
+    /// release was fetched or started, and what ran of its app runs on.
+    #[error("{}; what runs of the app stays as it is", rejected.join("; "))]
+    Rejected {
+        /// `main: release 2.0.0 rejected: apps.main.release.requires[0]: ...`.
+        rejected: Vec<String>,
+    },
+    /// The device's contract file cannot be read.
+    #[error(transparent)]
+    DeviceContract(#[from] crate::device_contract::ContractFileError),
     /// A step kept failing.
     #[error("{step} failed (attempts: {attempts}), last: {error}")]
     Step {
@@ -190,6 +207,14 @@ pub struct ApplyReport {
     /// rebooted (`requires_reboot`): the reboot is due (see [`reboot`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reboot_due: Vec<String>,
+    /// The apps whose release the contract check rejects, each with the
+    /// requirements that fail: nothing of that release was fetched or
+    /// started, and what ran of the app runs on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rejected: Vec<String>,
+    /// The optional blocks left out, their requirements not holding.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<String>,
     /// When those waits need another look with nothing to wake on (a
     /// block's lock file, a restart backoff); `None` when an engine event
     /// or a change of the clock's state is what ends them all.
@@ -211,10 +236,15 @@ enum Until {
 pub struct Observed {
     /// The engine's objects, the runtime's images and locks.
     pub current: CurrentState,
-    /// The clock and the blocks' own locks.
+    /// The clock, the blocks' own locks, and the apps held (their release
+    /// rejected by the contract check).
     pub conditions: Conditions,
     /// Container names, for messages.
     pub names: BTreeMap<ContainerId, String>,
+    /// The target gated against the device's contract: what is planned
+    /// (`gate.target`: optional blocks that cannot run left out), the
+    /// releases rejected, the blocks left out.
+    pub gate: Gate,
 }
 
 /// Restarts of one block by the executor.
@@ -250,6 +280,16 @@ const POLL: Duration = Duration::from_secs(1);
 /// A block restarted longer ago than this starts its backoff afresh.
 const RESTART_FORGET: Duration = Duration::from_secs(600);
 
+/// The facts of the device's contract that do not change while the
+/// runtime runs.
+#[derive(Debug, Clone)]
+struct DeviceBase {
+    /// The `[device] contract` file's contract.
+    contract: Option<osb_contract::Contract>,
+    /// `uname -r`.
+    kernel_release: String,
+}
+
 /// The preflight's answer about a target: its warnings, or the refusal.
 type Checked = Result<Vec<String>, PreflightError>;
 
@@ -262,6 +302,9 @@ pub struct Applier {
     progress: ProgressOutput,
     restarts: Mutex<BTreeMap<BlockId, Restarts>>,
     preflight: Preflight,
+    /// What the device's contract is built from besides the target and
+    /// the engine, read once.
+    device: DeviceBase,
     /// The last target the preflight checked, and its answer: the host's
     /// answers are taken once per target, not once per reconcile.
     checked: Mutex<Option<(TargetState, Checked)>>,
@@ -277,9 +320,18 @@ impl Applier {
         let engine = Engine::connect(&settings.instance)
             .await?
             .with_registries(settings.registries.clone());
+        let device = DeviceBase {
+            contract: settings
+                .device_contract
+                .as_deref()
+                .map(crate::device_contract::read_contract)
+                .transpose()?,
+            kernel_release: crate::device_contract::kernel_release(),
+        };
         Ok(Applier {
             engine,
             store,
+            device,
             locks: Locks::new(&settings.state_dir)?,
             preflight: Preflight::new(settings.policy.clone()),
             settings,
@@ -352,6 +404,15 @@ impl Applier {
             })
             .collect();
         let locks = self.locks.read();
+        let running = crate::device_contract::running_blocks(target, &engine.containers);
+        let device = crate::device_contract::assemble(crate::device_contract::DeviceFacts {
+            device: self.device.contract.as_ref(),
+            arch: crate::device_contract::arch_slug(std::env::consts::ARCH),
+            kernel_release: Some(&self.device.kernel_release),
+            target: Some(target),
+            running: &running,
+        });
+        let gate = gate(target, &device);
         Ok(Observed {
             current: CurrentState {
                 containers: engine.containers,
@@ -363,8 +424,10 @@ impl Applier {
             conditions: Conditions {
                 time: self.settings.time.current(),
                 locked_by_blocks: locks.blocks,
+                held_apps: gate.held_apps(),
             },
             names: engine.names,
+            gate,
         })
     }
 
@@ -475,9 +538,20 @@ impl Applier {
             report.cycles += 1;
             let observed = self.observe_claiming(target, report.cycles == 1).await?;
             self.forget_old_restarts(&observed);
+            // What runs on this device: a rejected release is held, an
+            // optional block that cannot run is left out.
+            let target = &observed.gate.target;
+            (report.rejected, report.left_out) = observed.gate.lines();
             let steps = plan(&observed.current, target, &observed.conditions);
             if steps.is_empty() {
                 notice(&observed, target, until, &mut report);
+                if let Until::Converged(_) = until
+                    && !report.rejected.is_empty()
+                {
+                    return Err(ApplyError::Rejected {
+                        rejected: report.rejected,
+                    });
+                }
                 report.elapsed_ms =
                     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
                 tracing::info!(

@@ -17,6 +17,11 @@ pub struct StatusReport {
     pub converged: bool,
     /// One entry per target block, by app then name.
     pub blocks: Vec<BlockStatus>,
+    /// The apps whose release the contract check rejects, and why: what
+    /// runs of them stays as it is.
+    pub rejected: Vec<String>,
+    /// The optional blocks left out, their requirements not holding.
+    pub left_out: Vec<String>,
     /// The next batch of steps, as `osb apply` would run them.
     pub pending: Vec<String>,
     /// The runtime's containers that no target block owns.
@@ -69,7 +74,8 @@ pub fn report(
     observed: &Observed,
     time_daemon_pid: Option<u32>,
 ) -> StatusReport {
-    let steps = plan(&observed.current, target, &observed.conditions);
+    let gate = &observed.gate;
+    let steps = plan(&observed.current, &gate.target, &observed.conditions);
     let mut blocks = Vec::new();
     for (app_name, app) in &target.apps {
         for (block_name, block) in &app.release.blocks {
@@ -86,10 +92,16 @@ pub fn report(
             let current = mine
                 .iter()
                 .find(|c| c.owner.as_ref().is_some_and(|o| o.config_hash == hash));
-            let waiting = steps.iter().find_map(|s| match s {
-                Step::Wait { block, reason } if *block == id => Some(reason.to_string()),
-                _ => None,
-            });
+            let waiting = if let Some(rejection) = gate.rejected.get(app_name) {
+                Some(rejection.to_string())
+            } else if let Some(failures) = gate.left_out.get(&id) {
+                Some(format!("left out: {}", failures.join("; ")))
+            } else {
+                steps.iter().find_map(|s| match s {
+                    Step::Wait { block, reason } if *block == id => Some(reason.to_string()),
+                    _ => None,
+                })
+            };
             let summary = Summary::of(block, &app.volumes);
             blocks.push(BlockStatus {
                 block: id.to_string(),
@@ -133,8 +145,11 @@ pub fn report(
                 .unwrap_or_else(|| c.id.to_string())
         })
         .collect();
+    let (rejected, left_out) = gate.lines();
     StatusReport {
-        converged: steps.is_empty(),
+        converged: steps.is_empty() && rejected.is_empty(),
+        rejected,
+        left_out,
         blocks,
         pending: steps.iter().map(ToString::to_string).collect(),
         strays,

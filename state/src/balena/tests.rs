@@ -562,9 +562,6 @@ fn what_is_not_carried_over_is_reported_with_its_path() {
         format!("{s}.composition.volumes[0]: anonymous volume '/data'"),
         format!("{s}.id: balena's database id: not carried over"),
         format!("{s}.image_id: balena's database id: not carried over"),
-        format!(
-            "{s}.labels.io.balena.features.optional: kept as a plain label: optional blocks are decided by the contract check (not yet)"
-        ),
         format!("{s}.size: not supported, ignored"),
         "dev.apps.a2.releases: no release: the app has nothing to run, and is left out".to_owned(),
         "dev.colour: not supported, ignored".to_owned(),
@@ -576,9 +573,10 @@ fn what_is_not_carried_over_is_reported_with_its_path() {
     for (got, want) in warned.iter().zip(&expected) {
         assert!(got.starts_with(want.as_str()), "'{got}' is not '{want}...'");
     }
-    // The label stays a plain label.
+    // The label stays, and makes the block optional.
     let web = &import.target.apps["fleet"].release.blocks["web"];
     assert_eq!(web.labels["io.balena.features.optional"], "1");
+    assert!(web.optional);
     assert_eq!(
         import
             .target

@@ -267,6 +267,11 @@ pub(super) fn read(
     if let Some(reboot) = update_labels::requires_reboot(&block.labels, path)? {
         block.requires_reboot = reboot;
     }
+    if let Some(optional) = crate::features::optional(&block.labels)
+        .map_err(|e| invalid(&format!("{path}.labels.{}", e.label), e.message))?
+    {
+        block.optional = optional;
+    }
     if let Some(value) = service.get("env_file") {
         // Under `environment`, which wins, as in compose.
         let from_files = env_file::read(walker, value, &format!("{path}.env_file"))?;

@@ -1096,8 +1096,16 @@ fn balena_update_labels() {
         );
     }
     check(
+        &labels("io.balena.features.optional: '1'"),
+        &web_block(r#""labels":{"io.balena.features.optional":"1"},"optional":true"#),
+    );
+    check(
+        &labels("io.osb.features.optional: 'maybe'"),
+        "error: services.web.labels.io.osb.features.optional: 'maybe' is neither on ('1', 'true', 'on') nor off ('0', 'false', 'off')",
+    );
+    check(
         &labels("io.balena.update.requires-reboot: 'yes'"),
-        "error: services.web.labels.io.balena.update.requires-reboot: expected 1, true, on, 0, false or off, found 'yes'",
+        "error: services.web.labels.io.balena.update.requires-reboot: 'yes' is neither on ('1', 'true', 'on') nor off ('0', 'false', 'off')",
     );
     check(
         &labels("io.balena.update.strategy: sometimes"),

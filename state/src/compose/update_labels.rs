@@ -20,9 +20,9 @@ const REQUIRES_REBOOT: &str = "io.balena.update.requires-reboot";
 const DEFAULT_HANDOVER: Duration = Duration::from_secs(60);
 
 /// Whether the labels of the service at `path` (`services.web`) ask for a
-/// reboot once it is updated, if they say. The supervisor's truthy words
-/// (`1`, `true`, `on` and `0`, `false`, `off`, any case); any other value is
-/// refused rather than read as `false`, as the feature labels are.
+/// reboot once it is updated, if they say: the supervisor's truthy words,
+/// as the feature labels are read; another value is refused rather than
+/// read as `false`.
 pub(super) fn requires_reboot(
     labels: &BTreeMap<String, String>,
     path: &str,
@@ -30,14 +30,9 @@ pub(super) fn requires_reboot(
     let Some(value) = labels.get(REQUIRES_REBOOT) else {
         return Ok(None);
     };
-    match value.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "on" => Ok(Some(true)),
-        "0" | "false" | "off" => Ok(Some(false)),
-        _ => Err(invalid(
-            &format!("{path}.labels.{REQUIRES_REBOOT}"),
-            format!("expected 1, true, on, 0, false or off, found '{value}'"),
-        )),
-    }
+    crate::features::switch(REQUIRES_REBOOT, value.trim())
+        .map(Some)
+        .map_err(|e| invalid(&format!("{path}.labels.{REQUIRES_REBOOT}"), e.message))
 }
 
 /// The strategy the labels of the service at `path` (`services.web`) ask

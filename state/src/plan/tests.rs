@@ -757,6 +757,7 @@ fn update_lock_held_by_the_block() {
     let locked = Conditions {
         time: TimeStatus::Synced,
         locked_by_blocks: BTreeSet::from([id("main/web")]),
+        ..Conditions::default()
     };
     // Fetching interrupts nothing, so it goes ahead...
     check(
@@ -1038,6 +1039,39 @@ fn a_block_joining_anothers_namespaces_is_created_once_that_ones_container_exist
         start main/vpn@1.0.0; create main/web@1.0.0
         start main/web@1.0.0
         converged
+        ",
+    );
+}
+
+#[test]
+fn a_held_app_is_left_as_it_runs() {
+    let old = db_web("1.0.0", "localhost:5000/web:1", r#""download-then-kill""#);
+    let new = db_web("2.0.0", "localhost:5000/web:2", r#""download-then-kill""#);
+    let held = Conditions {
+        held_apps: BTreeSet::from([AppName::new("main").unwrap_or_else(|e| panic!("{e}"))]),
+        ..synced()
+    };
+    // Its new release is neither fetched nor created, its old containers,
+    // volume, network and images stay.
+    check(&converged(&old), &new, &held, "");
+    // Not even removed from the target: a rejected release is no
+    // instruction to take down what runs.
+    let nothing = target(r#"{"version": 1, "apps": {}}"#);
+    check(&converged(&old), &nothing, &held, "");
+    // Another app goes on beside it.
+    let mut both = new.clone();
+    let other = target(
+        r#"{"version": 1, "apps": {"logs": {"class": "system", "release": {"version": "1.0.0",
+            "blocks": {"agent": {"image": "localhost:5000/agent:1"}}}}}}"#,
+    );
+    both.apps.extend(other.apps);
+    check(
+        &converged(&old),
+        &both,
+        &held,
+        "
+        create network logs/default
+        fetch localhost:5000/agent:1
         ",
     );
 }

@@ -420,7 +420,7 @@ mod tests {
             // A contract requirement is the contract module's: anything
             // goes inside it, arrays included.
             with_block(
-                r#"{"image": "web", "requires": [{"arch": ["aarch64", "armv7"], "nested": [[1], {"x": []}]}]}"#,
+                r#"{"image": "web", "requires": [{"type": "hw.device-type", "data": {"arch": ["aarch64", "armv7"], "nested": [[1], {"x": []}]}}]}"#,
             ),
         ];
         for text in table {
