@@ -20,18 +20,18 @@ fn jetson() -> PathBuf {
         .join("../contract/tests/fixtures/hw.device-type/jetson-tx2/contract.json")
 }
 
-/// `osb contract show --json` with a device config naming the Jetson
-/// fixture as the device's contract.
+/// A device config naming the Jetson fixture as the device's contract.
+fn on_jetson() -> String {
+    format!(
+        "[device]\ncontract = {:?}\n",
+        jetson().display().to_string()
+    )
+}
+
+/// `osb contract show --json` with the device config [`on_jetson`].
 fn show(osb: &Osb, docker_host: Option<&str>) -> Output {
     let config = osb.dir.path().join("device.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[device]\ncontract = {:?}\n",
-            jetson().display().to_string()
-        ),
-    )
-    .expect("write device.toml");
+    std::fs::write(&config, on_jetson()).expect("write device.toml");
     let mut command = osb.command("contract", &["show", "--json"]);
     command.arg("--config").arg(&config);
     if let Some(host) = docker_host {
@@ -172,35 +172,6 @@ fn show_lists_the_running_blocks_and_what_the_device_is() {
     assert_eq!(one(&contract, "sw.os")["version"], "3.1.0");
 }
 
-/// `osb apply` of `target` with the Jetson fixture as the device's
-/// contract.
-fn apply_on_jetson(osb: &Osb, target: &Value) -> Output {
-    let config = osb.dir.path().join("device.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[device]\ncontract = {:?}\n",
-            jetson().display().to_string()
-        ),
-    )
-    .expect("write device.toml");
-    let path = osb.write(target);
-    osb.command(
-        "apply",
-        &[
-            path.to_str().expect("utf-8"),
-            "--json",
-            "--no-progress",
-            "--timeout",
-            "90s",
-        ],
-    )
-    .arg("--config")
-    .arg(&config)
-    .output()
-    .expect("run osb apply")
-}
-
 #[test]
 fn a_release_the_device_cannot_run_is_rejected_and_the_running_one_stays() {
     let Some(osb) = Osb::new("contract-gate") else {
@@ -211,13 +182,13 @@ fn a_release_the_device_cannot_run_is_rejected_and_the_running_one_stays() {
         json!({"version": 1, "apps": {"gate": {"class": "app", "release": {
             "version": version, "requires": requires, "blocks": blocks}}}})
     };
-    let first = apply_on_jetson(
-        &osb,
+    let first = osb.apply_under(
         &release(
             "1.0.0",
             json!([{"type": "hw.device-type", "slug": "jetson-tx2"}]),
             json!({"web": idle(&image)}),
         ),
+        &on_jetson(),
     );
     assert!(
         first.status.success(),
@@ -229,13 +200,13 @@ fn a_release_the_device_cannot_run_is_rejected_and_the_running_one_stays() {
 
     // 2.0.0 is for another board. Its image is on no registry: a pull
     // would fail the apply with another error, after retries.
-    let out = apply_on_jetson(
-        &osb,
+    let out = osb.apply_under(
         &release(
             "2.0.0",
             json!([{"type": "hw.device-type", "slug": "raspberrypi4-64"}]),
             json!({"web": idle("127.0.0.1:9/osb-never-pushed:2")}),
         ),
+        &on_jetson(),
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -279,8 +250,7 @@ fn a_release_the_device_cannot_run_is_rejected_and_the_running_one_stays() {
 
     // An optional block for another architecture is left out; the rest of
     // the release runs.
-    let out = apply_on_jetson(
-        &osb,
+    let out = osb.apply_under(
         &release(
             "3.0.0",
             json!([]),
@@ -293,6 +263,7 @@ fn a_release_the_device_cannot_run_is_rejected_and_the_running_one_stays() {
                 }
             }),
         ),
+        &on_jetson(),
     );
     assert!(
         out.status.success(),

@@ -144,6 +144,28 @@ impl Osb {
         (child, lines(stderr))
     }
 
+    /// `osb apply --json` of `target` under the device config `config`
+    /// (TOML, written to `device.toml` in the test's directory).
+    fn apply_under(&self, target: &Value, config: &str) -> Output {
+        let config_path = self.dir.path().join("device.toml");
+        std::fs::write(&config_path, config).expect("write device config");
+        let path = self.write(target);
+        self.command(
+            "apply",
+            &[
+                path.to_str().expect("utf-8 path"),
+                "--json",
+                "--no-progress",
+                "--timeout",
+                "60s",
+            ],
+        )
+        .arg("--config")
+        .arg(&config_path)
+        .output()
+        .expect("run osb apply")
+    }
+
     /// The executor as a library caller drives it: an `Applier` over this
     /// test's state and instance, its settings changed by `adjust`,
     /// handed to `run` on a runtime of its own.

@@ -21,27 +21,6 @@ fn idle() -> Value {
     ])
 }
 
-/// `osb apply` of `target` under the device config `config` (TOML).
-fn apply_under(osb: &Osb, target: &Value, config: &str) -> Output {
-    let config_path = osb.dir.path().join("device.toml");
-    std::fs::write(&config_path, config).expect("write device config");
-    let path = osb.write(target);
-    osb.command(
-        "apply",
-        &[
-            path.to_str().expect("utf-8 path"),
-            "--json",
-            "--no-progress",
-            "--timeout",
-            "60s",
-        ],
-    )
-    .arg("--config")
-    .arg(&config_path)
-    .output()
-    .expect("run osb apply")
-}
-
 /// Asserts that `out` failed with `message` (on stderr, and as the JSON
 /// error on stdout), and that nothing of the target reached the engine or
 /// the store.
@@ -276,7 +255,7 @@ fn the_strict_profile_refuses_a_privileged_app() {
         json!({"web": {"image": image, "command": idle(), "privileged": true}}),
         json!({"data": {}}),
     );
-    let out = apply_under(&osb, &t, "[policy]\nprofile = \"strict\"\n");
+    let out = osb.apply_under(&t, "[policy]\nprofile = \"strict\"\n");
     refused(
         &osb,
         &out,
@@ -284,7 +263,7 @@ fn the_strict_profile_refuses_a_privileged_app() {
          may not ask for 'privileged' (policy 'strict')",
     );
     // A policy the runtime cannot read is refused as such, naming the key.
-    let out = apply_under(&osb, &t, "[policy]\nprofile = \"lax\"\n");
+    let out = osb.apply_under(&t, "[policy]\nprofile = \"lax\"\n");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
