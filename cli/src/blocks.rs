@@ -58,6 +58,7 @@ impl BlockArgs {
         settings.policy = config.policy.clone();
         settings.reboot_command = config.device.reboot_command.clone();
         settings.device_contract = config.device.contract.clone();
+        settings.allow_drafts = config.development;
         settings
     }
 }

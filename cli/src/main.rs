@@ -7,6 +7,7 @@ mod contract;
 mod daemon;
 mod grant_flag;
 mod plugin;
+mod release;
 mod status;
 mod time;
 
@@ -67,6 +68,10 @@ enum Command {
     /// requires against a device.
     #[command(subcommand)]
     Contract(contract::ContractCommand),
+    /// What became of each release of each app: running, replaced, or
+    /// rejected and why.
+    #[command(subcommand)]
+    Release(release::ReleaseCommand),
 }
 
 /// Parses the command line and runs it; returns the process exit code.
@@ -95,6 +100,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Status(args) => status::run(args, &config),
         Command::Daemon(args) => daemon::run(args, &config),
         Command::Time(args) => time::run(args, &config),
+        Command::Release(cmd) => release::run(cmd, &config),
         Command::Contract(cmd) => return contract::run(cmd, &config),
     };
     done.map(|()| ExitCode::SUCCESS)

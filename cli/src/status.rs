@@ -111,6 +111,6 @@ fn table(report: &status::StatusReport) -> String {
 }
 
 /// `at` (Unix seconds) as RFC 3339 UTC, for a person.
-fn unix_time(at: u64) -> String {
+pub(crate) fn unix_time(at: u64) -> String {
     UtcTime::from_unix_seconds(i64::try_from(at).unwrap_or(i64::MAX)).rfc3339(0)
 }

@@ -17,7 +17,7 @@ use std::fmt;
 use osb_contract::{Contract, ContractError};
 
 use crate::name::{AppName, BlockId, BlockName};
-use crate::target::{Requirement, TargetState};
+use crate::target::{ReleaseStatus, Requirement, TargetState};
 
 /// The type a release's requirements are read under.
 const RELEASE_TYPE: &str = "sw.release";
@@ -94,8 +94,22 @@ impl fmt::Display for Rejection {
     }
 }
 
-/// Gates every release of `target` against `device`, the device's contract.
+/// What gating allows besides contracts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rules {
+    /// Whether a release of status `draft` may run (development mode);
+    /// otherwise a draft is rejected like a release whose contract fails.
+    pub drafts: bool,
+}
+
+/// Gates every release of `target` against `device`, the device's
+/// contract, under the default [`Rules`] (no drafts).
 pub fn gate(target: &TargetState, device: &Contract) -> Gate {
+    gate_under(target, device, Rules::default())
+}
+
+/// Gates every release of `target` against `device` under `rules`.
+pub fn gate_under(target: &TargetState, device: &Contract, rules: Rules) -> Gate {
     let mut gated = Gate {
         target: target.clone(),
         rejected: BTreeMap::new(),
@@ -103,6 +117,12 @@ pub fn gate(target: &TargetState, device: &Contract) -> Gate {
     };
     for (app_name, app) in &target.apps {
         let at = format!("apps.{app_name}.release");
+        let draft = (app.release.status == ReleaseStatus::Draft && !rules.drafts).then(|| {
+            format!(
+                "{at}.status: a draft: drafts run only on a device in development mode \
+                 (a final release runs anywhere its contract holds)"
+            )
+        });
         let mut failed = failures(
             device,
             RELEASE_TYPE,
@@ -110,6 +130,7 @@ pub fn gate(target: &TargetState, device: &Contract) -> Gate {
             &app.release.requires,
             &at,
         );
+        failed.splice(0..0, draft);
         let mut optional_out: BTreeMap<&BlockName, Vec<String>> = BTreeMap::new();
         for (block_name, block) in &app.release.blocks {
             let slug = format!("{app_name}/{block_name}");

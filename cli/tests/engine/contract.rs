@@ -287,4 +287,64 @@ fn a_release_the_device_cannot_run_is_rejected_and_the_running_one_stays() {
         now[0].labels.get("io.osb.block").map(String::as_str),
         Some("web")
     );
+
+    // A draft is rejected on a production device, and runs in development
+    // mode.
+    let mut draft = release("4.0.0", json!([]), json!({"web": idle(&image)}));
+    draft["apps"]["gate"]["release"]["status"] = json!("draft");
+    let out = osb.apply_under(&draft, &on_jetson());
+    assert!(!out.status.success(), "a draft applied in production");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "apps.gate.release.status: a draft: drafts run only on a device in development mode"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // What became of each release, oldest first.
+    let out = osb
+        .command("release", &["list", "--json"])
+        .output()
+        .expect("run osb release list");
+    let list: Value = serde_json::from_slice(&out.stdout).expect("release list is JSON");
+    let seen: Vec<String> = list["gate"]
+        .as_array()
+        .expect("gate's releases")
+        .iter()
+        .map(|r| format!("{} {} {}", r["version"], r["status"], r["state"]))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            r#""1.0.0" "final" "replaced""#,
+            r#""2.0.0" "final" "rejected""#,
+            r#""3.0.0" "final" "running""#,
+            r#""4.0.0" "draft" "rejected""#,
+        ],
+        "{list:#}"
+    );
+    assert!(
+        list["gate"][1]["reason"].as_str().is_some_and(
+            |r| r.starts_with("apps.gate.release.requires[0]: hw.device-type raspberrypi4-64")
+        ),
+        "{list:#}"
+    );
+    let out = osb
+        .command(
+            "apply",
+            &[
+                osb.write(&draft).to_str().expect("utf-8"),
+                "--json",
+                "--no-progress",
+                "--development",
+            ],
+        )
+        .output()
+        .expect("run osb apply --development");
+    assert!(
+        out.status.success(),
+        "a draft refused in development mode: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -15,6 +15,8 @@
 //! - [`disk`]: free space against image size, before a pull.
 //! - [`progress`]: pull progress as bars or log events.
 //! - [`reboot`]: the reboot a block asks for once it is in place.
+//! - [`releases`]: what became of each release: running, replaced,
+//!   rejected.
 //! - [`status`]: what `osb status` reports of each block.
 
 pub mod backoff;
@@ -23,6 +25,7 @@ pub mod disk;
 pub mod locks;
 pub mod progress;
 pub mod reboot;
+pub mod releases;
 pub mod status;
 pub mod store;
 pub mod turn;
@@ -41,7 +44,7 @@ use backoff::Backoff;
 use locks::{LockError, Locks};
 use osb_engine::{ContainerPlan, Engine, EngineError, Registries};
 use osb_state::current::{ContainerId, ContainerStatus, CurrentState, Image, ImageId};
-use osb_state::gate::{Gate, gate};
+use osb_state::gate::{Gate, Rules, gate_under};
 use osb_state::plan::{ContainerRef, Step, WaitReason, notices};
 use osb_state::policy::Policy;
 use osb_state::{BlockId, Conditions, ImageRef, TargetState, TimeStatus, plan};
@@ -76,6 +79,9 @@ pub struct ApplySettings {
     /// contract`), read once when the executor connects: releases are
     /// gated against the device's contract built from it.
     pub device_contract: Option<PathBuf>,
+    /// Whether draft releases may run (development mode); otherwise one is
+    /// rejected, the app's running release kept.
+    pub allow_drafts: bool,
     /// What blocks may ask of the host (the device config's `[policy]`):
     /// every target is checked against it, with what only this host can
     /// answer ([`Preflight`]), before anything of it is stored or applied.
@@ -107,6 +113,7 @@ impl ApplySettings {
             time: TimeHandle::fixed(TimeStatus::Unsynced),
             registries: Registries::default(),
             device_contract: None,
+            allow_drafts: false,
             policy: Policy::default(),
             reboot_command: Vec::new(),
         }
@@ -412,7 +419,10 @@ impl Applier {
             target: Some(target),
             running: &running,
         });
-        let gate = gate(target, &device);
+        let rules = Rules {
+            drafts: self.settings.allow_drafts,
+        };
+        let gate = gate_under(target, &device, rules);
         Ok(Observed {
             current: CurrentState {
                 containers: engine.containers,
@@ -543,6 +553,7 @@ impl Applier {
             let target = &observed.gate.target;
             (report.rejected, report.left_out) = observed.gate.lines();
             let steps = plan(&observed.current, target, &observed.conditions);
+            self.record_releases(&observed.gate, steps.is_empty());
             if steps.is_empty() {
                 notice(&observed, target, until, &mut report);
                 if let Until::Converged(_) = until
@@ -679,6 +690,47 @@ impl Applier {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Records what became of each release: the rejected ones, and, when
+    /// the plan is empty (`converged`), the ones that run. A store that
+    /// cannot be written is said, not an error: the records are for people.
+    fn record_releases(&self, gate: &Gate, converged: bool) {
+        let now = reboot::now();
+        for (app, rejection) in &gate.rejected {
+            let Some(released) = gate.target.apps.get(app) else {
+                continue;
+            };
+            let event = releases::Event::Rejected {
+                version: rejection.release.clone(),
+                status: released.release.status,
+                reason: rejection.failures.join("; "),
+            };
+            if let Err(e) = self
+                .store
+                .update_releases(app.as_str(), |r| releases::record(r, event, now))
+            {
+                tracing::warn!(app = %app, error = %e, "cannot record the rejected release");
+            }
+        }
+        if !converged {
+            return;
+        }
+        for (app, released) in &gate.target.apps {
+            if gate.rejected.contains_key(app) {
+                continue;
+            }
+            let event = releases::Event::Running {
+                version: released.release.version.clone(),
+                status: released.release.status,
+            };
+            if let Err(e) = self
+                .store
+                .update_releases(app.as_str(), |r| releases::record(r, event, now))
+            {
+                tracing::warn!(app = %app, error = %e, "cannot record the running release");
             }
         }
     }

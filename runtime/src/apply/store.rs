@@ -1,6 +1,7 @@
 //! The block store (`<state_dir>/blocks.redb`): the target being applied,
 //! the apply history, the images the runtime fetched, the reboot a block
-//! asked for (see [`super::reboot`]), and the pulls it began (a pull that lands just before a power cut is not recorded as
+//! asked for (see [`super::reboot`]), what became of each release (see
+//! [`super::releases`]), and the pulls it began (a pull that lands just before a power cut is not recorded as
 //! fetched; its mark lets the next observation claim the image).
 //!
 //! Every write is one redb transaction, committed with fsync before the
@@ -19,12 +20,15 @@ use osb_state::TargetState;
 use osb_state::current::ImageId;
 
 use super::reboot::RebootDue;
+use super::releases::ReleaseRecord;
 
 const TARGET: TableDefinition<&str, &str> = TableDefinition::new("target");
 const HISTORY: TableDefinition<u64, &str> = TableDefinition::new("history");
 const FETCHED: TableDefinition<&str, &str> = TableDefinition::new("fetched_images");
 /// Canonical reference -> when its pull began (Unix seconds).
 const FETCHING: TableDefinition<&str, u64> = TableDefinition::new("fetching_images");
+/// App name -> its releases' records, as JSON ([`ReleaseRecord`]s).
+const RELEASES: TableDefinition<&str, &str> = TableDefinition::new("releases");
 /// The one row of [`REBOOT`].
 const REBOOT_KEY: &str = "due";
 /// The reboot due, as JSON ([`RebootDue`]).
@@ -269,6 +273,42 @@ impl Store {
             table
                 .insert(REBOOT_KEY, json.as_str())
                 .map_err(|e| self.io(e))?;
+        }
+        txn.commit().map_err(|e| self.io(e))
+    }
+
+    /// Every app's release records, oldest first (an app whose row does
+    /// not parse has none).
+    pub fn releases(&self) -> Result<BTreeMap<String, Vec<ReleaseRecord>>, StoreError> {
+        let rows = self.read_rows(RELEASES, |k, v| {
+            serde_json::from_str(v.value())
+                .ok()
+                .map(|records| (k.value().to_owned(), records))
+        })?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// Changes `app`'s release records by `change` in one transaction,
+    /// written only when `change` says it changed them.
+    pub fn update_releases(
+        &self,
+        app: &str,
+        change: impl FnOnce(&mut Vec<ReleaseRecord>) -> bool,
+    ) -> Result<(), StoreError> {
+        let db = self.db()?;
+        let txn = db.begin_write().map_err(|e| self.io(e))?;
+        {
+            let mut table = txn.open_table(RELEASES).map_err(|e| self.io(e))?;
+            let mut records: Vec<ReleaseRecord> = table
+                .get(app)
+                .map_err(|e| self.io(e))?
+                .and_then(|v| serde_json::from_str(v.value()).ok())
+                .unwrap_or_default();
+            if !change(&mut records) {
+                return Ok(());
+            }
+            let json = serde_json::to_string(&records).map_err(|e| self.io(e))?;
+            table.insert(app, json.as_str()).map_err(|e| self.io(e))?;
         }
         txn.commit().map_err(|e| self.io(e))
     }

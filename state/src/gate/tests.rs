@@ -143,3 +143,17 @@ fn requirements_the_contract_module_cannot_read_are_refused_with_the_target() {
         assert!(e.contains(expect), "expected {expect:?} in: {e}");
     }
 }
+
+#[test]
+fn a_draft_runs_only_where_drafts_are_allowed() {
+    let draft = target(r#""status": "draft","#, r#""web": {"image": "web:2"}"#);
+    let refused = gate(&draft, &device());
+    assert_eq!(
+        verdict(&refused),
+        "rejected main: release 2.0.0 rejected: apps.main.release.status: a draft: drafts run \
+         only on a device in development mode (a final release runs anywhere its contract \
+         holds)\nplan: main/web"
+    );
+    let allowed = gate_under(&draft, &device(), Rules { drafts: true });
+    assert_eq!(verdict(&allowed), "plan: main/web");
+}
