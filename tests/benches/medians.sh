@@ -16,12 +16,12 @@ fmt() {
         else printf "%.1f ns", ns }'
 }
 
-printf '%-34s %14s %14s %14s\n' benchmark median "ci95 low" "ci95 high"
+printf '%-40s %14s %14s %14s\n' benchmark median "ci95 low" "ci95 high"
 for f in "$DIR"/*/*/new/estimates.json; do
     id=${f#"$DIR"/}
     id=${id%/new/estimates.json}
     read -r m lo hi < <(jq -r '[.median.point_estimate, .median.confidence_interval.lower_bound, .median.confidence_interval.upper_bound] | @tsv' "$f")
-    printf '%-34s %14s %14s %14s\n' "$id" "$(fmt "$m")" "$(fmt "$lo")" "$(fmt "$hi")"
+    printf '%-40s %14s %14s %14s\n' "$id" "$(fmt "$m")" "$(fmt "$lo")" "$(fmt "$hi")"
 done
 
 ratio() {
@@ -35,3 +35,6 @@ ratio call/plugin_one_host_call call/native_trait
 ratio call/plugin_one_host_call call/plugin_trivial
 ratio load/compile load/cache_hit
 ratio load/compile_load_only load/cache_hit_load_only
+ratio gate/release_20_blocks gate/release_20_blocks_no_requirements
+ratio gate/release_20_blocks gate/check_one_block
+ratio gate/requirements_and_check_one_block gate/check_one_block
