@@ -33,6 +33,12 @@ const PLUGINS: &[Plugin] = &[
     plugin("time-rtc", "plugins/time-rtc"),
     plugin("time-https", "plugins/time-https"),
     plugin("time-ntp", "plugins/time-ntp"),
+    plugin("policy-contract", "plugins/policy-contract"),
+    plugin(
+        "policy-maintenance-window",
+        "plugins/policy-maintenance-window",
+    ),
+    plugin("policy-thermal", "plugins/policy-thermal"),
     plugin("osb-test-probe", "tests/plugins/probe"),
     // The probe built against the draft next API version, for the host's
     // dispatch on the version.
@@ -62,6 +68,9 @@ fn main() {
         // Not a plugin: the bound arithmetic the time plugins link.
         "plugins/time-bounds/src",
         "plugins/time-bounds/Cargo.toml",
+        // Not a plugin: the contract model policy-contract links.
+        "contract/src",
+        "contract/Cargo.toml",
         "Cargo.toml",
         "Cargo.lock",
     ] {

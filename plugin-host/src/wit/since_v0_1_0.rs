@@ -42,4 +42,17 @@ kind_world!(contract_policy, "osb:plugin/contract-policy-plugin");
 kind_world!(migration_step, "osb:plugin/migration-step-plugin");
 
 pub use host::osb::plugin::types::{ErrorCode, PluginError, TimeInterval, Timestamp};
+
+impl ErrorCode {
+    /// The code as the WIT spells it (`invalid-input`), for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::InvalidInput => "invalid-input",
+            ErrorCode::PermissionDenied => "permission-denied",
+            ErrorCode::Unsupported => "unsupported",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
 pub use time_source::exports::osb::plugin::time_source::TimeSample;

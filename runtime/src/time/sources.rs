@@ -4,7 +4,7 @@
 
 use super::interval::{Interval, IntervalError};
 use super::utc::UtcTime;
-use osb_plugin_host::wit::latest::{ErrorCode, PluginError};
+use osb_plugin_host::wit::latest::PluginError;
 use osb_plugin_host::{CallError, PluginHost, PluginKind, PluginName, Provenance};
 
 /// One answer of a source, as given.
@@ -42,19 +42,9 @@ pub enum SourceError {
 impl From<PluginError> for SourceError {
     fn from(e: PluginError) -> Self {
         SourceError::Plugin {
-            code: code_name(e.code),
+            code: e.code.name(),
             message: e.message,
         }
-    }
-}
-
-fn code_name(code: ErrorCode) -> &'static str {
-    match code {
-        ErrorCode::Unavailable => "unavailable",
-        ErrorCode::InvalidInput => "invalid-input",
-        ErrorCode::PermissionDenied => "permission-denied",
-        ErrorCode::Unsupported => "unsupported",
-        ErrorCode::Internal => "internal",
     }
 }
 

@@ -10,6 +10,7 @@ mod fake_hwclock;
 mod harness;
 mod hot_swap;
 mod http_urls;
+mod policies;
 mod quotas;
 mod resources;
 mod sandbox;
