@@ -132,7 +132,14 @@ pub fn gate_under(target: &TargetState, device: &Contract, rules: Rules) -> Gate
         );
         failed.splice(0..0, draft);
         let mut optional_out: BTreeMap<&BlockName, Vec<String>> = BTreeMap::new();
-        for (block_name, block) in &app.release.blocks {
+        // Every cycle gates the whole target: a block without requirements
+        // costs no formatting.
+        for (block_name, block) in app
+            .release
+            .blocks
+            .iter()
+            .filter(|(_, b)| !b.requires.is_empty())
+        {
             let slug = format!("{app_name}/{block_name}");
             let found = failures(
                 device,

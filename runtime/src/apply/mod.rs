@@ -312,6 +312,9 @@ pub struct Applier {
     /// What the device's contract is built from besides the target and
     /// the engine, read once.
     device: DeviceBase,
+    /// The release event last recorded per app, so that a cycle that
+    /// sees nothing new does not open the store.
+    recorded: Mutex<BTreeMap<osb_state::AppName, releases::Event>>,
     /// The last target the preflight checked, and its answer: the host's
     /// answers are taken once per target, not once per reconcile.
     checked: Mutex<Option<(TargetState, Checked)>>,
@@ -345,6 +348,7 @@ impl Applier {
             progress,
             restarts: Mutex::new(BTreeMap::new()),
             checked: Mutex::new(None),
+            recorded: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -698,39 +702,43 @@ impl Applier {
     /// the plan is empty (`converged`), the ones that run. A store that
     /// cannot be written is said, not an error: the records are for people.
     fn record_releases(&self, gate: &Gate, converged: bool) {
-        let now = reboot::now();
-        for (app, rejection) in &gate.rejected {
-            let Some(released) = gate.target.apps.get(app) else {
-                continue;
-            };
+        let rejected = gate.rejected.iter().filter_map(|(app, rejection)| {
+            let released = gate.target.apps.get(app)?;
             let event = releases::Event::Rejected {
                 version: rejection.release.clone(),
                 status: released.release.status,
                 reason: rejection.failures.join("; "),
             };
-            if let Err(e) = self
-                .store
-                .update_releases(app.as_str(), |r| releases::record(r, event, now))
-            {
-                tracing::warn!(app = %app, error = %e, "cannot record the rejected release");
-            }
-        }
-        if !converged {
-            return;
-        }
-        for (app, released) in &gate.target.apps {
-            if gate.rejected.contains_key(app) {
+            Some((app, event))
+        });
+        let running = gate
+            .target
+            .apps
+            .iter()
+            .filter(|(app, _)| converged && !gate.rejected.contains_key(*app))
+            .map(|(app, released)| {
+                let event = releases::Event::Running {
+                    version: released.release.version.clone(),
+                    status: released.release.status,
+                };
+                (app, event)
+            });
+        let now = reboot::now();
+        let mut recorded = self.recorded.lock().unwrap_or_else(|p| p.into_inner());
+        for (app, event) in rejected.chain(running) {
+            // Every cycle sees the same events again: the store is
+            // touched only for one this executor has not recorded yet.
+            if recorded.get(app) == Some(&event) {
                 continue;
             }
-            let event = releases::Event::Running {
-                version: released.release.version.clone(),
-                status: released.release.status,
-            };
-            if let Err(e) = self
+            let result = self
                 .store
-                .update_releases(app.as_str(), |r| releases::record(r, event, now))
-            {
-                tracing::warn!(app = %app, error = %e, "cannot record the running release");
+                .update_releases(app.as_str(), |r| releases::record(r, event.clone(), now));
+            match result {
+                Ok(()) => {
+                    recorded.insert(app.clone(), event);
+                }
+                Err(e) => tracing::warn!(app = %app, error = %e, "cannot record the release"),
             }
         }
     }
