@@ -185,6 +185,7 @@ impl ComposeImport {
                 status,
                 blocks: self.blocks,
                 requires: Vec::new(),
+                validation_window: None,
             },
             volumes: self.volumes,
             networks: self.networks,

@@ -102,6 +102,47 @@ pub struct Release {
     /// and the app's running release stays.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requires: Vec<Requirement>,
+    /// How long the release has, once applied, to be validated: every
+    /// block up (healthy where it has a health check, exited 0 where it
+    /// runs once) and every `role: test` block passed. A release not
+    /// validated in time is rolled back to the app's last validated
+    /// release. Absent: 2 minutes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_window: Option<HumanDuration>,
+}
+
+impl Release {
+    /// The validation window when the release does not set one.
+    pub const DEFAULT_VALIDATION_WINDOW: std::time::Duration = std::time::Duration::from_secs(120);
+
+    /// How long the release has to be validated once applied.
+    pub fn validation_window(&self) -> std::time::Duration {
+        self.validation_window
+            .map_or(Self::DEFAULT_VALIDATION_WINDOW, |w| w.get())
+    }
+
+    /// Whether any block is a test block.
+    pub fn has_tests(&self) -> bool {
+        self.blocks.values().any(|b| b.role == BlockRole::Test)
+    }
+}
+
+/// What a block is for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BlockRole {
+    /// Part of what the release runs.
+    #[default]
+    Service,
+    /// A check of the release, run once while it is validated.
+    Test,
+}
+
+impl BlockRole {
+    /// Whether this is the default role.
+    pub fn is_service(&self) -> bool {
+        *self == BlockRole::Service
+    }
 }
 
 /// Whether a release is a draft or final.
@@ -113,6 +154,16 @@ pub enum ReleaseStatus {
     /// Released.
     #[default]
     Final,
+}
+
+impl ReleaseStatus {
+    /// The status as the target names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReleaseStatus::Draft => "draft",
+            ReleaseStatus::Final => "final",
+        }
+    }
 }
 
 /// One block: a container and how to run and update it.
@@ -189,6 +240,13 @@ pub struct Block {
     /// release is rejected then. Default `false`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub optional: bool,
+    /// What the block is for: `service` (the default), or `test`: a check
+    /// of its release, run once while the release is validated, after the
+    /// release's other blocks are up; exit code 0 passes. A test block runs
+    /// at no other time, runs once (`restart: no`), and no block may depend
+    /// on it.
+    #[serde(default, skip_serializing_if = "BlockRole::is_service")]
+    pub role: BlockRole,
     /// The clock the block needs before it starts. Absent: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<TimeRequirement>,
@@ -780,6 +838,9 @@ impl Block {
             requires_reboot: _,
             requires: _,
             optional: _,
+            // A role changed is a block that comes or goes, not a
+            // container to recreate.
+            role: _,
             time: _,
             plugins: _,
             privileged,
@@ -907,6 +968,7 @@ impl Block {
             requires_reboot: false,
             requires: Vec::new(),
             optional: false,
+            role: BlockRole::Service,
             time: None,
             plugins: Vec::new(),
             privileged: false,

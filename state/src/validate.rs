@@ -19,8 +19,8 @@ use super::name::{BlockName, NetworkName, VolumeName};
 use super::port::PortMapping;
 use super::settings::{self, IpcMode, SharedNamespace, ULIMITS};
 use super::target::{
-    Block, DependsCondition, FORMAT_VERSION, HealthTest, NetworkConfig, RestartPolicy, TargetState,
-    UpdateStrategy, VolumeConfig, unsupported_version,
+    Block, BlockRole, DependsCondition, FORMAT_VERSION, HealthTest, NetworkConfig, RestartPolicy,
+    TargetState, UpdateStrategy, VolumeConfig, unsupported_version,
 };
 
 /// Where a block sees its update-lock directory: the runtime mounts it, so
@@ -262,6 +262,14 @@ pub(crate) fn check_target(target: &TargetState) -> Result<(), ReleaseError> {
             name: format!("app '{name}'"),
         };
         check_requires(&format!("apps.{name}.release"), &app.release.requires)?;
+        if let Some(window) = app.release.validation_window
+            && !(Duration::from_secs(1)..=MAX_VALIDATION_WINDOW).contains(&window.get())
+        {
+            return Err(setting(
+                format!("apps.{name}.release.validation_window"),
+                format!("{window} is outside 1s to 24h"),
+            ));
+        }
         check_release(
             &scope,
             &app.release.blocks,
@@ -272,6 +280,10 @@ pub(crate) fn check_target(target: &TargetState) -> Result<(), ReleaseError> {
     }
     Ok(())
 }
+
+/// The longest validation window: a release left unvalidated for longer
+/// holds the app's rollback open for no reason anyone would want.
+const MAX_VALIDATION_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
 /// Requirements the contract module cannot read are refused when the
 /// target is, naming the entry (`...requires[1].version: ...`), not found
@@ -452,6 +464,15 @@ fn check_block(
                 scope: scope.name.clone(),
             });
         };
+        if target.role == BlockRole::Test {
+            return Err(setting(
+                here,
+                format!(
+                    "'{dependency}' is a test block: it runs only while the release is \
+                     validated, so no block can wait for it"
+                ),
+            ));
+        }
         let disabled = target.healthcheck.as_ref().is_some_and(|h| h.is_disabled());
         if *condition == DependsCondition::Healthy && disabled {
             return Err(ReleaseError::NeverHealthy {
@@ -473,6 +494,33 @@ fn check_block(
                 ),
             ));
         }
+    }
+    if block.role == BlockRole::Test {
+        check_test_block(path, block)?;
+    }
+    Ok(())
+}
+
+/// A test block runs once, and only while its release is validated: a
+/// restart policy that would start it again, or a port published for a
+/// block that comes and goes, is a mistake to say at once.
+fn check_test_block(path: &str, block: &Block) -> Result<(), ReleaseError> {
+    if let Some(restart) = block.restart
+        && restart != RestartPolicy::No
+    {
+        return Err(setting(
+            format!("{path}.restart"),
+            format!(
+                "a test block runs once: its restart policy must be 'no', not '{}'",
+                restart.as_str()
+            ),
+        ));
+    }
+    if block.optional {
+        return Err(setting(
+            format!("{path}.optional"),
+            "a test block cannot be optional: a release is validated by all its tests",
+        ));
     }
     Ok(())
 }
@@ -574,7 +622,13 @@ pub(crate) fn settle(blocks: &mut BTreeMap<BlockName, Block>) {
         .filter(|(_, condition)| **condition == DependsCondition::Completed)
         .map(|(name, _)| name.clone())
         .collect();
-    for name in one_shot {
+    // A test block runs once, like a block waited on to complete.
+    let tests: Vec<BlockName> = blocks
+        .iter()
+        .filter(|(_, b)| b.role == BlockRole::Test)
+        .map(|(name, _)| name.clone())
+        .collect();
+    for name in one_shot.into_iter().chain(tests) {
         if let Some(block) = blocks.get_mut(&name)
             && block.restart.is_none()
         {

@@ -804,3 +804,72 @@ fn joining_a_namespace_orders_and_recreates() {
         "apps.main.release.blocks.a.depends_on: dependency cycle a -> b -> a",
     );
 }
+
+#[test]
+fn test_blocks_run_once_and_nothing_waits_for_them() {
+    let state = TargetState::from_json(&app(
+        r#""web": {"image": "w"}, "smoke": {"image": "t", "role": "test", "depends_on": {"web": "started"}}"#,
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let release = &state.apps["main"].release;
+    assert_eq!(release.blocks["smoke"].role, BlockRole::Test);
+    assert_eq!(release.blocks["smoke"].restart(), RestartPolicy::No);
+    assert_eq!(release.blocks["web"].role, BlockRole::Service);
+    assert!(release.has_tests());
+    assert_eq!(
+        release.validation_window(),
+        Release::DEFAULT_VALIDATION_WINDOW
+    );
+    // The role is not part of the container: a block that becomes a test
+    // is not recreated for it.
+    let mut test = release.blocks["web"].clone();
+    test.role = BlockRole::Test;
+    assert_eq!(test.config_hash(), release.blocks["web"].config_hash());
+
+    check(
+        &app(r#""smoke": {"image": "t", "role": "test", "restart": "always"}"#),
+        "apps.main.release.blocks.smoke.restart: a test block runs once: its restart policy must be 'no', not 'always'",
+    );
+    check(
+        &app(r#""smoke": {"image": "t", "role": "test", "optional": true}"#),
+        "apps.main.release.blocks.smoke.optional: a test block cannot be optional: a release is validated by all its tests",
+    );
+    check(
+        &app(
+            r#""smoke": {"image": "t", "role": "test"}, "web": {"image": "w", "depends_on": {"smoke": "completed"}}"#,
+        ),
+        "apps.main.release.blocks.web.depends_on.smoke: 'smoke' is a test block: it runs only while the release is validated, so no block can wait for it",
+    );
+    check(
+        &web(r#""role": "probe""#),
+        "apps.main.release.blocks.web.role: unknown variant `probe`...",
+    );
+}
+
+#[test]
+fn the_validation_window_is_bounded() {
+    let window = |w: &str| {
+        format!(
+            r#"{{"version": 1, "apps": {{"main": {{"class": "app", "release": {{"version": "1.0.0",
+                "validation_window": "{w}", "blocks": {{"web": {{"image": "w"}}}}}}}}}}}}"#
+        )
+    };
+    let state = TargetState::from_json(&window("90s")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        state.apps["main"].release.validation_window(),
+        std::time::Duration::from_secs(90)
+    );
+    for (w, expect) in [
+        (
+            "0s",
+            "apps.main.release.validation_window: 0s is outside 1s to 24h",
+        ),
+        (
+            "25h",
+            "apps.main.release.validation_window: 25h is outside 1s to 24h",
+        ),
+        ("soon", "apps.main.release.validation_window: ..."),
+    ] {
+        check(&window(w), expect);
+    }
+}
