@@ -1,12 +1,15 @@
 //! `osb apply FILE`: reconcile once, exit 0 when converged.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Args;
 
 use super::blocks::{BlockArgs, ComposeArgs, read_target, running_daemon_time, tokio_runtime};
 use super::time::TimeStatusArg;
+use osb_plugin_host::{Manifest, PluginHost, PluginKind};
+use osb_runtime::apply::policies::Policies;
 use osb_runtime::apply::progress::ProgressOutput;
 use osb_runtime::apply::{Applier, ApplyError};
 use osb_runtime::config::DeviceConfig;
@@ -51,6 +54,7 @@ pub fn run(args: ApplyArgs, config: &DeviceConfig, log_json: bool) -> anyhow::Re
         None => running_daemon_time(&settings.state_dir).map_or(TimeStatus::Unsynced, |d| d.state),
     };
     settings.time = TimeHandle::fixed(time);
+    settings.policies = policy_host(config, &settings.state_dir)?;
     let progress = ProgressOutput::detect(!args.no_progress && !log_json && !args.json);
     let deadline = Instant::now() + args.timeout.get();
     let outcome = tokio_runtime()?.block_on(async {
@@ -68,6 +72,12 @@ pub fn run(args: ApplyArgs, config: &DeviceConfig, log_json: bool) -> anyhow::Re
                     report.cycles,
                     report.elapsed_ms
                 );
+                for line in &report.validated {
+                    println!("validated: {line} passed its validation and is final");
+                }
+                for line in &report.validating {
+                    println!("validating: {line}");
+                }
                 if !report.reboot_due.is_empty() {
                     println!(
                         "reboot due: {} asked for one once in place (the daemon runs [device] \
@@ -81,8 +91,15 @@ pub fn run(args: ApplyArgs, config: &DeviceConfig, log_json: bool) -> anyhow::Re
         Err(e) => {
             if args.json {
                 let mut out = serde_json::json!({ "error": e.to_string() });
-                if let ApplyError::Rejected { rejected } = &e {
-                    out["rejected"] = serde_json::json!(rejected);
+                match &e {
+                    ApplyError::Rejected { rejected } => {
+                        out["rejected"] = serde_json::json!(rejected);
+                    }
+                    ApplyError::Held { held } => out["held"] = serde_json::json!(held),
+                    ApplyError::ValidationFailed { failed } => {
+                        out["rolled_back"] = serde_json::json!(failed);
+                    }
+                    _ => {}
                 }
                 println!("{out}");
             }
@@ -95,4 +112,49 @@ pub fn run(args: ApplyArgs, config: &DeviceConfig, log_json: bool) -> anyhow::Re
             }
         }
     }
+}
+
+/// The device's contract-policy plugins (the packages of kind
+/// `contract-policy` in the device config's `plugin_dir`), loaded for this
+/// apply, so that `osb apply` asks what the daemon asks. A package that
+/// does not load is said and left out, as the daemon leaves it out. A
+/// policy keeps its state in the plugins' key-value store, which a running
+/// daemon holds open: then no policy can be asked here, and every new
+/// release is held (the target is stored all the same, and the daemon,
+/// which can ask, applies it at its next reconcile).
+fn policy_host(config: &DeviceConfig, state_dir: &Path) -> anyhow::Result<Option<Policies>> {
+    let Ok(entries) = std::fs::read_dir(&config.plugin_dir) else {
+        return Ok(None);
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|dir| {
+            std::fs::read_to_string(dir.join("plugin.toml"))
+                .ok()
+                .and_then(|text| Manifest::parse(&text).ok())
+                .is_some_and(|m| m.kind == PluginKind::ContractPolicy)
+        })
+        .collect();
+    if dirs.is_empty() {
+        return Ok(None);
+    }
+    dirs.sort();
+    let mut settings = config.host_settings();
+    settings.state_dir = Some(state_dir.to_path_buf());
+    let host = match PluginHost::new(settings) {
+        Ok(host) => host,
+        Err(e) => {
+            return Ok(Some(Policies::Unavailable(format!(
+                "the policy plugins cannot be asked by `osb apply` ({e}); a running daemon \
+                 asks them and applies the stored target at its next reconcile"
+            ))));
+        }
+    };
+    for dir in dirs {
+        if let Err(e) = host.load(&dir) {
+            tracing::warn!(dir = %dir.display(), error = %e, "policy plugin not loaded; not asked");
+        }
+    }
+    Ok(Some(Policies::Host(Arc::new(host))))
 }

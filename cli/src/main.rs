@@ -68,8 +68,8 @@ enum Command {
     /// requires against a device.
     #[command(subcommand)]
     Contract(contract::ContractCommand),
-    /// What became of each release of each app: running, replaced, or
-    /// rejected and why.
+    /// What became of each release of each app (running, replaced,
+    /// rejected, rolled back, and why), and each release's validation.
     #[command(subcommand)]
     Release(release::ReleaseCommand),
 }
@@ -100,8 +100,8 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Status(args) => status::run(args, &config),
         Command::Daemon(args) => daemon::run(args, &config),
         Command::Time(args) => time::run(args, &config),
-        Command::Release(cmd) => release::run(cmd, &config),
         Command::Contract(cmd) => return contract::run(cmd, &config),
+        Command::Release(cmd) => return release::run(cmd, &config),
     };
     done.map(|()| ExitCode::SUCCESS)
 }

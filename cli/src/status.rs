@@ -32,6 +32,7 @@ pub fn run(args: StatusArgs, config: &DeviceConfig) -> anyhow::Result<()> {
         let observed = applier.observe(&target).await?;
         let mut report = status::report(&target, &observed, daemon.map(|d| d.pid));
         report.reboot_due = applier.pending_reboot()?;
+        (report.held, report.validation) = applier.release_notes(&target)?;
         Ok(report)
     })?;
     if args.json {
@@ -92,6 +93,12 @@ fn table(report: &status::StatusReport) -> String {
     }
     for line in &report.left_out {
         out.push_str(&format!("{line}\n"));
+    }
+    for line in &report.held {
+        out.push_str(&format!("{line}\n"));
+    }
+    for line in &report.validation {
+        out.push_str(&format!("validation: {line}\n"));
     }
     if let Some(due) = &report.reboot_due {
         let asked = match due.requested {

@@ -25,8 +25,9 @@ use std::time::Duration;
 
 use bollard::Docker;
 use bollard::query_parameters::{
-    RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder, StartContainerOptions,
-    StopContainerOptionsBuilder, WaitContainerOptionsBuilder,
+    InspectContainerOptions, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveImageOptionsBuilder, StartContainerOptions, StopContainerOptionsBuilder,
+    WaitContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 
@@ -313,6 +314,49 @@ impl Engine {
             .build();
         let mut wait = self.docker.wait_container(&id.0, Some(options));
         tokio::time::timeout(limit, wait.next()).await.is_ok()
+    }
+
+    /// When the engine last started a container (its `State.StartedAt`,
+    /// as the engine writes it); `None` if it cannot say. A container
+    /// restarted by the engine's restart policy has a new one: the same
+    /// value seen twice means it ran all along.
+    pub async fn started_at(&self, id: &ContainerId) -> Option<String> {
+        let inspected = self
+            .docker
+            .inspect_container(&id.0, None::<InspectContainerOptions>)
+            .await
+            .ok()?;
+        inspected.state?.started_at
+    }
+
+    /// The last `max_bytes` (at most) of a container's output, stdout and
+    /// stderr interleaved as the engine kept them, lossily decoded; within
+    /// `limit`, after which what was read so far is the answer. For a
+    /// report, never for a decision.
+    pub async fn output_tail(&self, id: &ContainerId, max_bytes: usize, limit: Duration) -> String {
+        // Lines, not bytes, are what the engine can cut at: a generous
+        // count, cut again to `max_bytes` here.
+        let options = LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .tail("200")
+            .build();
+        let mut stream = self.docker.logs(&id.0, Some(options));
+        let mut bytes: Vec<u8> = Vec::new();
+        let read = async {
+            while let Some(Ok(chunk)) = stream.next().await {
+                bytes.extend_from_slice(&chunk.into_bytes());
+                // The head is what is dropped: keep twice the tail so the
+                // buffer stays bounded whatever the container wrote.
+                if bytes.len() > 2 * max_bytes {
+                    bytes.drain(..bytes.len() - max_bytes);
+                }
+            }
+        };
+        // At the deadline, what was read so far is the answer.
+        let _cut_short = tokio::time::timeout(limit, read).await.is_err();
+        let start = bytes.len().saturating_sub(max_bytes);
+        String::from_utf8_lossy(&bytes[start..]).into_owned()
     }
 
     /// Removes a container; its named volumes stay.

@@ -86,6 +86,10 @@ pub fn run(
             signal(SignalKind::terminate()).map_err(DaemonError::Runtime)?,
         )
     };
+    // Every release new to the device is put to the contract-policy
+    // plugins this host has loaded, hot-swapped ones included.
+    block_settings.policies = Some(crate::apply::policies::Policies::Host(host.clone()));
+    block_settings.whole_plugin_host = true;
     // On a thread of its own: plugin calls block. Its state gates blocks.
     let publisher = Publisher::new(&block_settings.state_dir).map_err(DaemonError::Publisher)?;
     let time = TimeService::new(host, time_settings)

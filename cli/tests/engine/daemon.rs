@@ -42,7 +42,7 @@ fn the_daemon_brings_back_a_block_removed_behind_its_back() {
 
 /// `osb daemon` over `osb`'s state with an empty plugin directory, and
 /// `args`.
-fn spawn_daemon(osb: &Osb, args: &[&str]) -> std::process::Child {
+pub(super) fn spawn_daemon(osb: &Osb, args: &[&str]) -> std::process::Child {
     spawn_daemon_logging(osb, args, Stdio::null())
 }
 
@@ -60,7 +60,7 @@ fn spawn_daemon_logging(osb: &Osb, args: &[&str], log: impl Into<Stdio>) -> std:
         .expect("spawn osb daemon")
 }
 
-fn stop(mut daemon: std::process::Child) -> bool {
+pub(super) fn stop(mut daemon: std::process::Child) -> bool {
     let _ = std::process::Command::new("kill")
         .args(["-INT", &daemon.id().to_string()])
         .status();

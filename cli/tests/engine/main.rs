@@ -13,11 +13,13 @@ mod balena;
 mod contract;
 mod daemon;
 mod faults;
+mod policies;
 mod policy;
 mod registries;
 mod settings;
 mod time;
 mod updates;
+mod validation;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

@@ -9,6 +9,8 @@
 //!
 //! - [`store`]: the target, the apply history and the fetched images (redb).
 //! - [`locks`]: the per-block update lock files.
+//! - [`policies`]: the contract-policy plugins, asked before a release new
+//!   to the device is applied.
 //! - [`backoff`]: capped exponential delays for pull retries and restarts.
 //! - [`binds`]: the missing host directories of bind mounts, created before
 //!   a container.
@@ -16,19 +18,23 @@
 //! - [`progress`]: pull progress as bars or log events.
 //! - [`reboot`]: the reboot a block asks for once it is in place.
 //! - [`releases`]: what became of each release: running, replaced,
-//!   rejected.
+//!   rejected, rolled back.
+//! - [`validation`]: a release validated once in place (its blocks up, its
+//!   test blocks passed), and rolled back when it fails.
 //! - [`status`]: what `osb status` reports of each block.
 
 pub mod backoff;
 pub mod binds;
 pub mod disk;
 pub mod locks;
+pub mod policies;
 pub mod progress;
 pub mod reboot;
 pub mod releases;
 pub mod status;
 pub mod store;
 pub mod turn;
+pub mod validation;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -90,6 +96,13 @@ pub struct ApplySettings {
     /// `[device] reboot_command`); empty: the reboot is only reported.
     /// The daemon runs it ([`Applier::reboot_if_due`]), never an apply.
     pub reboot_command: Vec<String>,
+    /// The contract-policy plugins asked before a release new to the
+    /// device is applied (the daemon's plugin host); `None`: none asked.
+    pub policies: Option<policies::Policies>,
+    /// Whether the host of `policies` has loaded the whole plugin
+    /// directory (the daemon's), so it can say whether a block's paired
+    /// plugin is loaded; `osb apply`'s loads only the policies.
+    pub whole_plugin_host: bool,
 }
 
 impl ApplySettings {
@@ -116,6 +129,8 @@ impl ApplySettings {
             allow_drafts: false,
             policy: Policy::default(),
             reboot_command: Vec::new(),
+            policies: None,
+            whole_plugin_host: false,
         }
     }
 }
@@ -171,6 +186,22 @@ pub enum ApplyError {
         /// `main: release 2.0.0 rejected: apps.main.release.requires[0]: ...`.
         rejected: Vec<String>,
     },
+    /// A policy holds a release back: nothing of it was fetched or started
+    /// yet, and what runs of its app runs on. The daemon asks again at
+    /// every reconcile.
+    #[error("{}; what runs of the app stays as it is", held.join("; "))]
+    Held {
+        /// `main: held by policy: policy 'policy-thermal' denies: ...`.
+        held: Vec<String>,
+    },
+    /// A release failed its validation: the app was rolled back to its
+    /// last validated release, or (with none) runs on, marked failed.
+    #[error("{}", failed.join("; "))]
+    ValidationFailed {
+        /// `main: release 2.0.0 failed validation (test main/smoke: exited
+        /// with code 1); rolled back to 1.0.0`.
+        failed: Vec<String>,
+    },
     /// The device's contract file cannot be read.
     #[error(transparent)]
     DeviceContract(#[from] crate::device_contract::ContractFileError),
@@ -222,11 +253,45 @@ pub struct ApplyReport {
     /// The optional blocks left out, their requirements not holding.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub left_out: Vec<String>,
+    /// The apps whose new release a policy holds back, each with the
+    /// policies' reasons: nothing of it was fetched or started yet.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<String>,
+    /// The releases whose validation is under way: what each waits for.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub validating: Vec<String>,
+    /// The releases that passed validation during this apply: final now.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub validated: Vec<String>,
+    /// The releases that failed validation during this apply, each with
+    /// the check that failed and the release the app went back to.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rolled_back: Vec<String>,
+    /// Whether a release being validated has tests still to pass.
+    #[serde(skip)]
+    pub tests_pending: bool,
+    /// When the first validation window under way ends: a look is due
+    /// then even if the engine says nothing (the engine's events tell of
+    /// everything else a validation waits for: a start, a health check, an
+    /// exit).
+    #[serde(skip)]
+    pub window_ends: Option<Duration>,
     /// When those waits need another look with nothing to wake on (a
     /// block's lock file, a restart backoff); `None` when an engine event
     /// or a change of the clock's state is what ends them all.
     #[serde(skip)]
     pub look_again: Option<Duration>,
+}
+
+impl ApplyReport {
+    /// Notes `v`, under way at `now`.
+    fn note_validating(&mut self, v: &validation::Validation, now: &validation::Now) {
+        self.validating.push(v.waiting_for());
+        self.tests_pending |= v.tests_pending();
+        // A look just after the window ends, not at its last millisecond.
+        let ends = v.next_look(now) + Duration::from_millis(100);
+        self.window_ends = Some(self.window_ends.map_or(ends, |e| e.min(ends)));
+    }
 }
 
 /// When a reconcile returns.
@@ -252,6 +317,8 @@ pub struct Observed {
     /// (`gate.target`: optional blocks that cannot run left out), the
     /// releases rejected, the blocks left out.
     pub gate: Gate,
+    /// The device's contract the target was gated against.
+    pub device: osb_contract::Contract,
 }
 
 /// Restarts of one block by the executor.
@@ -284,6 +351,10 @@ enum StepError {
 const STEP_ATTEMPTS: u32 = 3;
 /// How long an apply waits for engine events before looking again.
 const POLL: Duration = Duration::from_secs(1);
+/// How soon a release a policy holds is asked about again: nothing the
+/// engine or the clock's state says wakes the daemon when a maintenance
+/// window opens or the board cools, and a question costs a plugin call.
+const POLICY_AGAIN: Duration = Duration::from_secs(5);
 /// A block restarted longer ago than this starts its backoff afresh.
 const RESTART_FORGET: Duration = Duration::from_secs(600);
 
@@ -318,6 +389,11 @@ pub struct Applier {
     /// The last target the preflight checked, and its answer: the host's
     /// answers are taken once per target, not once per reconcile.
     checked: Mutex<Option<(TargetState, Checked)>>,
+    /// The releases the policies allowed.
+    allowed: policies::Allowed,
+    /// What the policies last held, per app: said and stored when it
+    /// changes, not at every reconcile.
+    held: Mutex<BTreeMap<osb_state::AppName, Vec<String>>>,
 }
 
 impl Applier {
@@ -349,6 +425,8 @@ impl Applier {
             restarts: Mutex::new(BTreeMap::new()),
             checked: Mutex::new(None),
             recorded: Mutex::new(BTreeMap::new()),
+            allowed: policies::Allowed::default(),
+            held: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -383,7 +461,8 @@ impl Applier {
     /// them or if the target asks for them (an image loaded by hand is used,
     /// but never removed).
     pub async fn observe(&self, target: &TargetState) -> Result<Observed, ApplyError> {
-        self.observe_claiming(target, false).await
+        let planned = self.validation_progress()?.effective(target);
+        self.observe_claiming(&planned, false).await
     }
 
     /// [`Applier::observe`]; with `claim`, pulls begun by an earlier run
@@ -442,6 +521,7 @@ impl Applier {
             },
             names: engine.names,
             gate,
+            device,
         })
     }
 
@@ -548,17 +628,50 @@ impl Applier {
         let mut failures: BTreeMap<String, u32> = BTreeMap::new();
         let mut events = self.engine.events();
         let mut time = self.settings.time.clone();
+        let wanted = target;
         loop {
             report.cycles += 1;
-            let observed = self.observe_claiming(target, report.cycles == 1).await?;
+            // What the device runs of the target: a release rolled back
+            // runs its rollback point, a test block only while its test
+            // is due.
+            let progress = self.validation_progress()?;
+            let planned = progress.effective(wanted);
+            let mut observed = self.observe_claiming(&planned, report.cycles == 1).await?;
             self.forget_old_restarts(&observed);
+            report.held = self.hold_by_policy(&mut observed).await?;
             // What runs on this device: a rejected release is held, an
             // optional block that cannot run is left out.
             let target = &observed.gate.target;
             (report.rejected, report.left_out) = observed.gate.lines();
+            if self
+                .validate(wanted, &observed, &progress, &mut report)
+                .await?
+            {
+                // A test came due or finished, or a release was rolled
+                // back: what is planned changed.
+                continue;
+            }
             let steps = plan(&observed.current, target, &observed.conditions);
             self.record_releases(&observed.gate, steps.is_empty());
             if steps.is_empty() {
+                // `osb apply` of a release with tests waits for their
+                // verdict: it is what its caller is after. Other
+                // validations go on in the daemon's reconciles.
+                if let Until::Converged(deadline) = until
+                    && report.tests_pending
+                {
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        return Err(ApplyError::NotConverged {
+                            waiting: report.validating,
+                            elapsed: started.elapsed(),
+                        });
+                    }
+                    tokio::select! {
+                        _ = events.next() => {}
+                        _ = tokio::time::sleep(POLL) => {}
+                    }
+                    continue;
+                }
                 notice(&observed, target, until, &mut report);
                 if let Until::Converged(_) = until
                     && !report.rejected.is_empty()
@@ -567,6 +680,25 @@ impl Applier {
                         rejected: report.rejected,
                     });
                 }
+                if let Until::Converged(_) = until
+                    && !report.held.is_empty()
+                {
+                    return Err(ApplyError::Held { held: report.held });
+                }
+                if let Until::Converged(_) = until
+                    && !report.rolled_back.is_empty()
+                {
+                    return Err(ApplyError::ValidationFailed {
+                        failed: report.rolled_back,
+                    });
+                }
+                report.look_again = [
+                    report.window_ends,
+                    (!report.held.is_empty()).then_some(POLICY_AGAIN),
+                ]
+                .into_iter()
+                .flatten()
+                .min();
                 report.elapsed_ms =
                     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
                 tracing::info!(
@@ -616,6 +748,12 @@ impl Applier {
                 });
             }
             if actions.is_empty() && matches!(until, Until::Settled) {
+                if let Some(ends) = report.window_ends {
+                    sooner(ends);
+                }
+                if !report.held.is_empty() {
+                    sooner(POLICY_AGAIN);
+                }
                 notice(&observed, target, until, &mut report);
                 report.elapsed_ms =
                     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -696,6 +834,303 @@ impl Applier {
                 }
             }
         }
+    }
+
+    /// Asks the policies about each release new to the device (see
+    /// [`policies`]) and holds the apps they do not allow: added to
+    /// `observed`'s held apps. The lines held, for the report; a change
+    /// is logged and stored (for `osb status`).
+    async fn hold_by_policy(&self, observed: &mut Observed) -> Result<Vec<String>, ApplyError> {
+        let Some(host) = &self.settings.policies else {
+            return Ok(Vec::new());
+        };
+        let asks: Vec<(osb_state::AppName, policies::Release)> = policies::to_ask(
+            &observed.gate.target,
+            &observed.current,
+            &observed.conditions.held_apps,
+            &self.allowed,
+        )
+        .into_iter()
+        .map(|(name, app)| (name.clone(), policies::release(name, app)))
+        .collect();
+        let mut now_held: BTreeMap<osb_state::AppName, Vec<String>> = BTreeMap::new();
+        let any = match host {
+            policies::Policies::Host(host) => !host.contract_policies().is_empty(),
+            policies::Policies::Unavailable(_) => true,
+        };
+        if any && !asks.is_empty() {
+            let device = observed.device.to_json().to_string();
+            for (app, verdict) in policies::ask(host, device, asks, &self.allowed).await {
+                match verdict {
+                    policies::Verdict::Allowed(said) => {
+                        tracing::info!(app = %app, reasons = ?said, "the policies allow the release");
+                    }
+                    policies::Verdict::Held(lines) => {
+                        now_held.insert(app, lines);
+                    }
+                }
+            }
+        }
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if *held != now_held {
+            for (app, lines) in &now_held {
+                if held.get(app) != Some(lines) {
+                    tracing::warn!(app = %app, reasons = ?lines, "a policy holds the release back; what runs of the app stays as it is");
+                }
+            }
+            let stored: BTreeMap<String, Vec<String>> = now_held
+                .iter()
+                .filter_map(|(app, lines)| {
+                    let version = &observed.gate.target.apps.get(app)?.release.version;
+                    Some((format!("{app}@{version}"), lines.clone()))
+                })
+                .collect();
+            self.store.set_policy_holds(&stored)?;
+            held.clone_from(&now_held);
+        }
+        let mut lines = Vec::new();
+        for (app, reasons) in now_held {
+            observed.conditions.held_apps.insert(app.clone());
+            lines.push(format!("{app}: held by policy: {}", reasons.join("; ")));
+        }
+        Ok(lines)
+    }
+
+    /// What the store says of `target`'s releases for `osb status`: the
+    /// ones a policy held back when last asked, and where each one's
+    /// validation is.
+    pub fn release_notes(
+        &self,
+        target: &TargetState,
+    ) -> Result<(Vec<String>, Vec<String>), ApplyError> {
+        let holds = self.store.policy_holds()?;
+        let progress = self.validation_progress()?;
+        let mut held = Vec::new();
+        let mut validation = Vec::new();
+        for (app, released) in &target.apps {
+            let version = &released.release.version;
+            if let Some(reasons) = holds.get(&format!("{app}@{version}")) {
+                held.push(format!("{app}: held by policy: {}", reasons.join("; ")));
+            }
+            match progress.of(app, version) {
+                Some(v) if v.phase == validation::Phase::Failed => {
+                    validation.push(v.failure_line());
+                }
+                Some(v) if v.phase == validation::Phase::Passed => {
+                    validation.push(format!("{app}@{version}: validated, final"));
+                }
+                Some(v) => validation.push(v.waiting_for()),
+                None if progress.point(app).is_some_and(|p| &p.version == version) => {
+                    validation.push(format!("{app}@{version}: validated, final"));
+                }
+                None => {}
+            }
+        }
+        Ok((held, validation))
+    }
+
+    /// The validations and rollback points, read afresh every cycle:
+    /// another executor (an `osb apply`, the daemon) may have moved them.
+    fn validation_progress(&self) -> Result<validation::Progress, ApplyError> {
+        Ok(validation::Progress {
+            validations: self.store.validations()?,
+            points: self.store.rollback_points()?,
+        })
+    }
+
+    /// Moves on the validation of each release in place (see
+    /// [`validation`]), beginning it when a release not validated yet is
+    /// in place: every block of it has its container. Records what
+    /// changed; a validation that ends marks the release final, or rolls
+    /// the app back. Whether anything changed what is planned.
+    async fn validate(
+        &self,
+        wanted: &TargetState,
+        observed: &Observed,
+        progress: &validation::Progress,
+        report: &mut ApplyReport,
+    ) -> Result<bool, ApplyError> {
+        report.validating.clear();
+        report.tests_pending = false;
+        report.window_ends = None;
+        // A release that failed stays failed: applying it again says so.
+        report.rolled_back = wanted
+            .apps
+            .iter()
+            .filter_map(|(app, released)| progress.of(app, &released.release.version))
+            .filter(|v| v.phase == validation::Phase::Failed)
+            .map(validation::Validation::failure_line)
+            .collect();
+        let now = validation::Now {
+            boot_id: reboot::boot_id().unwrap_or_default(),
+            mono_ms: u64::try_from(
+                crate::time::mono::Mono::now()
+                    .since(crate::time::mono::Mono::from_duration(Duration::ZERO))
+                    .as_millis(),
+            )
+            .unwrap_or(u64::MAX),
+            unix: reboot::now(),
+        };
+        let mut replan = false;
+        for (app, released) in &observed.gate.target.apps {
+            if observed.conditions.held_apps.contains(app) {
+                continue;
+            }
+            let version = &released.release.version;
+            if progress.point(app).is_some_and(|p| &p.version == version) {
+                continue;
+            }
+            let existing = progress.of(app, version);
+            if existing.is_some_and(|v| v.phase.is_over()) {
+                continue;
+            }
+            let containers = release_containers(app, released, &observed.current);
+            // In place: every block has its container, and none waits for
+            // a clock better than the device's (the window is for the
+            // release to prove itself, not for the time to sync).
+            let in_place = released
+                .release
+                .blocks
+                .iter()
+                .filter(|(_, b)| b.role == osb_state::target::BlockRole::Service)
+                .all(|(name, b)| {
+                    containers.contains_key(name)
+                        && b.time.is_none_or(|t| observed.conditions.time.satisfies(t))
+                });
+            let mut v = match existing {
+                Some(v) => v.clone(),
+                None if in_place => {
+                    // Begun from the target as written, for its tests,
+                    // less the optional blocks the gate left out.
+                    let Some(mut full) = wanted.apps.get(app).cloned() else {
+                        continue;
+                    };
+                    full.release.blocks.retain(|name, b| {
+                        b.role == osb_state::target::BlockRole::Test
+                            || released.release.blocks.contains_key(name)
+                    });
+                    tracing::info!(app = %app, release = %version, "validating the release");
+                    validation::begin(app, &full, &now)
+                }
+                None => continue,
+            };
+            let mut seen = Vec::new();
+            for check in &v.checks {
+                let container = containers.get(&check.block);
+                let status = container.map(|c| c.status);
+                // Only a pending block without a health check is judged by
+                // its start: one engine question each, while validating.
+                let started = match (check.kind, container) {
+                    (validation::CheckKind::Up, Some(c))
+                        if check.state == validation::CheckState::Pending
+                            && c.status
+                                == (ContainerStatus::Running {
+                                    health: osb_state::Health::NoCheck,
+                                }) =>
+                    {
+                        self.engine.started_at(&c.id).await
+                    }
+                    _ => None,
+                };
+                let output = match (check.kind, container) {
+                    (validation::CheckKind::Test, Some(c))
+                        if check.state == validation::CheckState::Pending
+                            && matches!(c.status, ContainerStatus::Exited { .. }) =>
+                    {
+                        Some(
+                            self.engine
+                                .output_tail(&c.id, validation::OUTPUT_TAIL_BYTES, POLL * 5)
+                                .await,
+                        )
+                    }
+                    _ => None,
+                };
+                let restart = released
+                    .release
+                    .blocks
+                    .get(&check.block)
+                    .map_or(osb_state::target::RestartPolicy::No, |b| b.restart());
+                seen.push(validation::Seen {
+                    block: check.block.clone(),
+                    runs_once: validation::Seen::runs_once(restart),
+                    status,
+                    started,
+                    output,
+                });
+            }
+            let plugins = self.paired_plugins(&v);
+            let changed =
+                validation::advance(&mut v, &seen, plugins.as_ref(), &now) || existing.is_none();
+            if !changed {
+                report.note_validating(&v, &now);
+                continue;
+            }
+            let phase_before = existing.map(|e| e.phase);
+            replan |= phase_before != Some(v.phase);
+            let mut point = None;
+            match v.phase {
+                validation::Phase::Passed => {
+                    point = wanted.apps.get(app).map(|full| {
+                        let mut app = full.clone();
+                        // Validated: final, wherever it is rolled back to.
+                        app.release.status = osb_state::target::ReleaseStatus::Final;
+                        validation::RollbackPoint {
+                            version: version.clone(),
+                            app,
+                        }
+                    });
+                    tracing::info!(app = %app, release = %version, "the release passed validation: it is final");
+                    report.validated.push(format!("{app}@{version}"));
+                }
+                validation::Phase::Failed => {
+                    v.rolled_back_to = progress
+                        .point(app)
+                        .filter(|p| &p.version != version)
+                        .map(|p| p.version.clone());
+                    let line = v.failure_line();
+                    tracing::error!(app = %app, release = %version, "{line}");
+                    report.rolled_back.push(line);
+                    // The rollback is planned from the record: a runtime
+                    // killed before it is done completes it when it starts.
+                    replan = true;
+                }
+                _ => report.note_validating(&v, &now),
+            }
+            self.store.save_validation(&v, point.as_ref())?;
+            if let Some(outcome) = v.outcome() {
+                let result = self.store.update_releases(app.as_str(), |r| {
+                    releases::validated(r, outcome, reboot::now())
+                });
+                if let Err(e) = result {
+                    tracing::warn!(app = %app, error = %e, "cannot record the release");
+                }
+            }
+        }
+        Ok(replan)
+    }
+
+    /// What the daemon's plugin host says of each plugin `v`'s blocks are
+    /// paired with; `None` without one (an `osb apply` loads only the
+    /// policies).
+    fn paired_plugins(&self, v: &validation::Validation) -> Option<validation::PluginsSeen> {
+        let Some(policies::Policies::Host(host)) = &self.settings.policies else {
+            return None;
+        };
+        if !self.settings.whole_plugin_host {
+            return None;
+        }
+        let mut seen = validation::PluginsSeen::new();
+        for name in v.checks.iter().filter_map(|c| c.plugin.as_ref()) {
+            let state = match osb_plugin_host::PluginName::new(name)
+                .ok()
+                .and_then(|n| host.info(&n))
+            {
+                Some(info) => Ok(format!("version {}", info.version)),
+                None => Err("not loaded".to_owned()),
+            };
+            seen.insert(name.clone(), state);
+        }
+        Some(seen)
     }
 
     /// Records what became of each release: the rejected ones, and, when
@@ -1129,6 +1564,31 @@ fn gave_up(
         attempts,
         error: error.to_string(),
     }
+}
+
+/// The containers of `app`'s release as `released` has it, by block: each
+/// block's container of its configuration (a block a new release did not
+/// change keeps the container an earlier release created).
+fn release_containers<'a>(
+    app: &osb_state::AppName,
+    released: &osb_state::App,
+    current: &'a CurrentState,
+) -> BTreeMap<osb_state::BlockName, &'a osb_state::Container> {
+    let mut found = BTreeMap::new();
+    for (name, block) in &released.release.blocks {
+        let hash = released
+            .container_hash(name)
+            .unwrap_or_else(|| block.config_hash());
+        let container = current.containers.iter().find(|c| {
+            c.owner
+                .as_ref()
+                .is_some_and(|o| &o.app == app && &o.block == name && o.config_hash == hash)
+        });
+        if let Some(container) = container {
+            found.insert(name.clone(), container);
+        }
+    }
+    found
 }
 
 /// `main/web@1.0.0 keeps running`, or that nothing of the block runs.

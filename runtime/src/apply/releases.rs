@@ -1,9 +1,12 @@
 //! What became of each release of each app on this device: running, replaced
-//! by a newer one, or rejected (its contract does not hold, or it is a draft
-//! on a production device), kept in the block store for `osb release list`.
+//! by a newer one, rejected (its contract does not hold, or it is a draft
+//! on a production device), rolled back or failed (its validation failed;
+//! see [`super::validation`]), kept in the block store for `osb release
+//! list`. A release that passes validation is marked final.
 //!
 //! [`record`] is pure; the executor calls it when a reconcile converges
-//! (the releases that run) and whenever the gate rejects one.
+//! (the releases that run), whenever the gate rejects one, and when a
+//! validation ends.
 
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +41,12 @@ pub enum ReleaseState {
     Replaced,
     /// The device refused it; what ran of the app ran on.
     Rejected,
+    /// It failed its validation, and the app was rolled back to the
+    /// release before it.
+    RolledBack,
+    /// It failed its validation with no release to roll back to: it runs
+    /// on.
+    Failed,
 }
 
 impl ReleaseState {
@@ -47,6 +56,8 @@ impl ReleaseState {
             ReleaseState::Running => "running",
             ReleaseState::Replaced => "replaced",
             ReleaseState::Rejected => "rejected",
+            ReleaseState::RolledBack => "rolled-back",
+            ReleaseState::Failed => "failed",
         }
     }
 }
@@ -70,6 +81,56 @@ pub enum Event {
         /// The requirements that fail.
         reason: String,
     },
+}
+
+/// What a validation that ended made of a release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Validated {
+    /// It passed: it is final now.
+    Passed {
+        /// The release.
+        version: semver::Version,
+    },
+    /// It failed; `rolled_back` says whether the app went back to an
+    /// earlier release (else it runs on).
+    Failed {
+        /// The release.
+        version: semver::Version,
+        /// As the target said.
+        status: ReleaseStatus,
+        /// The first check that failed.
+        reason: String,
+        /// Whether the app was rolled back.
+        rolled_back: bool,
+    },
+}
+
+/// `records` after validation ended with `outcome` at `now`; whether
+/// anything changed.
+pub fn validated(records: &mut Vec<ReleaseRecord>, outcome: Validated, now: u64) -> bool {
+    match outcome {
+        Validated::Passed { version } => match records.iter_mut().find(|r| r.version == version) {
+            Some(r) if r.status != ReleaseStatus::Final => {
+                r.status = ReleaseStatus::Final;
+                true
+            }
+            _ => false,
+        },
+        Validated::Failed {
+            version,
+            status,
+            reason,
+            rolled_back,
+        } => {
+            let state = if rolled_back {
+                ReleaseState::RolledBack
+            } else {
+                ReleaseState::Failed
+            };
+            put(records, version, status, state, reason, now);
+            true
+        }
+    }
 }
 
 /// `records` (one app's, oldest first) after `event` at `now`; whether
@@ -96,7 +157,35 @@ pub fn record(records: &mut Vec<ReleaseRecord>, event: Event, now: u64) -> bool 
         if r.state == ReleaseState::Running && state == ReleaseState::Rejected {
             return false;
         }
+        // A release that failed its validation runs on only when there
+        // was nothing to roll back to: it stays failed.
+        if r.state == ReleaseState::Failed && state == ReleaseState::Running {
+            return false;
+        }
+        // Validated once, a release stays final whatever the target says.
+        if r.state == state && r.reason == reason && r.status == ReleaseStatus::Final {
+            return false;
+        }
     }
+    let status = match existing {
+        Some(i) if records[i].status == ReleaseStatus::Final => ReleaseStatus::Final,
+        _ => status,
+    };
+    put(records, version, status, state, reason, now);
+    true
+}
+
+/// `records` with `version` in `state` at `now`, moved to the end; a
+/// running one makes the one running before it replaced.
+fn put(
+    records: &mut Vec<ReleaseRecord>,
+    version: semver::Version,
+    status: ReleaseStatus,
+    state: ReleaseState,
+    reason: String,
+    now: u64,
+) {
+    let existing = records.iter().position(|r| r.version == version);
     if state == ReleaseState::Running {
         for r in records.iter_mut() {
             if r.state == ReleaseState::Running && r.version != version {
@@ -130,7 +219,6 @@ pub fn record(records: &mut Vec<ReleaseRecord>, event: Event, now: u64) -> bool 
             None => break,
         }
     }
-    true
 }
 
 #[cfg(test)]

@@ -22,6 +22,13 @@ pub struct StatusReport {
     pub rejected: Vec<String>,
     /// The optional blocks left out, their requirements not holding.
     pub left_out: Vec<String>,
+    /// The apps whose new release a policy holds back, as the executor
+    /// last asked (the caller's to fill in: it is in the store).
+    pub held: Vec<String>,
+    /// Where the validation of each app's target release is: under way
+    /// (what it waits for), passed, or failed and rolled back (the
+    /// caller's to fill in).
+    pub validation: Vec<String>,
     /// The next batch of steps, as `osb apply` would run them.
     pub pending: Vec<String>,
     /// The runtime's containers that no target block owns.
@@ -150,6 +157,8 @@ pub fn report(
         converged: steps.is_empty() && rejected.is_empty(),
         rejected,
         left_out,
+        held: Vec::new(),
+        validation: Vec::new(),
         blocks,
         pending: steps.iter().map(ToString::to_string).collect(),
         strays,

@@ -1,7 +1,8 @@
 //! The block store (`<state_dir>/blocks.redb`): the target being applied,
 //! the apply history, the images the runtime fetched, the reboot a block
 //! asked for (see [`super::reboot`]), what became of each release (see
-//! [`super::releases`]), and the pulls it began (a pull that lands just before a power cut is not recorded as
+//! [`super::releases`]), each release's validation and each app's rollback
+//! point (see [`super::validation`]), and the pulls it began (a pull that lands just before a power cut is not recorded as
 //! fetched; its mark lets the next observation claim the image).
 //!
 //! Every write is one redb transaction, committed with fsync before the
@@ -20,7 +21,8 @@ use osb_state::TargetState;
 use osb_state::current::ImageId;
 
 use super::reboot::RebootDue;
-use super::releases::ReleaseRecord;
+use super::releases::{KEEP, ReleaseRecord};
+use super::validation::{RollbackPoint, Validation};
 
 const TARGET: TableDefinition<&str, &str> = TableDefinition::new("target");
 const HISTORY: TableDefinition<u64, &str> = TableDefinition::new("history");
@@ -33,6 +35,15 @@ const RELEASES: TableDefinition<&str, &str> = TableDefinition::new("releases");
 const REBOOT_KEY: &str = "due";
 /// The reboot due, as JSON ([`RebootDue`]).
 const REBOOT: TableDefinition<&str, &str> = TableDefinition::new("reboot");
+/// `app@version` -> that release's validation, as JSON ([`Validation`]).
+const VALIDATIONS: TableDefinition<&str, &str> = TableDefinition::new("validations");
+/// App name -> its rollback point, as JSON ([`RollbackPoint`]).
+const ROLLBACK_POINTS: TableDefinition<&str, &str> = TableDefinition::new("rollback_points");
+/// The one row of [`POLICY_HOLDS`].
+const POLICY_HOLDS_KEY: &str = "held";
+/// The releases the policies hold back: `app@version` -> the reasons, as
+/// JSON.
+const POLICY_HOLDS: TableDefinition<&str, &str> = TableDefinition::new("policy_holds");
 const TARGET_KEY: &str = "target";
 /// History entries kept; older ones are dropped as new ones come.
 const HISTORY_KEEP: u64 = 200;
@@ -309,6 +320,99 @@ impl Store {
             }
             let json = serde_json::to_string(&records).map_err(|e| self.io(e))?;
             table.insert(app, json.as_str()).map_err(|e| self.io(e))?;
+        }
+        txn.commit().map_err(|e| self.io(e))
+    }
+
+    /// Every validation kept (an entry that does not parse is skipped),
+    /// by app, then by when it began.
+    pub fn validations(&self) -> Result<Vec<Validation>, StoreError> {
+        let mut all: Vec<Validation> =
+            self.read_rows(VALIDATIONS, |_, v| serde_json::from_str(v.value()).ok())?;
+        all.sort_by(|a, b| (&a.app, a.started).cmp(&(&b.app, b.started)));
+        Ok(all)
+    }
+
+    /// Every app's rollback point.
+    pub fn rollback_points(&self) -> Result<BTreeMap<String, RollbackPoint>, StoreError> {
+        let rows = self.read_rows(ROLLBACK_POINTS, |k, v| {
+            serde_json::from_str(v.value())
+                .ok()
+                .map(|point| (k.value().to_owned(), point))
+        })?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// Records `validation`, and with it, in the same transaction, the
+    /// app's new rollback point when it passed: a release is never
+    /// recorded as passed without being the point a later failure returns
+    /// to. An app keeps the newest [`KEEP`] validations.
+    pub fn save_validation(
+        &self,
+        validation: &Validation,
+        point: Option<&RollbackPoint>,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(validation).map_err(|e| self.io(e))?;
+        let key = format!("{}@{}", validation.app, validation.version);
+        let db = self.db()?;
+        let txn = db.begin_write().map_err(|e| self.io(e))?;
+        {
+            let mut table = txn.open_table(VALIDATIONS).map_err(|e| self.io(e))?;
+            table
+                .insert(key.as_str(), json.as_str())
+                .map_err(|e| self.io(e))?;
+            let prefix = format!("{}@", validation.app);
+            let mut mine: Vec<(u64, String)> = Vec::new();
+            for entry in table.iter().map_err(|e| self.io(e))? {
+                let (k, v) = entry.map_err(|e| self.io(e))?;
+                if k.value().starts_with(&prefix) {
+                    let started =
+                        serde_json::from_str::<Validation>(v.value()).map_or(0, |v| v.started);
+                    mine.push((started, k.value().to_owned()));
+                }
+            }
+            mine.sort();
+            let surplus = mine.len().saturating_sub(KEEP);
+            for (_, old) in mine.into_iter().take(surplus) {
+                if old != key {
+                    table.remove(old.as_str()).map_err(|e| self.io(e))?;
+                }
+            }
+            if let Some(point) = point {
+                let json = serde_json::to_string(point).map_err(|e| self.io(e))?;
+                let mut points = txn.open_table(ROLLBACK_POINTS).map_err(|e| self.io(e))?;
+                points
+                    .insert(validation.app.as_str(), json.as_str())
+                    .map_err(|e| self.io(e))?;
+            }
+        }
+        txn.commit().map_err(|e| self.io(e))
+    }
+
+    /// The releases the policies hold back, as the executor last said:
+    /// `app@version` -> the reasons.
+    pub fn policy_holds(&self) -> Result<BTreeMap<String, Vec<String>>, StoreError> {
+        let rows = self.read_rows(POLICY_HOLDS, |k, v| {
+            (k.value() == POLICY_HOLDS_KEY)
+                .then(|| serde_json::from_str(v.value()).ok())
+                .flatten()
+        })?;
+        Ok(rows.into_iter().next().unwrap_or_default())
+    }
+
+    /// Records the releases the policies hold back.
+    pub fn set_policy_holds(
+        &self,
+        holds: &BTreeMap<String, Vec<String>>,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(holds).map_err(|e| self.io(e))?;
+        let db = self.db()?;
+        let txn = db.begin_write().map_err(|e| self.io(e))?;
+        {
+            let mut table = txn.open_table(POLICY_HOLDS).map_err(|e| self.io(e))?;
+            table
+                .insert(POLICY_HOLDS_KEY, json.as_str())
+                .map_err(|e| self.io(e))?;
         }
         txn.commit().map_err(|e| self.io(e))
     }
