@@ -203,6 +203,51 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_releases_new_to_the_device_and_not_yet_allowed_are_asked_about() {
+        use osb_state::current::{Container, ContainerId, ContainerStatus, ImageId};
+        use osb_state::labels::BlockLabels;
+        let target = TargetState::from_json(
+            r#"{"version": 1, "apps": {
+                "new": {"class": "app", "release": {"version": "2.0.0", "blocks": {"a": {"image": "busybox"}}}},
+                "same": {"class": "app", "release": {"version": "1.0.0", "blocks": {"a": {"image": "busybox"}}}},
+                "held": {"class": "app", "release": {"version": "3.0.0", "blocks": {"a": {"image": "busybox"}}}},
+                "allowed": {"class": "app", "release": {"version": "4.0.0", "blocks": {"a": {"image": "busybox"}}}}
+            }}"#,
+        )
+        .unwrap();
+        let name = |n: &str| AppName::new(n).unwrap();
+        // `same` runs its target release already (a container of another
+        // configuration: a block of it restarted or changed is no update);
+        // `new` runs an older one.
+        let container = |app: &str, version: &str| Container {
+            id: ContainerId(format!("{app}-{version}")),
+            owner: Some(BlockLabels {
+                app: name(app),
+                block: osb_state::BlockName::new("a").unwrap(),
+                release: semver::Version::parse(version).unwrap(),
+                config_hash: osb_state::Block::new(osb_state::ImageRef::parse("other").unwrap())
+                    .config_hash(),
+            }),
+            image: ImageId("sha256:x".into()),
+            status: ContainerStatus::Exited { code: 1 },
+            volumes: Vec::new(),
+            networks: Vec::new(),
+        };
+        let current = CurrentState {
+            containers: vec![container("same", "1.0.0"), container("new", "1.0.0")],
+            ..CurrentState::default()
+        };
+        let allowed = Allowed::default();
+        allowed.insert(&name("allowed"), &semver::Version::new(4, 0, 0));
+        let skip = BTreeSet::from([name("held")]);
+        let asked: Vec<&str> = to_ask(&target, &current, &skip, &allowed)
+            .into_iter()
+            .map(|(n, _)| n.as_str())
+            .collect();
+        assert_eq!(asked, ["new"]);
+    }
+
+    #[test]
     fn a_release_is_asked_about_with_every_requirement_it_runs_with() {
         let target = TargetState::from_json(
             r#"{"version": 1, "apps": {"main": {"class": "app", "release": {

@@ -309,6 +309,55 @@ mod tests {
     }
 
     #[test]
+    fn validation_marks_final_or_rolled_back_and_a_failed_release_stays_failed() {
+        let draft = |version: &str| Event::Running {
+            version: v(version),
+            status: ReleaseStatus::Draft,
+        };
+        let failed = |version: &str, rolled_back| Validated::Failed {
+            version: v(version),
+            status: ReleaseStatus::Draft,
+            reason: "test main/smoke: exited with code 1".into(),
+            rolled_back,
+        };
+        let states = |records: &[ReleaseRecord]| -> Vec<String> {
+            records
+                .iter()
+                .map(|r| format!("{} {} {}", r.version, r.status.as_str(), r.state.as_str()))
+                .collect()
+        };
+
+        // A draft that passes is final, and stays final when it runs again
+        // under a target that still calls it a draft.
+        let mut records = Vec::new();
+        record(&mut records, draft("1.0.0"), 1);
+        let passed = Validated::Passed {
+            version: v("1.0.0"),
+        };
+        assert!(validated(&mut records, passed.clone(), 2));
+        assert!(!validated(&mut records, passed, 3), "marked final twice");
+        assert!(!record(&mut records, draft("1.0.0"), 4));
+        assert_eq!(states(&records), ["1.0.0 final running"]);
+
+        // One that fails is rolled back; the release before runs again.
+        record(&mut records, draft("2.0.0"), 5);
+        assert!(validated(&mut records, failed("2.0.0", true), 6));
+        record(&mut records, running("1.0.0"), 6);
+        assert_eq!(
+            states(&records),
+            ["2.0.0 draft rolled-back", "1.0.0 final running"]
+        );
+        assert_eq!(records[0].reason, "test main/smoke: exited with code 1");
+
+        // With nothing to roll back to it runs on, failed, and stays so.
+        let mut records = Vec::new();
+        record(&mut records, draft("1.0.0"), 1);
+        validated(&mut records, failed("1.0.0", false), 2);
+        assert!(!record(&mut records, draft("1.0.0"), 3));
+        assert_eq!(states(&records), ["1.0.0 draft failed"]);
+    }
+
+    #[test]
     fn old_records_go_first_and_the_running_one_stays() {
         let mut records = Vec::new();
         record(&mut records, running("1.0.0"), 0);
