@@ -5,9 +5,11 @@
 //! 2026-12-01T02:00:00Z (Mon-Fri 02:00-04:00, UTC)`.
 //!
 //! The time is WASI's wall clock. A decision on the time needs a clock
-//! that has been set, but the release the policy is asked about carries no
-//! time status: a clock before config `min_year` is taken as not set yet,
-//! and every release waits ("time not trustworthy yet").
+//! that has been set: the runtime tells the time service's state of the
+//! clock in the device it passes (a child of type `sw.time`, `data.status`
+//! `unsynced`, `coarse` or `synced`), and while it is `unsynced` every
+//! release waits ("time not trustworthy yet"). Whatever it says, a clock
+//! before config `min_year` is taken as not set yet.
 //!
 //! # Configuration
 //!
@@ -49,14 +51,34 @@ impl Default for MaintenanceWindow {
 }
 
 impl ContractPolicy for MaintenanceWindow {
-    fn evaluate(&mut self, _device: &str, _release: &Release) -> Result<Decision> {
+    fn evaluate(&mut self, device: &str, _release: &Release) -> Result<Decision> {
         let settings = self.settings.as_ref().map_err(Clone::clone)?;
+        if clock_status(device).as_deref() == Some("unsynced") {
+            return Ok(Decision::reject(
+                "time not trustworthy yet: the device's clock is unsynced; \
+                 waiting until it is at least coarse",
+            ));
+        }
         Ok(decide(settings, Timestamp::from(SystemTime::now()).seconds))
     }
 
     fn self_check(&mut self) -> Result<()> {
         self.settings.as_ref().map(drop).map_err(Clone::clone)
     }
+}
+
+/// What the device says of its clock (`unsynced`, `coarse`, `synced`): the
+/// `data.status` of its `sw.time` child; `None` when it says nothing (an
+/// older runtime, a device given by hand), and the wall clock is judged by
+/// `min_year` alone.
+fn clock_status(device: &str) -> Option<String> {
+    let device: serde_json::Value = serde_json::from_str(device).ok()?;
+    device["children"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "sw.time")?["data"]["status"]
+        .as_str()
+        .map(str::to_owned)
 }
 
 /// The decision at `now` (Unix seconds, UTC).
@@ -128,6 +150,29 @@ mod tests {
             "{:?}",
             east.reasons
         );
+    }
+
+    #[test]
+    fn the_devices_clock_state_is_read_from_its_time_child() {
+        let device =
+            |children: &str| format!(r#"{{"type": "meta.context", "children": [{children}]}}"#);
+        for (given, expect) in [
+            (
+                device(
+                    r#"{"type": "arch.sw", "slug": "amd64"}, {"type": "sw.time", "slug": "clock", "data": {"status": "unsynced"}}"#,
+                ),
+                Some("unsynced"),
+            ),
+            (
+                device(r#"{"type": "sw.time", "slug": "clock", "data": {"status": "synced"}}"#),
+                Some("synced"),
+            ),
+            (device(r#"{"type": "arch.sw", "slug": "amd64"}"#), None),
+            (device(r#"{"type": "sw.time", "slug": "clock"}"#), None),
+            ("{not json".to_owned(), None),
+        ] {
+            assert_eq!(clock_status(&given).as_deref(), expect, "{given}");
+        }
     }
 
     #[test]

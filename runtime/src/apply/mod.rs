@@ -859,7 +859,7 @@ impl Applier {
             policies::Policies::Unavailable(_) => true,
         };
         if any && !asks.is_empty() {
-            let device = observed.device.to_json().to_string();
+            let device = policies::device(&observed.device, observed.conditions.time);
             for (app, verdict) in policies::ask(host, device, asks, &self.allowed).await {
                 match verdict {
                     policies::Verdict::Allowed(said) => {

@@ -124,6 +124,31 @@ pub fn release(name: &AppName, app: &App) -> Release {
     }
 }
 
+/// The type of the child that tells policies what the time service says
+/// of the clock (`data.status`: `unsynced`, `coarse`, `synced`).
+pub const CLOCK_TYPE: &str = "sw.time";
+
+/// The device as the policies are told it: its contract, and a child
+/// [`CLOCK_TYPE`] with the clock's state, so that a policy that decides
+/// on the time (a maintenance window) can wait until the clock is good.
+pub fn device(contract: &osb_contract::Contract, time: osb_state::TimeStatus) -> String {
+    let mut json = contract.to_json();
+    let clock = serde_json::json!({
+        "type": CLOCK_TYPE,
+        "slug": "clock",
+        "data": {"status": time.as_str()},
+    });
+    if let Some(map) = json.as_object_mut() {
+        match map.get_mut("children").and_then(|c| c.as_array_mut()) {
+            Some(children) => children.push(clock),
+            None => {
+                map.insert("children".into(), serde_json::Value::Array(vec![clock]));
+            }
+        }
+    }
+    json.to_string()
+}
+
 /// Asks every loaded policy about each release in `asks`, on a blocking
 /// thread (a plugin call blocks); the verdict per app. Allows are
 /// remembered in `allowed`.

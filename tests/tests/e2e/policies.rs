@@ -250,6 +250,37 @@ fn maintenance_window_allows_inside_and_names_the_next_opening_outside() {
     allowed(&host, WINDOW);
     drop(host);
 
+    // The device's clock unsynced, as the runtime tells it: wait, however
+    // right the wall clock looks; coarse is enough to decide.
+    let host = window_host(&fx, &[("windows", &around), offset]).unwrap();
+    let with_clock = |status: &str| {
+        let mut device: Value = serde_json::from_str(&jetson()).unwrap();
+        device["children"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "sw.time", "slug": "clock", "data": {"status": status}}));
+        device.to_string()
+    };
+    let unsynced = host
+        .evaluate_policy(&name(WINDOW), &with_clock("unsynced"), &any_release())
+        .unwrap();
+    assert_eq!(
+        (unsynced.allow, unsynced.reasons),
+        (
+            false,
+            vec![
+                "time not trustworthy yet: the device's clock is unsynced; \
+                 waiting until it is at least coarse"
+                    .to_owned()
+            ]
+        )
+    );
+    let coarse = host
+        .evaluate_policy(&name(WINDOW), &with_clock("coarse"), &any_release())
+        .unwrap();
+    assert!(coarse.allow, "{:?}", coarse.reasons);
+    drop(host);
+
     // A clock the policy does not believe yet: wait, whatever the windows.
     let host = window_host(&fx, &[("windows", &around), ("min_year", "9999")]).unwrap();
     let reason = denied(&host, WINDOW);
