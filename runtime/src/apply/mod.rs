@@ -932,10 +932,7 @@ impl Applier {
     /// The validations and rollback points, read afresh every cycle:
     /// another executor (an `osb apply`, the daemon) may have moved them.
     fn validation_progress(&self) -> Result<validation::Progress, ApplyError> {
-        Ok(validation::Progress {
-            validations: self.store.validations()?,
-            points: self.store.rollback_points()?,
-        })
+        Ok(self.store.validation_progress()?)
     }
 
     /// Moves on the validation of each release in place (see
@@ -963,12 +960,8 @@ impl Applier {
             .collect();
         let now = validation::Now {
             boot_id: reboot::boot_id().unwrap_or_default(),
-            mono_ms: u64::try_from(
-                crate::time::mono::Mono::now()
-                    .since(crate::time::mono::Mono::from_duration(Duration::ZERO))
-                    .as_millis(),
-            )
-            .unwrap_or(u64::MAX),
+            mono_ms: u64::try_from(crate::time::mono::Mono::now().since_boot().as_millis())
+                .unwrap_or(u64::MAX),
             unix: reboot::now(),
         };
         let mut replan = false;

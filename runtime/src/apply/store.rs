@@ -22,7 +22,7 @@ use osb_state::current::ImageId;
 
 use super::reboot::RebootDue;
 use super::releases::{KEEP, ReleaseRecord};
-use super::validation::{RollbackPoint, Validation};
+use super::validation::{Progress, RollbackPoint, Validation};
 
 const TARGET: TableDefinition<&str, &str> = TableDefinition::new("target");
 const HISTORY: TableDefinition<u64, &str> = TableDefinition::new("history");
@@ -186,10 +186,20 @@ impl Store {
     fn read_rows<K: redb::Key + 'static, V: redb::Value + 'static, T>(
         &self,
         table: TableDefinition<K, V>,
-        mut row: impl FnMut(&redb::AccessGuard<'_, K>, &redb::AccessGuard<'_, V>) -> Option<T>,
+        row: impl FnMut(&redb::AccessGuard<'_, K>, &redb::AccessGuard<'_, V>) -> Option<T>,
     ) -> Result<Vec<T>, StoreError> {
         let db = self.db()?;
         let txn = db.begin_read().map_err(|e| self.io(e))?;
+        self.rows_in(&txn, table, row)
+    }
+
+    /// [`Store::read_rows`] within a read transaction already begun.
+    fn rows_in<K: redb::Key + 'static, V: redb::Value + 'static, T>(
+        &self,
+        txn: &redb::ReadTransaction,
+        table: TableDefinition<K, V>,
+        mut row: impl FnMut(&redb::AccessGuard<'_, K>, &redb::AccessGuard<'_, V>) -> Option<T>,
+    ) -> Result<Vec<T>, StoreError> {
         let table = match txn.open_table(table) {
             Ok(t) => t,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
@@ -327,20 +337,28 @@ impl Store {
     /// Every validation kept (an entry that does not parse is skipped),
     /// by app, then by when it began.
     pub fn validations(&self) -> Result<Vec<Validation>, StoreError> {
-        let mut all: Vec<Validation> =
-            self.read_rows(VALIDATIONS, |_, v| serde_json::from_str(v.value()).ok())?;
-        all.sort_by(|a, b| (&a.app, a.started).cmp(&(&b.app, b.started)));
-        Ok(all)
+        Ok(self.validation_progress()?.validations)
     }
 
-    /// Every app's rollback point.
-    pub fn rollback_points(&self) -> Result<BTreeMap<String, RollbackPoint>, StoreError> {
-        let rows = self.read_rows(ROLLBACK_POINTS, |k, v| {
-            serde_json::from_str(v.value())
+    /// Every validation (as [`Store::validations`]) and every app's
+    /// rollback point, read in one transaction: the executor reads them
+    /// every cycle, and the file is opened once for both.
+    pub fn validation_progress(&self) -> Result<Progress, StoreError> {
+        let db = self.db()?;
+        let txn = db.begin_read().map_err(|e| self.io(e))?;
+        let mut validations: Vec<Validation> = self.rows_in(&txn, VALIDATIONS, |_, v| {
+            serde_json::from_str(v.value()).ok()
+        })?;
+        validations.sort_by(|a, b| (&a.app, a.started).cmp(&(&b.app, b.started)));
+        let points = self.rows_in(&txn, ROLLBACK_POINTS, |k, v| {
+            serde_json::from_str::<RollbackPoint>(v.value())
                 .ok()
                 .map(|point| (k.value().to_owned(), point))
         })?;
-        Ok(rows.into_iter().collect())
+        Ok(Progress {
+            validations,
+            points: points.into_iter().collect(),
+        })
     }
 
     /// Records `validation`, and with it, in the same transaction, the

@@ -465,7 +465,10 @@ pub fn advance(
             CheckKind::Plugin => {}
             CheckKind::Test if in_tests && check.state == CheckState::Pending => {
                 let status = seen.and_then(|s| s.status);
-                let output = seen.and_then(|s| s.output.clone()).unwrap_or_default();
+                let output = seen
+                    .and_then(|s| s.output.as_deref())
+                    .map(printable)
+                    .unwrap_or_default();
                 match status {
                     Some(ContainerStatus::Exited { code }) => {
                         check.state = if code == 0 {
@@ -641,6 +644,20 @@ fn describe(status: ContainerStatus) -> String {
         ContainerStatus::Exited { code } => format!("exited with code {code}"),
         ContainerStatus::Dead => "dead".into(),
     }
+}
+
+/// A test's output as it may be printed: the block wrote it, so control
+/// characters (a terminal's escape sequences, a carriage return that
+/// overwrites a report line) are escaped; lines and tabs stay.
+fn printable(output: &str) -> String {
+    output
+        .chars()
+        .map(|c| match c {
+            '\n' | '\t' => c.to_string(),
+            c if c.is_control() => c.escape_default().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 /// `90s`, `2m`, `1500ms`.

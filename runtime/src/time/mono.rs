@@ -27,6 +27,11 @@ impl Mono {
         ))
     }
 
+    /// The reading as time since boot.
+    pub fn since_boot(self) -> Duration {
+        self.0
+    }
+
     /// A reading given by a test.
     pub fn from_duration(since_boot: Duration) -> Mono {
         Mono(since_boot)
