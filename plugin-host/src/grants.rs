@@ -53,6 +53,9 @@ pub struct EffectiveGrants {
     pub device: Vec<String>,
     /// Whether the guest may use its key-value namespace.
     pub kv: bool,
+    /// Whether the plugin's allow may let a draft release run (a
+    /// `contract-policy` plugin's; see [`Capabilities::drafts`]).
+    pub drafts: bool,
     /// Requests that were not granted, for the log and `osb plugin inspect`.
     pub denied: Vec<String>,
 }
@@ -109,6 +112,10 @@ impl EffectiveGrants {
         out.kv = requested.kv && granted.kv;
         if requested.kv && !granted.kv {
             out.denied.push("kv".to_owned());
+        }
+        out.drafts = requested.drafts && granted.drafts;
+        if requested.drafts && !granted.drafts {
+            out.denied.push("drafts".to_owned());
         }
         out
     }
@@ -259,6 +266,7 @@ net = [{ addr = "127.0.0.1:123", protocol = "udp" }, { addr = "10.0.0.1:80", pro
 http = ["https://time.example.com/api/", "https://other.example.com/"]
 device = ["tpm0", "gpio"]
 kv = true
+drafts = true
 "#,
         );
         let granted = caps(
@@ -290,9 +298,25 @@ device = ["tpm0", "camera"]
                 "net tcp 10.0.0.1:80",
                 "http https://other.example.com/",
                 "device gpio",
-                "kv"
+                "kv",
+                "drafts"
             ]
         );
+    }
+
+    #[test]
+    fn drafts_are_let_through_only_by_a_policy_that_asks_and_is_granted() {
+        let asks = caps("drafts = true");
+        let grants = caps("drafts = true");
+        assert!(EffectiveGrants::decide(&asks, &grants).drafts);
+        // Granted by the device but not asked for: a plugin gets no more
+        // than it asked, so replacing a policy with one that does not ask
+        // takes the grant away with it.
+        let quiet = EffectiveGrants::decide(&Capabilities::default(), &grants);
+        assert!(!quiet.drafts && quiet.denied.is_empty());
+        let refused = EffectiveGrants::decide(&asks, &Capabilities::default());
+        assert!(!refused.drafts);
+        assert_eq!(refused.denied, ["drafts"]);
     }
 
     #[test]

@@ -218,6 +218,11 @@ impl LoadedPlugin {
         self.manifest.kind
     }
 
+    /// What it may use: its request intersected with the device's grant.
+    pub fn grants(&self) -> &crate::EffectiveGrants {
+        &self.ctx.grants
+    }
+
     /// Its limits: the device's, with its overrides, memory capped by the
     /// pool's slot.
     pub fn limits(&self) -> &PluginLimits {

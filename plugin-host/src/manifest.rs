@@ -116,6 +116,13 @@ pub struct Capabilities {
     /// directory across restarts.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub kv: bool,
+    /// For a `contract-policy` plugin: its allow lets a *draft* release run
+    /// on a device outside development mode. Without it a policy still
+    /// decides on drafts (its deny holds one), but its allow does not make
+    /// a draft runnable. The release's contract says which it is
+    /// (`data.status`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drafts: bool,
 }
 
 /// A host directory seen by the guest at `guest`.

@@ -119,7 +119,8 @@ pub fn gate_under(target: &TargetState, device: &Contract, rules: Rules) -> Gate
         let at = format!("apps.{app_name}.release");
         let draft = (app.release.status == ReleaseStatus::Draft && !rules.drafts).then(|| {
             format!(
-                "{at}.status: a draft: drafts run only on a device in development mode \
+                "{at}.status: a draft: drafts run only on a device in development mode, \
+                 or where a policy holding the `drafts` grant allows them \
                  (a final release runs anywhere its contract holds)"
             )
         });

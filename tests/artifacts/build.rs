@@ -39,6 +39,7 @@ const PLUGINS: &[Plugin] = &[
         "plugins/policy-maintenance-window",
     ),
     plugin("policy-thermal", "plugins/policy-thermal"),
+    plugin("policy-drafts", "plugins/policy-drafts"),
     plugin("osb-test-probe", "tests/plugins/probe"),
     // The probe built against the draft next API version, for the host's
     // dispatch on the version.

@@ -127,3 +127,130 @@ fn a_hot_board_holds_a_new_release_until_it_cools() {
         running(&osb)
     );
 }
+
+/// A signed `policy-drafts` package in a plugin directory of `osb`'s, and
+/// the key's public half (`ed25519:...`), by `osb plugin keygen` and
+/// `osb plugin sign` as a vendor would: the device below is not in
+/// development mode, so nothing unsigned loads and drafts do not run by
+/// default.
+fn signed_drafts_policy(osb: &Osb) -> (PathBuf, String) {
+    let keys = osb.dir.path().join("keys");
+    // Signing happens off the device: no state directory or instance.
+    let plugin = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_osb"))
+            .arg("plugin")
+            .args(args)
+            .output()
+            .expect("run osb plugin")
+    };
+    let out = plugin(&["keygen", "--out", keys.to_str().expect("utf-8"), "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let keygen: Value = serde_json::from_slice(&out.stdout).expect("keygen JSON");
+    let plugins = osb.dir.path().join("signed-plugins");
+    let pkg = osb_test_artifacts::copy_package("policy-drafts", &plugins);
+    let key = keys.join("osb-signing.key");
+    let out = plugin(&[
+        "sign",
+        pkg.to_str().expect("utf-8"),
+        "--key",
+        key.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let public = keygen["public_key"]
+        .as_str()
+        .expect("public key")
+        .to_owned();
+    (plugins, public)
+}
+
+#[test]
+fn a_draft_runs_outside_development_mode_only_where_a_granted_policy_allows_it() {
+    let Some(osb) = Osb::new("policy-drafts") else {
+        return;
+    };
+    let (plugins, key) = signed_drafts_policy(&osb);
+    let image = osb.engine.busybox_image("1");
+    let mut target = idle_release(&osb, "1.0.0");
+    let release = &mut target["apps"][APP]["release"];
+    release["status"] = json!("draft");
+    release["validation_window"] = json!("60s");
+    release["blocks"]["smoke"] =
+        json!({"image": image, "role": "test", "command": ["sh", "-c", "echo smoke fine"]});
+    let config = |apps: &str, grant: bool| {
+        format!(
+            "trusted_keys = [{key:?}]\nplugin_dir = {plugins:?}\n\n\
+             [plugins.policy-drafts]\nconfig = {{ apps = {apps:?} }}\n\
+             grants = {{ drafts = {grant} }}\n"
+        )
+    };
+    let answer = |out: &std::process::Output| -> Value {
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+            panic!(
+                "apply JSON; stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+    };
+
+    // The policy is loaded but the device does not grant it `drafts`: its
+    // allow is a plain one, and gating rejects the draft as before.
+    let out = osb.apply_under(&target, &config(APP, false));
+    assert!(!out.status.success(), "a draft ran without the grant");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "apps.{APP}.release.status: a draft: drafts run only on a device in development mode, \
+             or where a policy holding the `drafts` grant allows them"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(running(&osb), Vec::<String>::new());
+
+    // Granted, but configured for another app: the policy denies the draft
+    // with its reason, and the app is held.
+    let out = osb.apply_under(&target, &config("other", true));
+    assert!(!out.status.success(), "a draft of an unlisted app ran");
+    let held = answer(&out)["held"][0]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(
+        held,
+        format!(
+            "{APP}: held by policy: policy 'policy-drafts' denies: draft 1.0.0 of app '{APP}': \
+             drafts of this app do not run on this device (config apps = other)"
+        )
+    );
+    assert_eq!(running(&osb), Vec::<String>::new());
+
+    // Granted and configured for this app: the draft runs, its test block
+    // passes on the device, and it is final from then on.
+    let out = osb.apply_under(&target, &config(APP, true));
+    let report = answer(&out);
+    assert!(
+        out.status.success(),
+        "{report:#}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        report["validated"],
+        json!([format!("{APP}@1.0.0")]),
+        "{report:#}"
+    );
+    assert_eq!(running(&osb), [format!("{APP}/web@1.0.0 running")]);
+    let out = osb
+        .command("release", &["list", "--json"])
+        .output()
+        .expect("run osb release list");
+    let list: Value = serde_json::from_slice(&out.stdout).expect("release list JSON");
+    assert_eq!(list[APP][0]["status"], "final", "{list:#}");
+    assert_eq!(list[APP][0]["state"], "running", "{list:#}");
+}

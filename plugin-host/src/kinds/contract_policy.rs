@@ -54,6 +54,11 @@ pub struct Decision {
     /// (and one saying how many more there were). Never empty for a deny;
     /// may be empty for an allow (a policy with nothing to say).
     pub reasons: Vec<String>,
+    /// Whether the version that decided holds the `drafts` grant: its allow
+    /// lets a draft release run outside development mode. Read from the
+    /// same loaded version as the decision, so a swap cannot pair one
+    /// version's answer with another's grant.
+    pub drafts: bool,
 }
 
 /// Why a policy gave no decision. Each message names the policy; each case
@@ -183,7 +188,7 @@ impl PluginHost {
             })
             .map_err(call_error)?;
         match answer {
-            Ok(decision) => checked(plugin, decision),
+            Ok(decision) => checked(plugin, decision, loaded.ctx.grants.drafts),
             Err(e) => Err(PolicyError::Plugin {
                 plugin: plugin.clone(),
                 code: e.code,
@@ -206,7 +211,11 @@ impl PluginHost {
 
 /// The plugin's decision made safe to act on and to log, or why it is not
 /// one.
-fn checked(plugin: &PluginName, decision: wit::Decision) -> Result<Decision, PolicyError> {
+fn checked(
+    plugin: &PluginName,
+    decision: wit::Decision,
+    drafts: bool,
+) -> Result<Decision, PolicyError> {
     let given: Vec<&String> = decision
         .reasons
         .iter()
@@ -226,6 +235,7 @@ fn checked(plugin: &PluginName, decision: wit::Decision) -> Result<Decision, Pol
     Ok(Decision {
         allow: decision.allow,
         reasons,
+        drafts,
     })
 }
 
@@ -263,6 +273,7 @@ mod tests {
                 allow,
                 reasons: reasons.iter().map(|r| r.to_string()).collect(),
             },
+            false,
         )
     }
 
@@ -270,6 +281,7 @@ mod tests {
         Decision {
             allow,
             reasons: reasons.iter().map(|r| r.to_string()).collect(),
+            drafts: false,
         }
     }
 

@@ -502,8 +502,15 @@ impl Applier {
             target: Some(target),
             running: &running,
         });
+        // A draft gets past gating when a policy may let it through; then
+        // the policies decide (`policies::Ask::needs_draft_allow`).
         let rules = Rules {
-            drafts: self.settings.allow_drafts,
+            drafts: self.settings.allow_drafts
+                || self
+                    .settings
+                    .policies
+                    .as_ref()
+                    .is_some_and(policies::Policies::may_allow_drafts),
         };
         let gate = gate_under(target, &device, rules);
         Ok(Observed {
@@ -844,21 +851,25 @@ impl Applier {
         let Some(host) = &self.settings.policies else {
             return Ok(Vec::new());
         };
-        let asks: Vec<(osb_state::AppName, policies::Release)> = policies::to_ask(
+        let asks: Vec<policies::Ask> = policies::to_ask(
             &observed.gate.target,
             &observed.current,
             &observed.conditions.held_apps,
             &self.allowed,
         )
         .into_iter()
-        .map(|(name, app)| (name.clone(), policies::release(name, app)))
+        .map(|(name, app)| policies::Ask {
+            app: name.clone(),
+            release: policies::release(name, app),
+            needs_draft_allow: app.release.status == osb_state::target::ReleaseStatus::Draft
+                && !self.settings.allow_drafts,
+        })
         .collect();
         let mut now_held: BTreeMap<osb_state::AppName, Vec<String>> = BTreeMap::new();
-        let any = match host {
-            policies::Policies::Host(host) => !host.contract_policies().is_empty(),
-            policies::Policies::Unavailable(_) => true,
-        };
-        if any && !asks.is_empty() {
+        // A draft let past gating is asked about even when its policy has
+        // gone since: with no policy to allow it, it is held.
+        let drafts = asks.iter().any(|a| a.needs_draft_allow);
+        if (host.any() || drafts) && !asks.is_empty() {
             let device = policies::device(&observed.device, observed.conditions.time);
             for (app, verdict) in policies::ask(host, device, asks, &self.allowed).await {
                 match verdict {

@@ -14,12 +14,20 @@
 //! A release is *new* when no container of its app carries its version:
 //! a block of the running release restarted or recreated after a crash is
 //! not an update, and no policy holds it back.
+//!
+//! A draft release runs on a device in development mode, or when a policy
+//! holding the `drafts` grant allows it (and every other policy allows it
+//! too): a test fleet's policy saying "drafts of this app run here". A
+//! policy's plain allow is no permission for a draft: `policy-contract`
+//! allows whatever the device can run, draft or not. The release's contract
+//! tells the policies its status (`data.status`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-use osb_plugin_host::PluginHost;
 pub use osb_plugin_host::kinds::contract_policy::Release;
+use osb_plugin_host::kinds::contract_policy::{Decision, PolicyError};
+use osb_plugin_host::{PluginHost, PluginName};
 use osb_state::current::CurrentState;
 use osb_state::{App, AppName, TargetState};
 
@@ -46,6 +54,23 @@ impl std::fmt::Debug for Policies {
         }
     }
 }
+
+/// One release to ask about.
+#[derive(Debug, Clone)]
+pub struct Ask {
+    /// Its app.
+    pub app: AppName,
+    /// The release as the policies see it ([`release`]).
+    pub release: Release,
+    /// A draft on a device outside development mode: it runs only if a
+    /// policy holding the `drafts` grant allows it.
+    pub needs_draft_allow: bool,
+}
+
+/// Why a draft is held when every policy allows it but none may let a
+/// draft through.
+pub const NO_DRAFT_ALLOW: &str = "a draft: drafts run only in development mode, or when a \
+    policy holding the `drafts` grant allows them, and none did";
 
 /// What the policies said of one release.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +140,7 @@ pub fn release(name: &AppName, app: &App) -> Release {
         "type": "sw.release",
         "slug": name.as_str(),
         "version": app.release.version.to_string(),
+        "data": {"status": app.release.status.as_str()},
         "requires": requires,
     });
     Release {
@@ -149,13 +175,36 @@ pub fn device(contract: &osb_contract::Contract, time: osb_state::TimeStatus) ->
     json.to_string()
 }
 
+impl Policies {
+    /// Whether a loaded policy holds the `drafts` grant, so that a draft
+    /// may be put to the policies rather than rejected by gating.
+    pub fn may_allow_drafts(&self) -> bool {
+        match self {
+            Policies::Host(host) => host
+                .contract_policies()
+                .iter()
+                .any(|name| host.get(name).is_some_and(|p| p.grants().drafts)),
+            Policies::Unavailable(_) => false,
+        }
+    }
+
+    /// Whether there is anything to ask: a policy loaded, or policies that
+    /// cannot be asked (which hold everything).
+    pub fn any(&self) -> bool {
+        match self {
+            Policies::Host(host) => !host.contract_policies().is_empty(),
+            Policies::Unavailable(_) => true,
+        }
+    }
+}
+
 /// Asks every loaded policy about each release in `asks`, on a blocking
 /// thread (a plugin call blocks); the verdict per app. Allows are
 /// remembered in `allowed`.
 pub async fn ask(
     policies: &Policies,
     device: String,
-    asks: Vec<(AppName, Release)>,
+    asks: Vec<Ask>,
     allowed: &Allowed,
 ) -> BTreeMap<AppName, Verdict> {
     let host = match policies {
@@ -163,40 +212,30 @@ pub async fn ask(
         Policies::Unavailable(why) => {
             return asks
                 .into_iter()
-                .map(|(app, _)| (app, Verdict::Held(vec![why.clone()])))
+                .map(|ask| (ask.app, Verdict::Held(vec![why.clone()])))
                 .collect();
         }
     };
     let asked: Vec<(AppName, semver::Version)> = asks
         .iter()
-        .filter_map(|(app, r)| Some((app.clone(), semver::Version::parse(&r.version).ok()?)))
+        .filter_map(|ask| {
+            let version = semver::Version::parse(&ask.release.version).ok()?;
+            Some((ask.app.clone(), version))
+        })
         .collect();
     let verdicts = tokio::task::spawn_blocking(move || {
         let names = host.contract_policies();
         asks.into_iter()
-            .map(|(app, release)| {
-                let mut said = Vec::new();
-                let mut held = Vec::new();
-                for policy in &names {
-                    match host.evaluate_policy(policy, &device, &release) {
-                        Ok(d) if d.allow => said.extend(
-                            d.reasons
-                                .iter()
-                                .map(|r| format!("policy '{policy}' allows: {r}")),
-                        ),
-                        Ok(d) => held.push(format!(
-                            "policy '{policy}' denies: {}",
-                            d.reasons.join("; ")
-                        )),
-                        Err(e) => held.push(e.to_string()),
-                    }
-                }
-                let verdict = if held.is_empty() {
-                    Verdict::Allowed(said)
-                } else {
-                    Verdict::Held(held)
-                };
-                (app, verdict)
+            .map(|ask| {
+                let answers = names
+                    .iter()
+                    .map(|policy| {
+                        let answer = host.evaluate_policy(policy, &device, &ask.release);
+                        (policy.clone(), answer)
+                    })
+                    .collect();
+                let verdict = verdict(answers, ask.needs_draft_allow);
+                (ask.app, verdict)
             })
             .collect::<BTreeMap<_, _>>()
     })
@@ -221,6 +260,44 @@ pub async fn ask(
         }
     }
     verdicts
+}
+
+/// The verdict on a release from each policy's answer, in name order: held
+/// by every deny and every policy that did not decide; a draft that needs
+/// one, also held unless an allow came from a policy with the `drafts`
+/// grant.
+fn verdict(
+    answers: Vec<(PluginName, Result<Decision, PolicyError>)>,
+    needs_draft_allow: bool,
+) -> Verdict {
+    let mut said = Vec::new();
+    let mut held = Vec::new();
+    let mut draft_allowed = false;
+    for (policy, answer) in answers {
+        match answer {
+            Ok(d) if d.allow => {
+                draft_allowed |= d.drafts;
+                said.extend(
+                    d.reasons
+                        .iter()
+                        .map(|r| format!("policy '{policy}' allows: {r}")),
+                );
+            }
+            Ok(d) => held.push(format!(
+                "policy '{policy}' denies: {}",
+                d.reasons.join("; ")
+            )),
+            Err(e) => held.push(e.to_string()),
+        }
+    }
+    if held.is_empty() && needs_draft_allow && !draft_allowed {
+        held.push(NO_DRAFT_ALLOW.to_owned());
+    }
+    if held.is_empty() {
+        Verdict::Allowed(said)
+    } else {
+        Verdict::Held(held)
+    }
 }
 
 #[cfg(test)]
@@ -276,7 +353,7 @@ mod tests {
     fn a_release_is_asked_about_with_every_requirement_it_runs_with() {
         let target = TargetState::from_json(
             r#"{"version": 1, "apps": {"main": {"class": "app", "release": {
-                "version": "2.0.0",
+                "version": "2.0.0", "status": "draft",
                 "requires": [{"type": "sw.os", "version": ">=6"}],
                 "blocks": {
                     "a": {"image": "busybox", "requires": [{"type": "arch.sw", "slug": "aarch64"}]},
@@ -295,11 +372,80 @@ mod tests {
             contract,
             serde_json::json!({
                 "type": "sw.release", "slug": "main", "version": "2.0.0",
+                "data": {"status": "draft"},
                 "requires": [
                     {"type": "sw.os", "version": ">=6"},
                     {"type": "arch.sw", "slug": "aarch64"}
                 ]
             })
         );
+    }
+
+    #[test]
+    fn a_release_is_allowed_by_every_policy_and_a_draft_also_by_one_granted_drafts() {
+        let allow = |drafts: bool, reason: &str| {
+            Ok(Decision {
+                allow: true,
+                reasons: [reason]
+                    .into_iter()
+                    .filter(|r| !r.is_empty())
+                    .map(Into::into)
+                    .collect(),
+                drafts,
+            })
+        };
+        let deny = |reason: &str| {
+            Ok(Decision {
+                allow: false,
+                reasons: vec![reason.into()],
+                drafts: true,
+            })
+        };
+        let n = |s: &str| PluginName::new(s).unwrap();
+        let held = |lines: &[&str]| Verdict::Held(lines.iter().map(|l| l.to_string()).collect());
+        let contract_ok = || (n("policy-contract"), allow(false, "held: arch"));
+        type Answers = Vec<(PluginName, Result<Decision, PolicyError>)>;
+        let cases: Vec<(Answers, bool, Verdict)> = vec![
+            // A final release: every allow counts.
+            (
+                vec![contract_ok()],
+                false,
+                Verdict::Allowed(vec!["policy 'policy-contract' allows: held: arch".into()]),
+            ),
+            // No policy at all: a final release has nothing holding it...
+            (vec![], false, Verdict::Allowed(vec![])),
+            // ...and a draft has nothing letting it through.
+            (vec![], true, held(&[NO_DRAFT_ALLOW])),
+            // Plain allows are no permission for a draft.
+            (vec![contract_ok()], true, held(&[NO_DRAFT_ALLOW])),
+            // A granted allow is, beside the others' allows.
+            (
+                vec![contract_ok(), (n("policy-drafts"), allow(true, "draft ok"))],
+                true,
+                Verdict::Allowed(vec![
+                    "policy 'policy-contract' allows: held: arch".into(),
+                    "policy 'policy-drafts' allows: draft ok".into(),
+                ]),
+            ),
+            // A deny holds it all the same, and then only the deny is said:
+            // a granted policy's deny carries no permission either.
+            (
+                vec![
+                    (n("policy-drafts"), allow(true, "")),
+                    (n("policy-thermal"), deny("too hot")),
+                ],
+                true,
+                held(&["policy 'policy-thermal' denies: too hot"]),
+            ),
+            (
+                vec![(n("policy-drafts"), deny("not this app"))],
+                true,
+                held(&["policy 'policy-drafts' denies: not this app"]),
+            ),
+        ];
+        for (answers, needs_draft_allow, expected) in cases {
+            let shown = format!("{answers:?} draft: {needs_draft_allow}");
+            assert_eq!(verdict(answers, needs_draft_allow), expected, "{shown}");
+        }
     }
 }

@@ -151,8 +151,8 @@ fn a_draft_runs_only_where_drafts_are_allowed() {
     assert_eq!(
         verdict(&refused),
         "rejected main: release 2.0.0 rejected: apps.main.release.status: a draft: drafts run \
-         only on a device in development mode (a final release runs anywhere its contract \
-         holds)\nplan: main/web"
+         only on a device in development mode, or where a policy holding the `drafts` grant \
+         allows them (a final release runs anywhere its contract holds)\nplan: main/web"
     );
     let allowed = gate_under(&draft, &device(), Rules { drafts: true });
     assert_eq!(verdict(&allowed), "plan: main/web");

@@ -82,6 +82,7 @@ fn allowed(host: &PluginHost, plugin: &str) -> Vec<String> {
         Ok(Decision {
             allow: true,
             reasons,
+            ..
         }) => reasons,
         other => panic!("expected an allow, got {other:?}"),
     }
@@ -92,6 +93,7 @@ fn denied(host: &PluginHost, plugin: &str) -> String {
         Ok(Decision {
             allow: false,
             reasons,
+            ..
         }) => reasons.join("; "),
         other => panic!("expected a deny, got {other:?}"),
     }
@@ -148,6 +150,7 @@ fn policy_contract_allows_aarch64_on_a_jetson_and_denies_amd64_naming_the_requir
                 r#"held: sw.release app@1.0.0 requires[0]: hw.device-type with data.arch "aarch64": matched by jetson-tx2@1"#
                     .into()
             ],
+            drafts: false,
         }
     );
 
@@ -162,6 +165,7 @@ fn policy_contract_allows_aarch64_on_a_jetson_and_denies_amd64_naming_the_requir
                 r#"FAILED: sw.release app@1.0.0 requires[0]: hw.device-type with data.arch "amd64": no hw.device-type with data.arch "amd64" among: jetson-tx2@1 (data.arch "aarch64")"#
                     .into()
             ],
+            drafts: false,
         }
     );
 
@@ -591,12 +595,90 @@ fn thermal_swapped_while_deciding_answers_with_one_version_then_the_new_one() {
             Ok(Decision {
                 allow: true,
                 reasons,
+                ..
             }) if reasons == &[v1] => {}
             Ok(Decision {
                 allow: false,
                 reasons,
+                ..
             }) if reasons == &[v2] || reasons == &[v1_held] => {}
             other => panic!("an answer of neither version, or a failed call: {other:?}"),
         }
     }
+}
+
+const DRAFTS: &str = "policy-drafts";
+
+/// A draft (or final) release of `app`, as the runtime describes it.
+fn with_status(app: &str, status: &str) -> Release {
+    Release {
+        app: app.into(),
+        version: "2.0.0".into(),
+        contract: json!({
+            "type": "sw.release", "slug": app, "version": "2.0.0",
+            "data": {"status": status}
+        })
+        .to_string(),
+    }
+}
+
+#[test]
+fn a_policy_lets_drafts_through_only_with_the_drafts_grant_of_the_version_that_decided() {
+    let fx = Fixture::new();
+    let pkg = fx.signed(DRAFTS, "plugins");
+    let decide = |grants: &str, release: &Release| {
+        let host = PluginHost::new(settings(
+            &fx,
+            &[(DRAFTS, plugin_settings(grants, &[("apps", "main")]))],
+        ))
+        .unwrap();
+        host.load(&pkg).unwrap();
+        host.evaluate_policy(&name(DRAFTS), &jetson(), release)
+            .unwrap()
+    };
+
+    let granted = decide("drafts = true", &with_status("main", "draft"));
+    assert_eq!(
+        granted,
+        Decision {
+            allow: true,
+            reasons: vec![
+                "draft 2.0.0 of app 'main' may run on this device (config apps = main)".into()
+            ],
+            drafts: true,
+        }
+    );
+    // The same allow without the device's grant lets no draft through.
+    let ungranted = decide("", &with_status("main", "draft"));
+    assert!(ungranted.allow && !ungranted.drafts, "{ungranted:?}");
+    // A draft of another app is denied; a final is not its business.
+    let other = decide("drafts = true", &with_status("web", "draft"));
+    assert!(!other.allow, "{other:?}");
+    let final_release = decide("drafts = true", &with_status("web", "final"));
+    assert!(final_release.allow && final_release.reasons.is_empty());
+    // A release whose status it cannot read is no decision (fail closed).
+    let host = PluginHost::new(settings(
+        &fx,
+        &[(DRAFTS, plugin_settings("drafts = true", &[]))],
+    ))
+    .unwrap();
+    host.load(&pkg).unwrap();
+    let error = host
+        .evaluate_policy(&name(DRAFTS), &jetson(), &any_release())
+        .unwrap_err();
+    assert!(error.to_string().contains("no data.status"), "{error}");
+
+    // A new version that no longer asks for `drafts`, swapped in: its
+    // answers carry no permission, although the device still grants it.
+    let quiet = copy_package(DRAFTS, &fx.path().join("quiet"));
+    edit_manifest(&quiet, |t| {
+        t.replace("version = \"0.1.0\"", "version = \"0.2.0\"")
+            .replace("drafts = true", "")
+    });
+    sign(&quiet, &fx.key);
+    host.load(&quiet).unwrap();
+    let after = host
+        .evaluate_policy(&name(DRAFTS), &jetson(), &with_status("main", "draft"))
+        .unwrap();
+    assert!(after.allow && !after.drafts, "{after:?}");
 }
