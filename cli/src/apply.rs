@@ -8,7 +8,8 @@ use clap::Args;
 
 use super::blocks::{BlockArgs, ComposeArgs, read_target, running_daemon_time, tokio_runtime};
 use super::time::TimeStatusArg;
-use osb_plugin_host::{Manifest, PluginHost, PluginKind};
+use osb_plugin_host::package::dirs_of_kind;
+use osb_plugin_host::{PluginHost, PluginKind};
 use osb_runtime::apply::policies::Policies;
 use osb_runtime::apply::progress::ProgressOutput;
 use osb_runtime::apply::{Applier, ApplyError};
@@ -123,23 +124,10 @@ pub fn run(args: ApplyArgs, config: &DeviceConfig, log_json: bool) -> anyhow::Re
 /// release is held (the target is stored all the same, and the daemon,
 /// which can ask, applies it at its next reconcile).
 fn policy_host(config: &DeviceConfig, state_dir: &Path) -> anyhow::Result<Option<Policies>> {
-    let Ok(entries) = std::fs::read_dir(&config.plugin_dir) else {
-        return Ok(None);
-    };
-    let mut dirs: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|dir| {
-            std::fs::read_to_string(dir.join("plugin.toml"))
-                .ok()
-                .and_then(|text| Manifest::parse(&text).ok())
-                .is_some_and(|m| m.kind == PluginKind::ContractPolicy)
-        })
-        .collect();
+    let dirs = dirs_of_kind(&config.plugin_dir, PluginKind::ContractPolicy);
     if dirs.is_empty() {
         return Ok(None);
     }
-    dirs.sort();
     let mut settings = config.host_settings();
     settings.state_dir = Some(state_dir.to_path_buf());
     let host = match PluginHost::new(settings) {

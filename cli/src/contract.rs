@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
@@ -14,6 +15,7 @@ use osb_contract::{Contract, Report};
 use osb_engine::Engine;
 use osb_runtime::apply::store::Store;
 use osb_runtime::config::DeviceConfig;
+use osb_runtime::control::{self, Request, Response};
 use osb_runtime::device_contract::{self, DeviceFacts};
 use osb_state::{BlockId, TargetState};
 
@@ -70,13 +72,18 @@ pub fn run(command: ContractCommand, config: &DeviceConfig) -> anyhow::Result<Ex
 }
 
 fn show(args: &ShowArgs, config: &DeviceConfig) -> anyhow::Result<()> {
-    let device = config
-        .device
-        .contract
-        .as_deref()
-        .map(device_contract::read_contract)
-        .transpose()?;
     let state_dir = args.state_dir.as_ref().unwrap_or(&config.state_dir);
+    // A running daemon gates against its hardware adapter's contract, when
+    // one is loaded; else (and without a daemon) the file stands.
+    let device = match adapter_contract(state_dir) {
+        Some(contract) => Some(contract),
+        None => config
+            .device
+            .contract
+            .as_deref()
+            .map(device_contract::read_contract)
+            .transpose()?,
+    };
     let target = Store::open(state_dir)?.target()?;
     let running = match &target {
         Some(target) => running_or_none(target, &args.instance),
@@ -112,6 +119,16 @@ fn running_or_none(target: &TargetState, instance: &str) -> BTreeSet<BlockId> {
         eprintln!("note: no running blocks listed, the engine did not answer: {e:#}");
         BTreeSet::new()
     })
+}
+
+/// The device contract of the running daemon's hardware adapter, if a
+/// daemon runs there and has one.
+fn adapter_contract(state_dir: &Path) -> Option<Contract> {
+    let answer = control::ask(state_dir, &Request::DeviceInfo {}, Duration::from_secs(30));
+    match answer {
+        Ok(Response::Ok(info)) => Contract::from_json_str(&info["contract"].to_string()).ok(),
+        _ => None,
+    }
 }
 
 /// The contract as an indented tree, one contract a line.

@@ -5,6 +5,7 @@ mod blocks;
 mod columns;
 mod contract;
 mod daemon;
+mod device;
 mod grant_flag;
 mod plugin;
 mod release;
@@ -72,6 +73,10 @@ enum Command {
     /// rejected, rolled back, and why), and each release's validation.
     #[command(subcommand)]
     Release(release::ReleaseCommand),
+    /// The board, through its hardware-adapter plugin: its device contract,
+    /// sensors and controls, and setting a control.
+    #[command(subcommand)]
+    Device(device::DeviceCommand),
 }
 
 /// Parses the command line and runs it; returns the process exit code.
@@ -100,6 +105,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Status(args) => status::run(args, &config),
         Command::Daemon(args) => daemon::run(args, &config),
         Command::Time(args) => time::run(args, &config),
+        Command::Device(cmd) => device::run(cmd, &config),
         Command::Contract(cmd) => return contract::run(cmd, &config),
         Command::Release(cmd) => return release::run(cmd, &config),
     };

@@ -11,7 +11,7 @@ use std::io::{self, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use super::manifest::Manifest;
+use super::manifest::{Manifest, PluginKind};
 use super::trust::{self, PackageDigest, PublicKey, TrustError};
 
 /// The manifest's name in a package directory; a directory holding one is
@@ -116,6 +116,29 @@ pub enum PackageError {
         /// What is wrong with the signature.
         source: TrustError,
     },
+}
+
+/// The package directories in `plugin_dir` whose manifest names `kind`,
+/// in path order: what a command that needs one kind of plugin loads. A
+/// directory whose manifest cannot be read is left out here; loading it
+/// says why.
+pub fn dirs_of_kind(plugin_dir: &Path, kind: PluginKind) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(plugin_dir) else {
+        return Vec::new();
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|dir| {
+            read(&dir.join(MANIFEST_FILE), MAX_MANIFEST_BYTES)
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .and_then(|text| Manifest::parse(&text).ok())
+                .is_some_and(|m| m.kind == kind)
+        })
+        .collect();
+    dirs.sort();
+    dirs
 }
 
 impl Package {

@@ -90,6 +90,24 @@ pub fn run(
     // plugins this host has loaded, hot-swapped ones included.
     block_settings.policies = Some(crate::apply::policies::Policies::Host(host.clone()));
     block_settings.whole_plugin_host = true;
+    // The board's adapter, hot-swapped ones included: its device contract
+    // gates releases, and `osb device` reaches it through the socket.
+    let adapter = crate::adapter::Adapter::on(host.clone());
+    block_settings.adapter = Some(adapter.clone());
+    let control = {
+        let _context = runtime.enter();
+        crate::control::bind(&block_settings.state_dir)
+    };
+    let control = match control {
+        Ok(listener) => Some(listener),
+        Err(e) => {
+            // The device runs on without it; only `osb device` cannot
+            // reach the adapter.
+            tracing::warn!(error = %e, "cannot listen on the control socket; `osb device` will not reach the daemon");
+            None
+        }
+    };
+    let socket = crate::control::socket_path(&block_settings.state_dir);
     // On a thread of its own: plugin calls block. Its state gates blocks.
     let publisher = Publisher::new(&block_settings.state_dir).map_err(DaemonError::Publisher)?;
     let time = TimeService::new(host, time_settings)
@@ -98,12 +116,20 @@ pub fn run(
         .map_err(DaemonError::TimeService)?;
     block_settings.time = time.handle();
     runtime.block_on(async {
+        let serve = async {
+            match control {
+                Some(listener) => crate::control::serve(listener, adapter).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
             () = keep_blocks_converged(block_settings, new_target) => {}
+            () = serve => {}
         }
     });
+    let _ = std::fs::remove_file(&socket);
     tracing::info!("stopping");
     time.stop();
     Ok(())

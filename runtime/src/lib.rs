@@ -6,8 +6,10 @@
 //!
 //! See `ARCHITECTURE.md` at the repository root for the map.
 
+pub mod adapter;
 pub mod apply;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod device_contract;
 pub mod preflight;

@@ -49,6 +49,7 @@ const PLUGINS: &[Plugin] = &[
         ..plugin("osb-test-probe", "tests/plugins/probe")
     },
     plugin("osb-test-hostile", "tests/plugins/hostile"),
+    plugin("osb-test-board", "tests/plugins/board"),
     // The same crate as a time source, for the daemon's time service.
     Plugin {
         features: "time-source",

@@ -12,6 +12,7 @@ mod apply;
 mod balena;
 mod contract;
 mod daemon;
+mod device;
 mod faults;
 mod policies;
 mod policy;

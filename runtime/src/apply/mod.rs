@@ -103,6 +103,9 @@ pub struct ApplySettings {
     /// directory (the daemon's), so it can say whether a block's paired
     /// plugin is loaded; `osb apply`'s loads only the policies.
     pub whole_plugin_host: bool,
+    /// The board's hardware adapter (the daemon's plugin host): while one
+    /// answers, its device contract stands for `device_contract`.
+    pub adapter: Option<crate::adapter::Adapter>,
 }
 
 impl ApplySettings {
@@ -131,6 +134,7 @@ impl ApplySettings {
             reboot_command: Vec::new(),
             policies: None,
             whole_plugin_host: false,
+            adapter: None,
         }
     }
 }
@@ -394,6 +398,8 @@ pub struct Applier {
     /// What the policies last held, per app: said and stored when it
     /// changes, not at every reconcile.
     held: Mutex<BTreeMap<osb_state::AppName, Vec<String>>>,
+    /// Why the hardware adapter's contract was last not used, as said.
+    adapter_said: Mutex<Option<String>>,
 }
 
 impl Applier {
@@ -427,6 +433,7 @@ impl Applier {
             recorded: Mutex::new(BTreeMap::new()),
             allowed: policies::Allowed::default(),
             held: Mutex::new(BTreeMap::new()),
+            adapter_said: Mutex::new(None),
         })
     }
 
@@ -495,8 +502,9 @@ impl Applier {
             .collect();
         let locks = self.locks.read();
         let running = crate::device_contract::running_blocks(target, &engine.containers);
+        let hardware = self.hardware_contract().await;
         let device = crate::device_contract::assemble(crate::device_contract::DeviceFacts {
-            device: self.device.contract.as_ref(),
+            device: hardware.as_ref().or(self.device.contract.as_ref()),
             arch: crate::device_contract::arch_slug(std::env::consts::ARCH),
             kernel_release: Some(&self.device.kernel_release),
             target: Some(target),
@@ -530,6 +538,33 @@ impl Applier {
             gate,
             device,
         })
+    }
+
+    /// The hardware adapter's device contract, when one is loaded and
+    /// answers a plausible one; else `None`, and the `[device] contract`
+    /// file stands. A failure is said once per distinct error, not at
+    /// every reconcile.
+    async fn hardware_contract(&self) -> Option<osb_contract::Contract> {
+        let adapter = self.settings.adapter.clone()?;
+        let answer = tokio::task::spawn_blocking(move || adapter.contract())
+            .await
+            .unwrap_or_else(|e| Err(crate::adapter::AdapterError::Call(e.to_string())));
+        let mut said = self.adapter_said.lock().unwrap_or_else(|p| p.into_inner());
+        match answer {
+            Ok(contract) => {
+                *said = None;
+                Some(contract)
+            }
+            Err(crate::adapter::AdapterError::None) => None,
+            Err(e) => {
+                let text = e.to_string();
+                if said.as_deref() != Some(&text) {
+                    tracing::warn!(error = %text, "the hardware adapter's device contract is not used; the [device] contract file stands");
+                    *said = Some(text);
+                }
+                None
+            }
+        }
     }
 
     /// Removes the references the runtime pulled image `id` under: the

@@ -1,0 +1,370 @@
+//! The daemon's control socket: how `osb device` reaches the board's
+//! adapter while the daemon runs. The daemon owns the plugins (their
+//! key-value store is open in it alone), so a command that needs a plugin
+//! asks the daemon rather than loading a second copy.
+//!
+//! One JSON request a line, one JSON response a line, then the connection
+//! closes. The socket is `<state dir>/control.sock`, mode 0600: only root
+//! (who runs the daemon) may ask. What comes in is bounded like anything
+//! from outside: a request line of at most [`MAX_REQUEST`] bytes, read
+//! within [`READ_WITHIN`], at most [`CONNECTIONS`] served at once (the rest
+//! are told so and closed); the answer comes from plugin calls that end at
+//! their own deadlines.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+
+use crate::adapter::Adapter;
+
+/// The socket's name in the state directory.
+pub const SOCKET: &str = "control.sock";
+
+/// A longer request line is refused.
+pub const MAX_REQUEST: usize = 64 * 1024;
+
+/// A longer answer line is cut (and then not read as an answer): the
+/// largest is a device contract, at most `MAX_CONTRACT_BYTES`.
+pub const MAX_ANSWER: usize = 2 * osb_contract::MAX_CONTRACT_BYTES;
+
+/// A client that has not sent its whole request by then is dropped.
+pub const READ_WITHIN: Duration = Duration::from_secs(5);
+
+/// Connections served at once.
+pub const CONNECTIONS: usize = 4;
+
+/// Where the daemon of `state_dir` listens.
+pub fn socket_path(state_dir: &Path) -> PathBuf {
+    state_dir.join(SOCKET)
+}
+
+/// A question for the daemon.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "call", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Request {
+    // Empty braces, not unit variants: serde ignores unknown fields
+    // beside the tag of a unit variant, and a request is parsed strictly.
+    /// The adapter and its device contract.
+    DeviceInfo {},
+    /// The adapter's sensors, each with its reading.
+    Sensors {},
+    /// The adapter's controls.
+    Controls {},
+    /// Sets a control.
+    SetControl {
+        /// The control.
+        id: String,
+        /// Its new value.
+        value: String,
+    },
+}
+
+/// The daemon's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Response {
+    /// What was asked for.
+    Ok(Value),
+    /// Why not, in words.
+    Error(String),
+}
+
+/// Why the daemon could not be asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// No daemon listens on the state directory's socket.
+    #[error("no daemon listens on '{}'", path.display())]
+    NoDaemon {
+        /// The socket.
+        path: PathBuf,
+    },
+    /// The exchange failed.
+    #[error("asking the daemon on '{}': {reason}", path.display())]
+    Exchange {
+        /// The socket.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// Answers `request` from `adapter` (blocking: plugin calls). The daemon
+/// and a command run without a daemon answer alike.
+pub fn answer(adapter: &Adapter, request: &Request) -> Response {
+    let result = match request {
+        Request::DeviceInfo {} => adapter.version().and_then(|(name, version)| {
+            let contract = adapter.contract()?;
+            Ok(json!({
+                "adapter": name.to_string(),
+                "version": version.to_string(),
+                "contract": contract.to_json(),
+            }))
+        }),
+        Request::Sensors {} => adapter.sensors().map(|sensors| {
+            let readings: Vec<Value> = sensors
+                .into_iter()
+                .map(|s| {
+                    let reading = match adapter.read(&s.id) {
+                        Ok(value) => json!({ "value": value }),
+                        Err(e) => json!({ "error": e.to_string() }),
+                    };
+                    let mut entry =
+                        json!({ "id": s.id, "description": s.description, "unit": s.unit });
+                    if let (Some(entry), Some(reading)) =
+                        (entry.as_object_mut(), reading.as_object())
+                    {
+                        entry.extend(reading.clone());
+                    }
+                    entry
+                })
+                .collect();
+            Value::Array(readings)
+        }),
+        Request::Controls {} => adapter.controls().map(|c| json!(c)),
+        Request::SetControl { id, value } => adapter.set(id, value).map(|()| Value::Null),
+    };
+    match result {
+        Ok(value) => Response::Ok(value),
+        Err(e) => Response::Error(e.to_string()),
+    }
+}
+
+/// Listens on `state_dir`'s socket: a stale socket file (a daemon killed)
+/// is replaced, and the new one is made root's alone before anyone is
+/// served.
+pub fn bind(state_dir: &Path) -> std::io::Result<UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = socket_path(state_dir);
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let listener = UnixListener::bind(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Serves the socket for as long as the daemon runs.
+pub async fn serve(listener: UnixListener, adapter: Adapter) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(CONNECTIONS));
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                tracing::warn!(error = %e, "control socket: cannot accept");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tokio::spawn(refuse(stream));
+            continue;
+        };
+        let adapter = adapter.clone();
+        tokio::spawn(async move {
+            serve_one(stream, adapter).await;
+            drop(slot);
+        });
+    }
+}
+
+async fn refuse(mut stream: UnixStream) {
+    let busy = Response::Error(format!(
+        "the daemon is answering {CONNECTIONS} requests already; ask again"
+    ));
+    let _ = write_line(&mut stream, &busy).await;
+}
+
+async fn serve_one(mut stream: UnixStream, adapter: Adapter) {
+    let response = match tokio::time::timeout(READ_WITHIN, read_request(&mut stream)).await {
+        Err(_) => Response::Error(format!(
+            "no whole request within {} s",
+            READ_WITHIN.as_secs()
+        )),
+        Ok(Err(reason)) => Response::Error(reason),
+        Ok(Ok(request)) => {
+            let span = tracing::info_span!("control", request = ?request);
+            let _enter = span.enter();
+            tokio::task::spawn_blocking(move || answer(&adapter, &request))
+                .await
+                .unwrap_or_else(|e| Response::Error(format!("the request failed: {e}")))
+        }
+    };
+    if let Err(e) = write_line(&mut stream, &response).await {
+        tracing::debug!(error = %e, "control socket: the client left before its answer");
+    }
+}
+
+/// One request line, bounded.
+async fn read_request(stream: &mut UnixStream) -> Result<Request, String> {
+    let mut line = Vec::new();
+    let cap = u64::try_from(MAX_REQUEST).unwrap_or(u64::MAX);
+    let mut reader = tokio::io::BufReader::new(stream.take(cap.saturating_add(1)));
+    reader
+        .read_until(b'\n', &mut line)
+        .await
+        .map_err(|e| format!("cannot read the request: {e}"))?;
+    if line.len() > MAX_REQUEST {
+        return Err(format!("a request is at most {MAX_REQUEST} bytes"));
+    }
+    serde_json::from_slice(&line).map_err(|e| format!("not a request: {e}"))
+}
+
+async fn write_line(stream: &mut UnixStream, response: &Response) -> std::io::Result<()> {
+    let mut text = serde_json::to_vec(response).map_err(std::io::Error::other)?;
+    text.push(b'\n');
+    stream.write_all(&text).await?;
+    stream.shutdown().await
+}
+
+/// Asks the daemon of `state_dir`, waiting `timeout` at most for the
+/// answer. [`ControlError::NoDaemon`] when nothing listens there.
+pub fn ask(
+    state_dir: &Path,
+    request: &Request,
+    timeout: Duration,
+) -> Result<Response, ControlError> {
+    let path = socket_path(state_dir);
+    let exchange = |reason: String| ControlError::Exchange {
+        path: path.clone(),
+        reason,
+    };
+    let mut stream = match std::os::unix::net::UnixStream::connect(&path) {
+        Ok(stream) => stream,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Err(ControlError::NoDaemon { path });
+        }
+        Err(e) => return Err(exchange(e.to_string())),
+    };
+    stream
+        .set_read_timeout(Some(timeout))
+        .and_then(|()| stream.set_write_timeout(Some(timeout)))
+        .map_err(|e| exchange(e.to_string()))?;
+    let mut line = serde_json::to_vec(request).map_err(|e| exchange(e.to_string()))?;
+    line.push(b'\n');
+    stream
+        .write_all(&line)
+        .map_err(|e| exchange(e.to_string()))?;
+    let mut answer = String::new();
+    BufReader::new(stream)
+        .take(u64::try_from(MAX_ANSWER).unwrap_or(u64::MAX))
+        .read_line(&mut answer)
+        .map_err(|e| exchange(format!("no answer: {e}")))?;
+    serde_json::from_str(&answer).map_err(|e| exchange(format!("not an answer: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_one_tagged_json_object_and_nothing_else() {
+        let set: Request =
+            serde_json::from_str(r#"{"call": "set-control", "id": "fan", "value": "180"}"#)
+                .unwrap();
+        assert_eq!(
+            set,
+            Request::SetControl {
+                id: "fan".into(),
+                value: "180".into()
+            }
+        );
+        for bad in [
+            r#"{"call": "call-json", "plugin": "x"}"#,
+            r#"{"call": "sensors", "extra": 1}"#,
+            r#"{"call": "set-control", "id": "fan"}"#,
+            "[]",
+        ] {
+            assert!(serde_json::from_str::<Request>(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// The daemon's side, served on a temporary state directory by a host
+    /// with no adapter loaded, asked as a hostile client would.
+    #[test]
+    fn the_socket_answers_bounded_requests_and_refuses_the_rest() {
+        use std::io::{Read, Write};
+        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::net::UnixStream as Client;
+
+        let dir = tempfile::tempdir().unwrap();
+        let host = osb_plugin_host::PluginHost::new(osb_plugin_host::HostSettings::default())
+            .unwrap();
+        let adapter = Adapter::on(Arc::new(host));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = {
+            let _context = runtime.enter();
+            bind(dir.path()).unwrap()
+        };
+        runtime.spawn(serve(listener, adapter));
+        let path = socket_path(dir.path());
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the socket is root's alone");
+
+        let exchange = |bytes: &[u8]| {
+            let mut client = Client::connect(&path).unwrap();
+            // The server may answer (and close) before all is written.
+            let _ = client.write_all(bytes);
+            let mut answer = String::new();
+            client.read_to_string(&mut answer).unwrap();
+            serde_json::from_str::<Response>(&answer).unwrap()
+        };
+        // A request the daemon can answer: here, that there is no adapter.
+        assert_eq!(
+            ask(dir.path(), &Request::Sensors {}, Duration::from_secs(5)).unwrap(),
+            Response::Error("no hardware-adapter plugin is loaded".into())
+        );
+        let said = |r: Response| match r {
+            Response::Error(e) => e,
+            Response::Ok(v) => panic!("answered {v}"),
+        };
+        assert!(said(exchange(b"{\"call\": \"call-json\"}\n")).starts_with("not a request: "));
+        let huge = vec![b' '; MAX_REQUEST + 10];
+        assert_eq!(
+            said(exchange(&huge)),
+            format!("a request is at most {MAX_REQUEST} bytes")
+        );
+
+        // Clients that never finish their request hold their slot only
+        // until READ_WITHIN; meanwhile one more is told the daemon is busy.
+        let slow: Vec<Client> = (0..CONNECTIONS)
+            .map(|_| {
+                let mut c = Client::connect(&path).unwrap();
+                c.write_all(b"{").unwrap();
+                c
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(said(exchange(b"{\"call\": \"sensors\"}\n")).contains("ask again"));
+        for mut c in slow {
+            let mut answer = String::new();
+            c.read_to_string(&mut answer).unwrap();
+            assert!(answer.contains("no whole request within 5 s"), "{answer}");
+        }
+        // And then the daemon answers again.
+        assert_eq!(
+            ask(dir.path(), &Request::Controls {}, Duration::from_secs(5)).unwrap(),
+            Response::Error("no hardware-adapter plugin is loaded".into())
+        );
+        let gone = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            ask(gone.path(), &Request::Controls {}, Duration::from_secs(1)),
+            Err(ControlError::NoDaemon { .. })
+        ));
+    }
+}
