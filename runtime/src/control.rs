@@ -299,8 +299,8 @@ mod tests {
         use std::os::unix::net::UnixStream as Client;
 
         let dir = tempfile::tempdir().unwrap();
-        let host = osb_plugin_host::PluginHost::new(osb_plugin_host::HostSettings::default())
-            .unwrap();
+        let host =
+            osb_plugin_host::PluginHost::new(osb_plugin_host::HostSettings::default()).unwrap();
         let adapter = Adapter::on(Arc::new(host));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

@@ -21,6 +21,8 @@
 //! # Ok(()) }
 //! ```
 
+pub mod conformance;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -272,6 +274,21 @@ impl Running {
     /// The host directory behind a guest path the manifest asked for.
     pub fn fs_dir(&self, guest: &str) -> Option<&Path> {
         self.fs.get(guest).map(PathBuf::as_path)
+    }
+
+    /// The directory holding the grants' directories, the package and the
+    /// host's state: what the plugin must never reach beyond its grants.
+    fn root(&self) -> &Path {
+        self._dir.path()
+    }
+
+    /// The plugin's call deadline.
+    fn call_timeout(&self) -> Duration {
+        let ms = self
+            .host
+            .get(&self.name)
+            .map_or(0, |p| p.limits().call_timeout_ms);
+        Duration::from_millis(u64::from(ms))
     }
 
     /// Calls a time source's `sample`, reading the host clock just before
