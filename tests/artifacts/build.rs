@@ -1,9 +1,10 @@
 //! Builds every plugin crate for wasm32-wasip2 and lays each out as an
-//! unsigned package (`plugin.toml` + `<name>.wasm`), so `cargo test` needs no
-//! manual step. Like wasmtime's test-programs, this runs a nested cargo with
-//! its own target directory (the outer build holds the main one's lock).
+//! unsigned package (`plugin.toml` + `<name>.wasm`), and the benchmarks'
+//! bare components beside them, so `cargo test` needs no manual step. Like
+//! wasmtime's test-programs, this runs a nested cargo with its own target
+//! directory (the outer build holds the main one's lock).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// One package to build.
@@ -58,6 +59,11 @@ const PLUGINS: &[Plugin] = &[
     },
 ];
 
+/// Components that are no plugin (no manifest, their own WIT package), for
+/// benchmarks that call wasmtime without the host: (cargo package, crate
+/// directory). Each is copied as `components/<package>.wasm`.
+const COMPONENTS: &[(&str, &str)] = &[("osb-test-call-shapes", "tests/plugins/call-shapes")];
+
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.join("../..").canonicalize().unwrap();
@@ -87,43 +93,11 @@ fn main() {
     } in PLUGINS
     {
         let crate_dir = root.join(dir);
-        for watched in ["src", "Cargo.toml", manifest] {
-            println!(
-                "cargo:rerun-if-changed={}",
-                crate_dir.join(watched).display()
-            );
-        }
-        // One cargo call per plugin: each selects one WIT world of the SDK.
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir(&root)
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
-                "-p",
-                package,
-                "--features",
-                features,
-            ])
-            .arg("--target-dir")
-            .arg(&target_dir)
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .env_remove("RUSTFLAGS")
-            .env_remove("RUSTC_WORKSPACE_WRAPPER")
-            .env_remove("RUSTC_WRAPPER")
-            .env_remove("CARGO_TARGET_DIR")
-            .env_remove("CARGO_BUILD_TARGET")
-            .env_remove("CARGO_MAKEFLAGS")
-            .status()
-            .expect("cannot run cargo to build the plugins");
-        assert!(
-            status.success(),
-            "building plugin {package} for wasm32-wasip2 failed"
+        println!(
+            "cargo:rerun-if-changed={}",
+            crate_dir.join(manifest).display()
         );
-        let wasm = target_dir
-            .join("wasm32-wasip2/release")
-            .join(format!("{}.wasm", package.replace('-', "_")));
+        let wasm = build(&root, &target_dir, package, dir, features);
         let manifest = std::fs::read_to_string(crate_dir.join(manifest)).unwrap();
         let name = plugin_name(&manifest);
         let dest = packages.join(&name);
@@ -132,7 +106,65 @@ fn main() {
         std::fs::copy(&wasm, dest.join(format!("{name}.wasm"))).unwrap();
         let _ = std::fs::remove_file(dest.join(format!("{name}.wasm.sig")));
     }
+    let components = out.join("components");
+    std::fs::create_dir_all(&components).unwrap();
+    for (package, dir) in COMPONENTS {
+        println!(
+            "cargo:rerun-if-changed={}",
+            root.join(dir).join("wit").display()
+        );
+        let wasm = build(&root, &target_dir, package, dir, "");
+        std::fs::copy(&wasm, components.join(format!("{package}.wasm"))).unwrap();
+    }
     println!("cargo:rustc-env=OSB_TEST_PACKAGES={}", packages.display());
+    println!(
+        "cargo:rustc-env=OSB_TEST_COMPONENTS={}",
+        components.display()
+    );
+}
+
+/// Builds `package` (in `dir`, relative to `root`) for wasm32-wasip2 with
+/// `features`; returns the component's path.
+fn build(root: &Path, target_dir: &Path, package: &str, dir: &str, features: &str) -> PathBuf {
+    let crate_dir = root.join(dir);
+    for watched in ["src", "Cargo.toml"] {
+        println!(
+            "cargo:rerun-if-changed={}",
+            crate_dir.join(watched).display()
+        );
+    }
+    // One cargo call per crate: a plugin's features select one WIT world
+    // of the SDK.
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(root)
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "-p",
+            package,
+            "--features",
+            features,
+        ])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTFLAGS")
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .env_remove("RUSTC_WRAPPER")
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("CARGO_MAKEFLAGS")
+        .status()
+        .expect("cannot run cargo to build the plugins");
+    assert!(
+        status.success(),
+        "building {package} for wasm32-wasip2 failed"
+    );
+    target_dir
+        .join("wasm32-wasip2/release")
+        .join(format!("{}.wasm", package.replace('-', "_")))
 }
 
 /// The `name = "..."` line of a plugin.toml (the runtime does the real parsing).

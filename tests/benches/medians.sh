@@ -26,15 +26,25 @@ done
 
 ratio() {
     [[ -f $DIR/$1/new/estimates.json && -f $DIR/$2/new/estimates.json ]] || return 0
-    awk -v a="$(median_ns "$1")" -v b="$(median_ns "$2")" -v l="$1 / $2" 'BEGIN { printf "%-45s %8.1fx\n", l, a / b }'
+    awk -v a="$(median_ns "$1")" -v b="$(median_ns "$2")" -v l="$1 / $2" 'BEGIN { printf "%-45s %8.2fx\n", l, a / b }'
 }
 echo
 echo "ratios of medians:"
 ratio call/plugin_trivial call/native_trait
 ratio call/plugin_one_host_call call/native_trait
 ratio call/plugin_one_host_call call/plugin_trivial
+ratio call/raw_record call/raw_u64
+ratio call/raw_record_async call/raw_u64_async
+ratio call/raw_u64_async call/raw_u64
+ratio call/raw_record_async call/raw_record
+ratio call/plugin_trivial call/raw_u64
+ratio call/plugin_trivial call/raw_record
+ratio call/plugin_trivial call/raw_record_async
 ratio load/compile load/cache_hit
 ratio load/compile_load_only load/cache_hit_load_only
 ratio gate/release_20_blocks gate/release_20_blocks_no_requirements
 ratio gate/release_20_blocks gate/check_one_block
 ratio gate/requirements_and_check_one_block gate/check_one_block
+ratio policy/gate_and_evaluate policy/gate
+ratio policy/evaluate policy/gate
+ratio policy/evaluate policy/decide_native

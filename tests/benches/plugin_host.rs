@@ -2,7 +2,12 @@
 //!
 //! - `call/*`: a native trait-object call building a constant `TimeSample`
 //!   against the same answer from the `osb-test-probe` plugin through
-//!   `PluginHost::sample`, without and with one host call.
+//!   `PluginHost::sample`, without and with one host call; and, on an engine
+//!   configured as the host's, the exports of the bench component
+//!   `osb-test-call-shapes` called typed straight on a wasmtime `Store`: a
+//!   bare `u64` (`raw_u64`) beside a result shaped like the probe's
+//!   (`raw_record`), each synchronously and as the host calls, async on a
+//!   fiber (`*_async`).
 //! - `instantiate/fresh_pooling`: a fresh store + instance from the
 //!   `InstancePre` with the pooling allocator, dropped at once.
 //! - `load/*`: a new `PluginHost` plus `load` of the signed probe with an
@@ -12,14 +17,36 @@
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, SamplingMode, criterion_group, criterion_main};
+use osb_plugin_host::engine::new_engine;
 use osb_plugin_host::wit::latest::{PluginError, TimeInterval, TimeSample, Timestamp};
 use osb_plugin_host::{CacheOutcome, HostSettings, PluginHost, PluginName};
-use osb_tests::{Fixture, name, plugin_settings};
+use osb_tests::{Fixture, component, name, plugin_settings};
+use wasmtime::Store;
+use wasmtime::component::{Component, Linker};
 
 const PROBE: &str = "osb-test-probe";
+
+/// `osb-bench:shapes`, called synchronously (`TypedFunc::call`).
+mod shapes_sync {
+    wasmtime::component::bindgen!({
+        path: "plugins/call-shapes/wit",
+        world: "shapes",
+    });
+}
+
+/// The same, called as the host calls plugins: `call_async`, on a fiber.
+mod shapes_async {
+    wasmtime::component::bindgen!({
+        path: "plugins/call-shapes/wit",
+        world: "shapes",
+        exports: { default: async },
+    });
+}
 
 /// The native baseline: what a time source compiled into the runtime would
 /// look like, called through a trait object as the host calls plugins.
@@ -71,15 +98,97 @@ fn probe_host(fx: &Fixture, mode: &str, sub: &str) -> (PluginHost, PluginName) {
     (host, probe)
 }
 
+/// A store for the bench component on `engine`, set up as the host sets up
+/// a plugin's: guest code checks the epoch, and its deadline is far off (no
+/// ticker advances this engine's epoch, so it is never reached).
+fn shapes_store(engine: &wasmtime::Engine) -> Store<()> {
+    let mut store = Store::new(engine, ());
+    store.epoch_deadline_trap();
+    store.set_epoch_deadline(1 << 40);
+    store
+}
+
+/// Polls `call` once: a call that waits on nothing finishes in its first
+/// poll, so no executor is needed, and none is measured.
+fn ready<F: Future>(call: F) -> F::Output {
+    match pin!(call).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("a call that waits on nothing did not finish"),
+    }
+}
+
+/// What the probe answers in `const` mode, which `sample` must answer too.
+fn is_probe_answer(earliest: Option<i64>, latest: Option<i64>, detail: &str) -> bool {
+    earliest == Some(1_700_000_000) && latest == Some(1_700_000_000) && detail.is_empty()
+}
+
 fn calls(c: &mut Criterion) {
     let fx = Fixture::new();
     let (trivial_host, probe) = probe_host(&fx, "const", "const");
     let (host_call_host, _) = probe_host(&fx, "host-call", "host-call");
 
+    // Like with like: the host's own engine configuration (pool, epoch
+    // interruption, limits) and default pool sizes, so that the raw rows
+    // differ from `plugin_trivial` only in the path around the call.
+    let engine = new_engine(&fx.settings().pool).expect("engine");
+    let shapes = Component::from_file(&engine, component("osb-test-call-shapes"))
+        .expect("compile osb-test-call-shapes");
+    // The component imports nothing: an empty linker.
+    let linker = Linker::new(&engine);
+    let mut sync_store = shapes_store(&engine);
+    let sync_shapes =
+        shapes_sync::Shapes::instantiate(&mut sync_store, &shapes, &linker).expect("instantiate");
+    let sync = sync_shapes.osb_bench_shapes_calls();
+    let mut async_store = shapes_store(&engine);
+    let async_shapes = ready(shapes_async::Shapes::instantiate_async(
+        &mut async_store,
+        &shapes,
+        &linker,
+    ))
+    .expect("instantiate");
+    let asynch = async_shapes.osb_bench_shapes_calls();
+    let first = sync.call_ticks(&mut sync_store).expect("ticks");
+    assert_eq!(sync.call_ticks(&mut sync_store).expect("ticks"), first + 1);
+    assert_eq!(
+        ready(asynch.call_ticks(&mut async_store)).expect("ticks"),
+        1
+    );
+    let sample = sync
+        .call_sample(&mut sync_store)
+        .expect("call")
+        .expect("sample");
+    let interval = sample.interval;
+    assert!(is_probe_answer(
+        interval.earliest.map(|t| t.seconds),
+        interval.latest.map(|t| t.seconds),
+        &sample.detail
+    ));
+    let sample = ready(asynch.call_sample(&mut async_store))
+        .expect("call")
+        .expect("sample");
+    let interval = sample.interval;
+    assert!(is_probe_answer(
+        interval.earliest.map(|t| t.seconds),
+        interval.latest.map(|t| t.seconds),
+        &sample.detail
+    ));
+
     let mut group = c.benchmark_group("call");
     let mut native: Box<dyn TimeSourceLike> = Box::new(NativeConst);
     group.bench_function("native_trait", |b| {
         b.iter(|| black_box(black_box(&mut native).sample()))
+    });
+    group.bench_function("raw_u64", |b| {
+        b.iter(|| black_box(sync.call_ticks(&mut sync_store)))
+    });
+    group.bench_function("raw_record", |b| {
+        b.iter(|| black_box(sync.call_sample(&mut sync_store)))
+    });
+    group.bench_function("raw_u64_async", |b| {
+        b.iter(|| black_box(ready(asynch.call_ticks(&mut async_store))))
+    });
+    group.bench_function("raw_record_async", |b| {
+        b.iter(|| black_box(ready(asynch.call_sample(&mut async_store))))
     });
     group.bench_function("plugin_trivial", |b| {
         b.iter(|| black_box(trivial_host.sample(black_box(&probe))))

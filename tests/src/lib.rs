@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use osb_plugin_host::{HostSettings, Package, PluginName, PluginSettings, SecretKey, TrustPolicy};
 
-pub use osb_test_artifacts::{copy_package, package};
+pub use osb_test_artifacts::{component, copy_package, package};
 
 /// A signing key the fixture's hosts trust.
 pub struct Fixture {

@@ -1,4 +1,5 @@
-//! Paths of the plugin packages built by this crate's build script.
+//! Paths of the plugin packages and benchmark components built by this
+//! crate's build script.
 
 use std::path::{Path, PathBuf};
 
@@ -27,4 +28,12 @@ pub fn copy_package(name: &str, dest: &Path) -> PathBuf {
         std::fs::copy(entry.path(), target.join(entry.file_name())).expect("copy package file");
     }
     target
+}
+
+/// The built component of `package`, a benchmark component that is no
+/// plugin (e.g. `osb-test-call-shapes`).
+pub fn component(package: &str) -> PathBuf {
+    let path = Path::new(env!("OSB_TEST_COMPONENTS")).join(format!("{package}.wasm"));
+    assert!(path.is_file(), "no built component {}", path.display());
+    path
 }
