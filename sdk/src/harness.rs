@@ -3,7 +3,8 @@
 //! The harness builds the calling crate for `wasm32-wasip2`, packages it
 //! with its own `plugin.toml`, and runs it under the real OSB plugin host
 //! (the same sandbox, deadlines and grants as on a device). Each `fs`
-//! request gets a fresh temporary directory, HTTP answers come from a table
+//! request gets a fresh temporary directory, or a directory the test
+//! prepared ([`Harness::grant_dir`]), HTTP answers come from a table
 //! and devices follow a script, so the test controls everything the plugin
 //! can see. UDP goes out for real, to addresses the manifest lists or the
 //! test grants with [`Harness::grant_udp`] (a test server on loopback).
@@ -68,6 +69,7 @@ pub struct Harness {
     devices: BTreeMap<String, DeviceScript>,
     udp: Vec<SocketAddr>,
     timeout: Option<Duration>,
+    dirs: BTreeMap<String, PathBuf>,
 }
 
 enum Source {
@@ -80,6 +82,11 @@ pub struct Running {
     host: PluginHost,
     name: PluginName,
     fs: BTreeMap<String, PathBuf>,
+    // What `restart` needs to start the same package on the same state.
+    package: PathBuf,
+    settings: HostSettings,
+    http: Arc<CannedHttp>,
+    devices: Arc<ScriptedDevices>,
     _dir: tempfile::TempDir,
 }
 
@@ -106,6 +113,7 @@ impl Harness {
             devices: BTreeMap::new(),
             udp: Vec::new(),
             timeout: None,
+            dirs: BTreeMap::new(),
         }
     }
 
@@ -176,6 +184,16 @@ impl Harness {
         self
     }
 
+    /// Grants the manifest's `fs` request for `guest` as the existing
+    /// directory `host`, instead of a fresh empty one: for a plugin that
+    /// must find a prepared tree (a fake sysfs) when it loads. The test
+    /// keeps `host`; what lies beside it stays out of the plugin's reach.
+    /// `start` fails if the manifest asks for no such guest path.
+    pub fn grant_dir(mut self, guest: &str, host: &Path) -> Harness {
+        self.dirs.insert(guest.to_owned(), host.to_owned());
+        self
+    }
+
     /// The call deadline (default: the runtime's, one second).
     pub fn timeout(mut self, timeout: Duration) -> Harness {
         self.timeout = Some(timeout);
@@ -183,7 +201,8 @@ impl Harness {
     }
 
     /// Builds (if needed), packages and loads the plugin, granting all it
-    /// requests: `fs` as fresh temporary directories, the rest as asked.
+    /// requests: `fs` as fresh temporary directories (or those given to
+    /// [`grant_dir`](Harness::grant_dir)), the rest as asked.
     pub fn start(self) -> Result<Running, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let (manifest_path, wasm) = match &self.source {
@@ -204,10 +223,19 @@ impl Harness {
 
         let mut fs = BTreeMap::new();
         for (i, req) in manifest.capabilities.fs.iter_mut().enumerate() {
-            let host = dir.path().join(format!("fs{i}"));
-            std::fs::create_dir_all(&host).map_err(|e| e.to_string())?;
+            let host = match self.dirs.get(&req.guest) {
+                Some(prepared) => prepared.clone(),
+                None => {
+                    let fresh = dir.path().join(format!("fs{i}"));
+                    std::fs::create_dir_all(&fresh).map_err(|e| e.to_string())?;
+                    fresh
+                }
+            };
             req.host = host.clone();
             fs.insert(req.guest.clone(), host);
+        }
+        if let Some(guest) = self.dirs.keys().find(|guest| !fs.contains_key(*guest)) {
+            return Err(format!("grant_dir: the manifest asks for no fs '{guest}'"));
         }
         manifest
             .capabilities
@@ -241,20 +269,34 @@ impl Harness {
             state_dir: Some(dir.path().join("state")),
             ..HostSettings::default()
         };
-        let host = PluginHost::with_transports(
-            host_settings,
-            Arc::new(CannedHttp(self.http)),
-            Arc::new(ScriptedDevices(Mutex::new(self.devices))),
-        )
-        .map_err(|e| e.to_string())?;
-        host.load(&pkg).map_err(|e| e.to_string())?;
+        let http = Arc::new(CannedHttp(self.http));
+        let devices = Arc::new(ScriptedDevices(Mutex::new(self.devices)));
+        let host = load(&host_settings, &http, &devices, &pkg)?;
         Ok(Running {
             host,
             name: manifest.name,
             fs,
+            package: pkg,
+            settings: host_settings,
+            http,
+            devices,
             _dir: dir,
         })
     }
+}
+
+/// A new host with these settings, with `package` loaded (and so
+/// self-checked).
+fn load(
+    settings: &HostSettings,
+    http: &Arc<CannedHttp>,
+    devices: &Arc<ScriptedDevices>,
+    package: &Path,
+) -> Result<PluginHost, String> {
+    let host = PluginHost::with_transports(settings.clone(), http.clone(), devices.clone())
+        .map_err(|e| e.to_string())?;
+    host.load(package).map_err(|e| e.to_string())?;
+    Ok(host)
 }
 
 impl Running {
@@ -269,6 +311,37 @@ impl Running {
         self.host
             .call_json(&self.name, function, &args)
             .map_err(|e| e.to_string())
+    }
+
+    /// Stops the plugin and its host, then starts both again as a device
+    /// restart would: a new host and a new instance (self-checked again)
+    /// on the same state directory (the same kv data), grants, config and
+    /// fakes. The device scripts are not rewound.
+    pub fn restart(self) -> Result<Running, String> {
+        let Running {
+            host,
+            name,
+            fs,
+            package,
+            settings,
+            http,
+            devices,
+            _dir,
+        } = self;
+        // The old host holds the kv store open: it goes before the new one
+        // opens it.
+        drop(host);
+        let host = load(&settings, &http, &devices, &package)?;
+        Ok(Running {
+            host,
+            name,
+            fs,
+            package,
+            settings,
+            http,
+            devices,
+            _dir,
+        })
     }
 
     /// The host directory behind a guest path the manifest asked for.
