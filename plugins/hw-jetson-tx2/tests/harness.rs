@@ -25,8 +25,10 @@ const GRANTS: [&str; 7] = [
 ];
 
 const CONF: &str = "etc/nvpmodel/nvpmodel_t186.conf";
-const A57: &str = "sys/devices/system/cpu/cpu0/cpufreq/scaling_";
-const DENVER: &str = "sys/devices/system/cpu/cpu1/cpufreq/scaling_";
+// cpuN/cpufreq are links to their cluster's policy: the configuration's
+// paths through cpu0 and cpu1 land here.
+const A57: &str = "sys/devices/system/cpu/cpufreq/policy0/scaling_";
+const DENVER: &str = "sys/devices/system/cpu/cpufreq/policy1/scaling_";
 const GPU: &str = "sys/devices/17000000.gp10b/devfreq/17000000.gp10b/";
 const EMC: &str = "sys/kernel/nvpmodel_emc_cap/emc_iso_cap";
 const FAN: &str = "sys/devices/pwm-fan/target_pwm";
@@ -77,22 +79,27 @@ impl Board {
         std::fs::read_to_string(self.path(relative)).unwrap()
     }
 
-    /// Every file under the root, by relative path.
+    /// Every file under the root, by relative path: a file's contents, a
+    /// link's target (links are not followed).
     fn files(&self) -> BTreeMap<String, Vec<u8>> {
         let mut files = BTreeMap::new();
         let mut pending = vec![self.root.path().to_owned()];
         while let Some(dir) = pending.pop() {
             for entry in std::fs::read_dir(dir).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
+                let entry = entry.unwrap();
+                let path = entry.path();
+                let kind = entry.file_type().unwrap();
+                let contents = if kind.is_dir() {
                     pending.push(path);
+                    continue;
+                } else if kind.is_symlink() {
+                    let target = std::fs::read_link(&path).unwrap();
+                    format!("-> {}", target.display()).into_bytes()
                 } else {
-                    let relative = path.strip_prefix(self.root.path()).unwrap();
-                    files.insert(
-                        relative.to_string_lossy().into_owned(),
-                        std::fs::read(&path).unwrap(),
-                    );
-                }
+                    std::fs::read(&path).unwrap()
+                };
+                let relative = path.strip_prefix(self.root.path()).unwrap();
+                files.insert(relative.to_string_lossy().into_owned(), contents);
             }
         }
         files
@@ -119,8 +126,11 @@ fn copy_tree(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
         let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
             copy_tree(&entry.path(), &target);
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), target).unwrap();
         } else {
             std::fs::copy(entry.path(), target).unwrap();
         }
@@ -360,7 +370,9 @@ fn the_chosen_mode_is_reapplied_at_start() {
     // The board reboots into its defaults; the plugin starts again on the
     // same kv store and takes it back to MAXQ.
     for (path, contents) in &boot {
-        std::fs::write(board.path(path), contents).unwrap();
+        if !contents.starts_with(b"-> ") {
+            std::fs::write(board.path(path), contents).unwrap();
+        }
     }
     let plugin = plugin.restart().expect("the plugin starts again");
     assert_eq!(changed(&maxq, &board.files()), expect(&[]));
