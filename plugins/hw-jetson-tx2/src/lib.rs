@@ -82,11 +82,12 @@ impl HardwareAdapter for Tx2 {
 
     fn read_sensor(&mut self, id: &str) -> Result<f64> {
         thermal::read(id).map_err(|e| match e {
-            ThermalError::Unknown(_) => PluginError::unsupported(e.to_string()),
             ThermalError::Missing(_) | ThermalError::Io { .. } => {
                 PluginError::unavailable(e.to_string())
             }
-            ThermalError::Garbage { .. } => PluginError::invalid_input(e.to_string()),
+            ThermalError::Unknown(_) | ThermalError::Garbage { .. } => {
+                PluginError::invalid_input(e.to_string())
+            }
         })
     }
 
@@ -122,7 +123,7 @@ impl HardwareAdapter for Tx2 {
                 })?;
                 Ok(())
             }
-            _ => Err(PluginError::unsupported(format!(
+            _ => Err(PluginError::invalid_input(format!(
                 "no control '{id}' (the controls are power-mode and fan)"
             ))),
         }

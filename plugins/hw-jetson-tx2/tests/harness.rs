@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use osb_sdk::harness::{Harness, Running};
+use osb_sdk::harness::{Harness, Running, conformance};
 use serde_json::{Value, json};
 
 /// The guest paths the manifest asks for (equal to their host paths).
@@ -262,7 +262,7 @@ fn sensors_are_thermal_zones_by_name_whatever_their_index() {
             .call("read-sensor", json!({ "id": "PMIC-Die" }))
             .unwrap();
         let (code, message) = error(&answer);
-        assert_eq!(code, "Unsupported");
+        assert_eq!(code, "InvalidInput");
         assert!(message.starts_with("no sensor 'PMIC-Die'"), "{message}");
     }
 }
@@ -494,8 +494,12 @@ fn the_fan_takes_a_duty_from_0_to_255() {
         );
     }
     assert_eq!(changed(&before, &board.files()), expect(&[]));
-    let (code, _) = error(&set(&plugin, "turbo", "on"));
-    assert_eq!(code, "Unsupported");
+    let (code, message) = error(&set(&plugin, "turbo", "on"));
+    assert_eq!(code, "InvalidInput");
+    assert_eq!(
+        message,
+        "no control 'turbo' (the controls are power-mode and fan)"
+    );
 }
 
 #[test]
@@ -525,5 +529,32 @@ fn the_harness_refuses_a_grant_the_manifest_does_not_ask_for() {
     assert_eq!(
         error,
         "grant_dir: the manifest asks for no fs '/sys/class/gpio'"
+    );
+}
+
+#[test]
+fn the_adapter_passes_the_conformance_suite() {
+    let board = Board::tx2();
+    let plugin = board.plugin();
+    let before = board.files();
+    let report = conformance::hardware_adapter(&plugin);
+    assert!(report.passed(), "{report}");
+    assert_eq!(
+        report.not_checked,
+        ["control 'fan': free-form, no values to try"]
+    );
+    // It set every mode in turn: only files beneath the read-write grants
+    // changed, the last mode's.
+    let changed = changed(&before, &board.files());
+    assert!(
+        changed.keys().all(|path| GRANTS[3..]
+            .iter()
+            .any(|grant| path.starts_with(&grant[1..]))),
+        "{changed:?}"
+    );
+    assert_eq!(
+        changed["sys/devices/system/cpu/cpu3/online"].as_deref(),
+        Some("0"),
+        "MAXP_CORE_DENVER, the last, takes the A57 cores but cpu0 offline"
     );
 }
