@@ -6,7 +6,8 @@
 //! request gets a fresh temporary directory, or a directory the test
 //! prepared ([`Harness::grant_dir`]), HTTP answers come from a table
 //! and devices follow a script, so the test controls everything the plugin
-//! can see. UDP goes out for real, to addresses the manifest lists or the
+//! can see; a test may instead give a device a real endpoint (a simulator
+//! it started, with [`Harness::device_endpoint`]). UDP goes out for real, to addresses the manifest lists or the
 //! test grants with [`Harness::grant_udp`] (a test server on loopback).
 //!
 //! ```no_run
@@ -31,7 +32,11 @@ use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use osb_plugin_host::host_api::device::{DeviceProvider, DeviceTransport};
+use osb_plugin_host::host_api::device::{DeviceProvider, DeviceTable, DeviceTransport};
+
+/// Where a device lives, for [`Harness::device_endpoint`]: the device
+/// config's `[devices]` entry.
+pub use osb_plugin_host::host_api::device::DeviceEndpoint;
 use osb_plugin_host::host_api::http::HttpTransport;
 use osb_plugin_host::manifest::NetCapability;
 use osb_plugin_host::wit::latest::host::osb::plugin::http::{HttpError, Request, Response};
@@ -59,7 +64,7 @@ enum CannedReply {
 }
 
 /// Expected commands and their responses, in order.
-type DeviceScript = Vec<(Vec<u8>, Vec<u8>)>;
+type DeviceScript = VecDeque<(Vec<u8>, Vec<u8>)>;
 
 /// A plugin under test, before it starts.
 pub struct Harness {
@@ -67,6 +72,7 @@ pub struct Harness {
     config: BTreeMap<String, String>,
     http: Vec<CannedAnswer>,
     devices: BTreeMap<String, DeviceScript>,
+    endpoints: BTreeMap<String, DeviceEndpoint>,
     udp: Vec<SocketAddr>,
     timeout: Option<Duration>,
     dirs: BTreeMap<String, PathBuf>,
@@ -111,6 +117,7 @@ impl Harness {
             config: BTreeMap::new(),
             http: Vec::new(),
             devices: BTreeMap::new(),
+            endpoints: BTreeMap::new(),
             udp: Vec::new(),
             timeout: None,
             dirs: BTreeMap::new(),
@@ -174,7 +181,8 @@ impl Harness {
         self
     }
 
-    /// A device that expects these commands in order and gives these responses.
+    /// A device that expects these commands in order and gives these
+    /// responses, across all the channels the plugin opens on it.
     pub fn device(mut self, name: &str, script: &[(&[u8], &[u8])]) -> Harness {
         let script = script
             .iter()
@@ -191,6 +199,16 @@ impl Harness {
     /// `start` fails if the manifest asks for no such guest path.
     pub fn grant_dir(mut self, guest: &str, host: &Path) -> Harness {
         self.dirs.insert(guest.to_owned(), host.to_owned());
+        self
+    }
+
+    /// The device `name` at a real endpoint, as the device config's
+    /// `[devices]` table would map it: the host's own transport (deadlines,
+    /// framing, the loopback rule) speaks to whatever listens there, such
+    /// as a TPM simulator the test started. A script for the same name
+    /// ([`device`](Harness::device)) wins.
+    pub fn device_endpoint(mut self, name: &str, endpoint: DeviceEndpoint) -> Harness {
+        self.endpoints.insert(name.to_owned(), endpoint);
         self
     }
 
@@ -270,7 +288,15 @@ impl Harness {
             ..HostSettings::default()
         };
         let http = Arc::new(CannedHttp(self.http));
-        let devices = Arc::new(ScriptedDevices(Mutex::new(self.devices)));
+        let devices = Arc::new(ScriptedDevices {
+            scripts: Mutex::new(
+                self.devices
+                    .into_iter()
+                    .map(|(name, script)| (name, Arc::new(Mutex::new(script))))
+                    .collect(),
+            ),
+            real: DeviceTable(self.endpoints),
+        });
         let host = load(&host_settings, &http, &devices, &pkg)?;
         Ok(Running {
             host,
@@ -512,31 +538,108 @@ impl HttpTransport for CannedHttp {
     }
 }
 
-struct ScriptedDevices(Mutex<BTreeMap<String, DeviceScript>>);
+/// Scripted devices, and real endpoints for names without a script.
+struct ScriptedDevices {
+    scripts: Mutex<BTreeMap<String, SharedScript>>,
+    real: DeviceTable,
+}
+
+/// One device's script, consumed across every channel opened on it: a
+/// plugin that opens a channel per command still meets the commands in
+/// order.
+type SharedScript = Arc<Mutex<VecDeque<(Vec<u8>, Vec<u8>)>>>;
 
 impl DeviceProvider for ScriptedDevices {
     fn open(&self, name: &str) -> Result<Box<dyn DeviceTransport>, String> {
         let scripts = self
-            .0
+            .scripts
             .lock()
             .map_err(|_| "device script lock poisoned".to_owned())?;
-        let script = scripts
-            .get(name)
-            .ok_or_else(|| format!("no scripted device '{name}'"))?;
-        Ok(Box::new(Scripted(script.iter().cloned().collect())))
+        match scripts.get(name) {
+            Some(script) => Ok(Box::new(Scripted(Arc::clone(script)))),
+            None if self.real.0.contains_key(name) => self.real.open(name),
+            None => Err(format!("no scripted device '{name}'")),
+        }
     }
 }
 
-struct Scripted(VecDeque<(Vec<u8>, Vec<u8>)>);
+struct Scripted(SharedScript);
 
 impl DeviceTransport for Scripted {
     fn transact(&mut self, command: &[u8], _timeout: Duration) -> Result<Vec<u8>, String> {
-        match self.0.pop_front() {
+        let next = self
+            .0
+            .lock()
+            .map_err(|_| "device script lock poisoned".to_owned())?
+            .pop_front();
+        match next {
             Some((expected, response)) if expected == command => Ok(response),
             Some((expected, _)) => Err(format!(
                 "scripted device expected {expected:02x?}, got {command:02x?}"
             )),
             None => Err("scripted device has no more responses".into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    use super::*;
+
+    /// A loopback server answering one TPM-shaped response per command.
+    fn tpm_like() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut command = [0u8; 2];
+            s.read_exact(&mut command).unwrap();
+            s.write_all(&[0x80, 0x01, 0, 0, 0, 12, 0, 0, 0, 0, command[0], command[1]])
+                .unwrap();
+        });
+        addr
+    }
+
+    #[test]
+    fn a_device_endpoint_serves_names_without_a_script() {
+        let devices = ScriptedDevices {
+            scripts: Mutex::new(
+                [(
+                    "scripted".to_owned(),
+                    Arc::new(Mutex::new(
+                        [
+                            (b"a".to_vec(), b"b".to_vec()),
+                            (b"c".to_vec(), b"d".to_vec()),
+                        ]
+                        .into(),
+                    )),
+                )]
+                .into(),
+            ),
+            real: DeviceTable(
+                [
+                    ("real".to_owned(), DeviceEndpoint::Tcp(tpm_like())),
+                    ("scripted".to_owned(), DeviceEndpoint::Tcp(tpm_like())),
+                ]
+                .into(),
+            ),
+        };
+        let mut real = devices.open("real").unwrap();
+        let answer = real.transact(b"hi", Duration::from_secs(1)).unwrap();
+        assert_eq!(&answer[10..], b"hi");
+        let mut scripted = devices.open("scripted").unwrap();
+        assert_eq!(
+            scripted.transact(b"a", Duration::from_secs(1)).unwrap(),
+            b"b"
+        );
+        // The script goes on where the last channel left it.
+        drop(scripted);
+        let mut again = devices.open("scripted").unwrap();
+        assert_eq!(again.transact(b"c", Duration::from_secs(1)).unwrap(), b"d");
+        let err = devices.open("other").err().unwrap();
+        assert!(err.contains("no scripted device 'other'"), "{err}");
     }
 }
