@@ -42,6 +42,7 @@ const PLUGINS: &[Plugin] = &[
     plugin("policy-thermal", "plugins/policy-thermal"),
     plugin("policy-drafts", "plugins/policy-drafts"),
     plugin("hw-jetson-tx2", "plugins/hw-jetson-tx2"),
+    plugin("hw-x86-tpm", "plugins/hw-x86-tpm"),
     plugin("osb-test-probe", "tests/plugins/probe"),
     // The probe built against the draft next API version, for the host's
     // dispatch on the version.
