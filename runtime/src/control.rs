@@ -167,10 +167,7 @@ pub async fn serve(listener: UnixListener, adapter: Adapter) {
             continue;
         };
         let adapter = adapter.clone();
-        tokio::spawn(async move {
-            serve_one(stream, adapter).await;
-            drop(slot);
-        });
+        tokio::spawn(serve_one(stream, adapter, slot));
     }
 }
 
@@ -181,7 +178,13 @@ async fn refuse(mut stream: UnixStream) {
     let _ = write_line(&mut stream, &busy).await;
 }
 
-async fn serve_one(mut stream: UnixStream, adapter: Adapter) {
+/// Answers one connection; `slot` is given back before the answer is
+/// written, so a client that has its answer finds the slot free.
+async fn serve_one(
+    mut stream: UnixStream,
+    adapter: Adapter,
+    slot: tokio::sync::OwnedSemaphorePermit,
+) {
     let response = match tokio::time::timeout(READ_WITHIN, read_request(&mut stream)).await {
         Err(_) => Response::Error(format!(
             "no whole request within {} s",
@@ -196,9 +199,20 @@ async fn serve_one(mut stream: UnixStream, adapter: Adapter) {
                 .unwrap_or_else(|e| Response::Error(format!("the request failed: {e}")))
         }
     };
+    // The work is done: the slot is free before the client can see the
+    // answer (and ask again at once).
+    drop(slot);
     if let Err(e) = write_line(&mut stream, &response).await {
         tracing::debug!(error = %e, "control socket: the client left before its answer");
     }
+    // What the client sent beyond a refused request is read and dropped,
+    // briefly: a socket closed with unread input resets the connection,
+    // and the client could lose the answer that says why.
+    let cap = u64::try_from(MAX_REQUEST).unwrap_or(u64::MAX);
+    let mut rest = (&mut stream).take(cap);
+    let mut sink = tokio::io::sink();
+    let drain = tokio::io::copy(&mut rest, &mut sink);
+    let _ = tokio::time::timeout(Duration::from_millis(100), drain).await;
 }
 
 /// One request line, bounded.
@@ -350,7 +364,8 @@ mod tests {
             })
             .collect();
         std::thread::sleep(Duration::from_millis(300));
-        assert!(said(exchange(b"{\"call\": \"sensors\"}\n")).contains("ask again"));
+        let busy = said(exchange(b"{\"call\": \"sensors\"}\n"));
+        assert!(busy.contains("ask again"), "{busy}");
         for mut c in slow {
             let mut answer = String::new();
             c.read_to_string(&mut answer).unwrap();
