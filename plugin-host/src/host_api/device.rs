@@ -95,7 +95,7 @@ impl DeviceProvider for DeviceTable {
             Some(DeviceEndpoint::Socket(path)) => UnixStream::connect(path)
                 .and_then(|s| {
                     s.set_nonblocking(true)?;
-                    Ok(Box::new(SocketTransport(s)) as Box<dyn DeviceTransport>)
+                    Ok(Box::new(StreamTransport(s)) as Box<dyn DeviceTransport>)
                 })
                 .map_err(|e| format!("cannot connect to '{}': {e}", path.display())),
             Some(DeviceEndpoint::Tcp(addr)) if !addr.ip().is_loopback() => Err(format!(
@@ -107,7 +107,7 @@ impl DeviceProvider for DeviceTable {
                     // delays the answer.
                     s.set_nodelay(true)?;
                     s.set_nonblocking(true)?;
-                    Ok(Box::new(TcpTransport(s)) as Box<dyn DeviceTransport>)
+                    Ok(Box::new(StreamTransport(s)) as Box<dyn DeviceTransport>)
                 })
                 .map_err(|e| format!("cannot connect to {addr}: {e}")),
         }
@@ -124,19 +124,11 @@ impl DeviceTransport for FileTransport {
     }
 }
 
-struct SocketTransport(UnixStream);
+/// A Unix or TCP stream: one response is read by the size its header
+/// declares.
+struct StreamTransport<S>(S);
 
-impl DeviceTransport for SocketTransport {
-    fn transact(&mut self, command: &[u8], timeout: Duration) -> Result<Vec<u8>, String> {
-        let until = Instant::now() + timeout;
-        send(&mut self.0, command, until, timeout)?;
-        read_tpm_response(&mut self.0, until, timeout)
-    }
-}
-
-struct TcpTransport(TcpStream);
-
-impl DeviceTransport for TcpTransport {
+impl<S: Read + Write + AsFd + Send> DeviceTransport for StreamTransport<S> {
     fn transact(&mut self, command: &[u8], timeout: Duration) -> Result<Vec<u8>, String> {
         let until = Instant::now() + timeout;
         send(&mut self.0, command, until, timeout)?;

@@ -18,6 +18,7 @@ mod fan;
 mod grants;
 mod nvpmodel;
 mod power;
+mod sysfs;
 mod thermal;
 
 use std::path::PathBuf;

@@ -343,12 +343,7 @@ fn highest(path: &str, table: &str) -> Result<u64, PowerError> {
 
 /// A sysfs file's contents, no further than any such file runs.
 fn read_value(path: &str) -> io::Result<String> {
-    use std::io::Read;
-    let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(MAX_BYTES)
-        .read_to_string(&mut text)?;
-    Ok(text)
+    crate::sysfs::read_at_most(Path::new(path), MAX_BYTES)
 }
 
 #[cfg(test)]

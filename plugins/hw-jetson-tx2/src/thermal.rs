@@ -110,12 +110,7 @@ fn zone(name: &str) -> Result<PathBuf, ThermalError> {
 
 /// A small sysfs file, read no further than a plausible one runs.
 fn read_short(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(MAX_BYTES)
-        .read_to_string(&mut text)?;
-    Ok(text)
+    crate::sysfs::read_at_most(path, MAX_BYTES)
 }
 
 #[cfg(test)]
