@@ -176,6 +176,7 @@ async fn refuse(mut stream: UnixStream) {
         "the daemon is answering {CONNECTIONS} requests already; ask again"
     ));
     let _ = write_line(&mut stream, &busy).await;
+    drain(&mut stream).await;
 }
 
 /// Answers one connection; `slot` is given back before the answer is
@@ -205,14 +206,19 @@ async fn serve_one(
     if let Err(e) = write_line(&mut stream, &response).await {
         tracing::debug!(error = %e, "control socket: the client left before its answer");
     }
-    // What the client sent beyond a refused request is read and dropped,
-    // briefly: a socket closed with unread input resets the connection,
-    // and the client could lose the answer that says why.
+    drain(&mut stream).await;
+}
+
+/// Reads and drops what the client sent beyond what was read, briefly,
+/// before the connection closes: a socket closed with unread input resets
+/// the connection, and the client could lose the answer (a refusal, or
+/// that the daemon is busy).
+async fn drain(stream: &mut UnixStream) {
     let cap = u64::try_from(MAX_REQUEST).unwrap_or(u64::MAX);
-    let mut rest = (&mut stream).take(cap);
+    let mut rest = stream.take(cap);
     let mut sink = tokio::io::sink();
-    let drain = tokio::io::copy(&mut rest, &mut sink);
-    let _ = tokio::time::timeout(Duration::from_millis(100), drain).await;
+    let copy = tokio::io::copy(&mut rest, &mut sink);
+    let _ = tokio::time::timeout(Duration::from_millis(100), copy).await;
 }
 
 /// One request line, bounded.
