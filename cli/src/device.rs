@@ -31,8 +31,9 @@ const ANSWER_WITHIN: Duration = Duration::from_secs(30);
 pub enum DeviceCommand {
     /// The hardware adapter and the device contract it answers.
     Info(DeviceArgs),
-    /// Each sensor with its reading.
-    Sensors(DeviceArgs),
+    /// Each sensor with its reading: `osb device sensors`, or only some,
+    /// `osb device sensors BCPU-therm GPU-therm`.
+    Sensors(SensorsArgs),
     /// Each control with the values it accepts.
     Controls(DeviceArgs),
     /// Set a control: `osb device set power-mode MAXN`, `osb device set fan 180`.
@@ -53,6 +54,14 @@ pub struct DeviceArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct SensorsArgs {
+    /// The sensors to read, in this order; all of them when none is named.
+    ids: Vec<String>,
+    #[command(flatten)]
+    device: DeviceArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct SetArgs {
     /// The control.
     id: String,
@@ -65,7 +74,7 @@ pub struct SetArgs {
 pub fn run(command: DeviceCommand, config: &DeviceConfig) -> anyhow::Result<()> {
     let (request, args) = match command {
         DeviceCommand::Info(args) => (Request::DeviceInfo {}, args),
-        DeviceCommand::Sensors(args) => (Request::Sensors {}, args),
+        DeviceCommand::Sensors(sensors) => (Request::Sensors { ids: sensors.ids }, sensors.device),
         DeviceCommand::Controls(args) => (Request::Controls {}, args),
         DeviceCommand::Set(set) => (
             Request::SetControl {
@@ -126,7 +135,7 @@ fn text(request: &Request, answer: &Value) -> String {
             field(answer, "version"),
             serde_json::to_string_pretty(&answer["contract"]).unwrap_or_default()
         ),
-        Request::Sensors {} => list(answer)
+        Request::Sensors { .. } => list(answer)
             .iter()
             .map(|s| {
                 let reading = match s["value"].as_f64() {

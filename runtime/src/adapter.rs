@@ -38,6 +38,12 @@ pub enum AdapterError {
         /// The loaded adapters, in name order.
         names: Vec<String>,
     },
+    /// A sensor asked for by id that the adapter does not list.
+    #[error("the adapter has no sensor '{id}' ('osb device sensors' lists them)")]
+    UnknownSensor {
+        /// The id asked for, escaped.
+        id: String,
+    },
     /// The call failed in the host (not loaded, deadline, trap, limit).
     #[error("{0}")]
     Call(String),
@@ -312,7 +318,7 @@ fn plain(plugin: &PluginName, function: &'static str, text: &str) -> Result<(), 
 }
 
 /// `text` with control characters escaped, cut at [`MAX_TEXT`] bytes.
-fn escaped(text: &str) -> String {
+pub(crate) fn escaped(text: &str) -> String {
     let mut out = String::new();
     for c in text.chars() {
         if out.len() >= MAX_TEXT {

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 
-use crate::adapter::Adapter;
+use crate::adapter::{Adapter, AdapterError, Sensor, escaped};
 
 /// The socket's name in the state directory.
 pub const SOCKET: &str = "control.sock";
@@ -52,8 +52,14 @@ pub enum Request {
     // beside the tag of a unit variant, and a request is parsed strictly.
     /// The adapter and its device contract.
     DeviceInfo {},
-    /// The adapter's sensors, each with its reading.
-    Sensors {},
+    /// The adapter's sensors, each with its reading; only those named in
+    /// `ids`, in that order, when it is not empty, so that a script
+    /// polling one sensor does not read them all.
+    Sensors {
+        /// The sensors to read; empty for all.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ids: Vec<String>,
+    },
     /// The adapter's controls.
     Controls {},
     /// Sets a control.
@@ -106,26 +112,29 @@ pub fn answer(adapter: &Adapter, request: &Request) -> Response {
                 "contract": contract.to_json(),
             }))
         }),
-        Request::Sensors {} => adapter.sensors().map(|sensors| {
-            let readings: Vec<Value> = sensors
-                .into_iter()
-                .map(|s| {
-                    let reading = match adapter.read(&s.id) {
-                        Ok(value) => json!({ "value": value }),
-                        Err(e) => json!({ "error": e.to_string() }),
-                    };
-                    let mut entry =
-                        json!({ "id": s.id, "description": s.description, "unit": s.unit });
-                    if let (Some(entry), Some(reading)) =
-                        (entry.as_object_mut(), reading.as_object())
-                    {
-                        entry.extend(reading.clone());
-                    }
-                    entry
-                })
-                .collect();
-            Value::Array(readings)
-        }),
+        Request::Sensors { ids } => adapter
+            .sensors()
+            .and_then(|sensors| chosen(sensors, ids))
+            .map(|sensors| {
+                let readings: Vec<Value> = sensors
+                    .into_iter()
+                    .map(|s| {
+                        let reading = match adapter.read(&s.id) {
+                            Ok(value) => json!({ "value": value }),
+                            Err(e) => json!({ "error": e.to_string() }),
+                        };
+                        let mut entry =
+                            json!({ "id": s.id, "description": s.description, "unit": s.unit });
+                        if let (Some(entry), Some(reading)) =
+                            (entry.as_object_mut(), reading.as_object())
+                        {
+                            entry.extend(reading.clone());
+                        }
+                        entry
+                    })
+                    .collect();
+                Value::Array(readings)
+            }),
         Request::Controls {} => adapter.controls().map(|c| json!(c)),
         Request::SetControl { id, value } => adapter.set(id, value).map(|()| Value::Null),
     };
@@ -133,6 +142,24 @@ pub fn answer(adapter: &Adapter, request: &Request) -> Response {
         Ok(value) => Response::Ok(value),
         Err(e) => Response::Error(e.to_string()),
     }
+}
+
+/// The sensors named in `ids`, in that order (all of them when `ids` is
+/// empty); an id the adapter does not list is an error naming it, before
+/// anything is read.
+fn chosen(sensors: Vec<Sensor>, ids: &[String]) -> Result<Vec<Sensor>, AdapterError> {
+    if ids.is_empty() {
+        return Ok(sensors);
+    }
+    ids.iter()
+        .map(|id| {
+            sensors
+                .iter()
+                .find(|s| &s.id == id)
+                .cloned()
+                .ok_or_else(|| AdapterError::UnknownSensor { id: escaped(id) })
+        })
+        .collect()
 }
 
 /// Listens on `state_dir`'s socket: a stale socket file (a daemon killed)
@@ -300,14 +327,46 @@ mod tests {
                 value: "180".into()
             }
         );
+        let some: Request =
+            serde_json::from_str(r#"{"call": "sensors", "ids": ["GPU-therm"]}"#).unwrap();
+        assert_eq!(
+            some,
+            Request::Sensors {
+                ids: vec!["GPU-therm".into()]
+            }
+        );
+        let all: Request = serde_json::from_str(r#"{"call": "sensors"}"#).unwrap();
+        assert_eq!(all, Request::Sensors { ids: vec![] });
         for bad in [
             r#"{"call": "call-json", "plugin": "x"}"#,
             r#"{"call": "sensors", "extra": 1}"#,
+            r#"{"call": "sensors", "ids": "GPU-therm"}"#,
             r#"{"call": "set-control", "id": "fan"}"#,
             "[]",
         ] {
             assert!(serde_json::from_str::<Request>(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn sensors_named_are_chosen_in_their_order_and_an_unknown_one_is_named() {
+        let sensor = |id: &str| Sensor {
+            id: id.into(),
+            description: String::new(),
+            unit: "°C".into(),
+        };
+        let listed = vec![sensor("a"), sensor("b"), sensor("c")];
+        let ids = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let picked = |want: &[&str]| {
+            chosen(listed.clone(), &ids(want))
+                .map(|s| s.into_iter().map(|s| s.id).collect::<Vec<_>>())
+        };
+        assert_eq!(picked(&[]).unwrap(), ids(&["a", "b", "c"]));
+        assert_eq!(picked(&["c", "a"]).unwrap(), ids(&["c", "a"]));
+        assert_eq!(
+            picked(&["b", "nope\n"]).unwrap_err().to_string(),
+            "the adapter has no sensor 'nope\\n' ('osb device sensors' lists them)"
+        );
     }
 
     /// The daemon's side, served on a temporary state directory by a host
@@ -346,7 +405,12 @@ mod tests {
         };
         // A request the daemon can answer: here, that there is no adapter.
         assert_eq!(
-            ask(dir.path(), &Request::Sensors {}, Duration::from_secs(5)).unwrap(),
+            ask(
+                dir.path(),
+                &Request::Sensors { ids: vec![] },
+                Duration::from_secs(5)
+            )
+            .unwrap(),
             Response::Error("no hardware-adapter plugin is loaded".into())
         );
         let said = |r: Response| match r {

@@ -126,6 +126,7 @@ fn the_board_is_read_and_set_through_its_adapter_with_or_without_a_daemon() {
         running(&osb) == ["bapp/web@1.0.0 running"]
     });
     let set = device(&osb, &config, &["set", "fan", "low"]);
+    let unknown = device(&osb, &config, &["sensors", "board-temp", "no-such"]);
     let contract = osb
         .command("contract", &["show", "--json"])
         .arg("--config")
@@ -148,6 +149,14 @@ fn the_board_is_read_and_set_through_its_adapter_with_or_without_a_daemon() {
         running(&osb)
     );
     assert!(set.0, "set through the daemon: {}", set.2);
+    assert!(!unknown.0, "an unknown sensor was read");
+    assert!(
+        unknown
+            .2
+            .contains("the adapter has no sensor 'no-such' ('osb device sensors' lists them)"),
+        "{}",
+        unknown.2
+    );
     assert_eq!(
         std::fs::read_to_string(state.join("fan")).expect("fan"),
         "low"
@@ -183,6 +192,12 @@ fn an_adapter_that_lies_is_not_believed() {
             "plugin '{BOARD}' answered an implausible device-contract: its type is 'sw.os', expected 'hw.device-type'"
         )),
         "{stderr}"
+    );
+    // Only the sensors named are read, in the order named.
+    let gpu = json_of(&device(&osb, &config, &["sensors", "gpu", "--json"]));
+    assert_eq!(
+        gpu,
+        json!([{"id": "gpu", "description": "sensor gpu", "unit": "°C", "value": 40.0}])
     );
     // One sensor lies, the other is still read.
     let sensors = json_of(&device(&osb, &config, &["sensors", "--json"]));
