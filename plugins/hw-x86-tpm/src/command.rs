@@ -9,18 +9,20 @@ use tpm2_protocol::frame::{TpmFrame, TpmResponse, TpmUnmarshalBody, tpm_marshal_
 
 use crate::error::TpmError;
 
-/// The largest command this plugin sends; PCR_Extend with one digest, the
-/// largest today, is under 100 bytes.
+/// The largest command this plugin sends: NV_Write of one chunk
+/// ([`crate::nv::CHUNK`] bytes) and its header, handles and session are
+/// under 600 bytes; Create of a sealed key under 200.
 const MAX_COMMAND: usize = 1024;
 
 /// A TPM 2.0 response header: tag, size, response code.
 const HEADER: usize = 10;
 
-/// The TPM behind one device name, a channel opened per command.
+/// The TPM behind one device name.
 ///
-/// A channel is not kept between commands: a simulator's raw port serves
-/// one connection at a time, and another client (tpm2-tools, the OS) may
-/// need it between two calls of this plugin.
+/// A channel is opened per operation, not kept between calls: a
+/// simulator's raw port serves one connection at a time, and another
+/// client (tpm2-tools, the OS) may need it between two calls of this
+/// plugin.
 #[derive(Debug, Clone)]
 pub struct Tpm {
     device: String,
@@ -36,9 +38,39 @@ impl Tpm {
         }
     }
 
-    /// Sends `command` (with `sessions`, if any) and returns its response.
+    /// Sends `command` (with `sessions`, if any) on a channel of its own
+    /// and returns its response.
     pub fn run<C: TpmFrame, R: TpmUnmarshalBody>(
         &self,
+        command: &C,
+        sessions: &[TpmsAuthCommand],
+    ) -> Result<R, TpmError> {
+        self.link().run(command, sessions)
+    }
+
+    /// A channel for a sequence of commands, opened with its first one.
+    ///
+    /// A sequence that loads objects keeps one channel: the kernel's
+    /// resource manager (`/dev/tpmrm0`) flushes what a channel loaded when
+    /// it closes, so a handle is only good on the channel that made it.
+    pub fn link(&self) -> Link<'_> {
+        Link {
+            tpm: self,
+            channel: None,
+        }
+    }
+}
+
+/// One channel to the TPM, opened when its first command is sent.
+pub struct Link<'t> {
+    tpm: &'t Tpm,
+    channel: Option<osb_sdk::device::Channel>,
+}
+
+impl Link<'_> {
+    /// Sends `command` (with `sessions`, if any) and returns its response.
+    pub fn run<C: TpmFrame, R: TpmUnmarshalBody>(
+        &mut self,
         command: &C,
         sessions: &[TpmsAuthCommand],
     ) -> Result<R, TpmError> {
@@ -59,9 +91,12 @@ impl Tpm {
                 denied,
             }
         };
-        let channel = osb_sdk::device::open(&self.device).map_err(device_error)?;
+        let channel = match &mut self.channel {
+            Some(channel) => channel,
+            empty => empty.insert(osb_sdk::device::open(&self.tpm.device).map_err(device_error)?),
+        };
         let response = channel
-            .transact(&bytes, self.timeout_ms)
+            .transact(&bytes, self.tpm.timeout_ms)
             .map_err(device_error)?;
         parse(&name, &response)
     }

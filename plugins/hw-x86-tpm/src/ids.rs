@@ -3,6 +3,7 @@
 use osb_sdk::{PluginError, Result};
 
 use crate::pcr::{Digest, PCRS};
+use crate::policy::SEALED_PCRS;
 
 /// Words of 32 bits in a sha256 digest.
 const WORDS: u32 = 8;
@@ -12,6 +13,8 @@ const WORDS: u32 = 8;
 pub enum Sensor {
     /// `random`
     Random,
+    /// `disk-key`
+    DiskKey,
     /// `pcr:N:W`
     PcrWord {
         /// The PCR, 0 to 23.
@@ -22,14 +25,17 @@ pub enum Sensor {
 }
 
 impl Sensor {
-    /// Reads a sensor id; anything else is `unsupported`, naming it.
+    /// Reads a sensor id; anything else is `invalid-input`, naming it (as
+    /// the SDK's conformance suite asks of an unknown sensor).
     pub fn parse(id: &str) -> Result<Sensor> {
-        if id == "random" {
-            return Ok(Sensor::Random);
+        match id {
+            "random" => return Ok(Sensor::Random),
+            "disk-key" => return Ok(Sensor::DiskKey),
+            _ => {}
         }
         let unknown = || {
-            PluginError::unsupported(format!(
-                "no sensor '{id}': sensors are 'random' and 'pcr:N:W' (N 0 to 23, W 0 to 7)"
+            PluginError::invalid_input(format!(
+                "no sensor '{id}': sensors are 'random', 'disk-key' and 'pcr:N:W' (N 0 to 23, W 0 to 7)"
             ))
         };
         let rest = id.strip_prefix("pcr:").ok_or_else(unknown)?;
@@ -50,6 +56,31 @@ pub enum Control {
         /// The sha256 digest to extend it with.
         digest: Digest,
     },
+    /// `disk-key` = one of [`DiskKeyAction::VALUES`]
+    DiskKey(DiskKeyAction),
+    /// `stage-update` = `N=HEX[,N=HEX...]`: the PCRs of [`SEALED_PCRS`]
+    /// an update changes, and the values they will hold; in the order
+    /// given, each PCR once.
+    StageUpdate(Vec<(u32, Digest)>),
+}
+
+/// What the `disk-key` control does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiskKeyAction {
+    /// `seal`: a new key, sealed to the current PCRs.
+    Seal,
+    /// `unseal`: the key into the key file.
+    Unseal,
+    /// `commit`: a staged key narrowed to the current (new) boot chain.
+    Commit,
+    /// `forget`: the key file removed.
+    Forget,
+}
+
+impl DiskKeyAction {
+    /// The values, in the order an operator (and the conformance suite)
+    /// would use them.
+    pub const VALUES: [&'static str; 4] = ["seal", "unseal", "commit", "forget"];
 }
 
 impl Control {
@@ -67,11 +98,44 @@ impl Control {
                 let digest = digest(hex).ok_or_else(bad)?;
                 Ok(Control::PcrExtend { index, digest })
             }
+            "disk-key" => match value {
+                "seal" => Ok(Control::DiskKey(DiskKeyAction::Seal)),
+                "unseal" => Ok(Control::DiskKey(DiskKeyAction::Unseal)),
+                "commit" => Ok(Control::DiskKey(DiskKeyAction::Commit)),
+                "forget" => Ok(Control::DiskKey(DiskKeyAction::Forget)),
+                _ => Err(PluginError::invalid_input(format!(
+                    "disk-key: '{value}' is not one of {}",
+                    DiskKeyAction::VALUES.join(", ")
+                ))),
+            },
+            "stage-update" => stage_update(value).map(Control::StageUpdate),
             _ => Err(PluginError::unsupported(format!(
-                "no control '{id}': the control is 'pcr-extend'"
+                "no control '{id}': the controls are 'pcr-extend', 'disk-key' and 'stage-update'"
             ))),
         }
     }
+}
+
+fn stage_update(value: &str) -> Result<Vec<(u32, Digest)>> {
+    let sealed = SEALED_PCRS.map(|p| p.to_string()).join(", ");
+    let mut changes: Vec<(u32, Digest)> = Vec::new();
+    for entry in value.split(',') {
+        let bad = |why: String| {
+            PluginError::invalid_input(format!("stage-update: '{entry}' in '{value}': {why}"))
+        };
+        let (index, hex) = entry
+            .split_once('=')
+            .ok_or_else(|| bad("not 'N=HEX'".to_owned()))?;
+        let index = small(index, PCRS)
+            .filter(|n| SEALED_PCRS.contains(n))
+            .ok_or_else(|| bad(format!("'{index}' is not a sealed PCR ({sealed})")))?;
+        let digest = digest(hex).ok_or_else(|| bad(format!("'{hex}' is not 64 hex digits")))?;
+        if changes.iter().any(|(seen, _)| *seen == index) {
+            return Err(bad(format!("PCR {index} twice")));
+        }
+        changes.push((index, digest));
+    }
+    Ok(changes)
 }
 
 /// Word `word` of `digest`, big endian.
@@ -129,7 +193,10 @@ mod tests {
     fn extend_values() {
         let hex = "00".repeat(31) + "Ff";
         let Control::PcrExtend { index, digest } =
-            Control::parse("pcr-extend", &format!("16:{hex}")).unwrap();
+            Control::parse("pcr-extend", &format!("16:{hex}")).unwrap()
+        else {
+            panic!("not an extend");
+        };
         assert_eq!(index, 16);
         assert_eq!(digest[31], 0xff);
         for bad in [
@@ -142,6 +209,52 @@ mod tests {
             assert!(Control::parse("pcr-extend", &bad).is_err(), "{bad}");
         }
         assert!(Control::parse("reboot", "1").is_err());
+    }
+
+    #[test]
+    fn disk_key_values() {
+        for (value, action) in DiskKeyAction::VALUES.iter().zip([
+            DiskKeyAction::Seal,
+            DiskKeyAction::Unseal,
+            DiskKeyAction::Commit,
+            DiskKeyAction::Forget,
+        ]) {
+            assert_eq!(
+                Control::parse("disk-key", value).unwrap(),
+                Control::DiskKey(action)
+            );
+        }
+        for bad in ["", "Seal", "seal ", "open"] {
+            let e = Control::parse("disk-key", bad).unwrap_err();
+            assert!(e.message.contains(&format!("'{bad}'")), "{e:?}");
+        }
+        assert_eq!(Sensor::parse("disk-key").unwrap(), Sensor::DiskKey);
+    }
+
+    #[test]
+    fn staged_values_are_sealed_pcrs_each_once() {
+        let a = "ab".repeat(32);
+        let b = "CD".repeat(32);
+        assert_eq!(
+            Control::parse("stage-update", &format!("7={a},0={b}")).unwrap(),
+            Control::StageUpdate(vec![(7, [0xab; 32]), (0, [0xcd; 32])])
+        );
+        let check = |value: String, expect: &str| {
+            let e = Control::parse("stage-update", &value).unwrap_err();
+            assert!(
+                e.message.contains(expect) && e.message.contains("stage-update"),
+                "{value}: {e:?}"
+            );
+        };
+        check(format!("1={a}"), "'1' is not a sealed PCR (0, 2, 3, 7)");
+        check(format!("24={a}"), "'24' is not a sealed PCR");
+        check(format!("07={a}"), "'07' is not a sealed PCR");
+        check(format!("7={a},7={b}"), "PCR 7 twice");
+        check(format!("7={}", &a[..62]), "is not 64 hex digits");
+        check(format!("7={}zz", &a[..62]), "is not 64 hex digits");
+        check(format!("7:{a}"), "not 'N=HEX'");
+        check(String::new(), "not 'N=HEX'");
+        check(format!("7={a},"), "'' in");
     }
 
     #[test]

@@ -15,10 +15,38 @@
 //!   eight reads give the whole digest (each a PCR_Read of its own, so a
 //!   digest read while something extends the PCR may mix two values);
 //! - control `pcr-extend`, value `N:HEX`: extends PCR `N` of the sha256
-//!   bank with the 32-byte digest `HEX` (64 hex digits).
+//!   bank with the 32-byte digest `HEX` (64 hex digits);
+//! - sensor `disk-key`: what NV index 0x01500000 holds: 0 no key, 1 a key
+//!   sealed to the current boot chain, 2 a key staged for an update;
+//! - control `disk-key`: `seal` a new 32-byte key from the TPM's
+//!   generator to the current values of PCRs 0, 2, 3 and 7 (replacing any
+//!   key), keep it in NV and write it to `/keys/disk.key`; `unseal` it
+//!   there (refused, and the key file removed, when the PCRs differ);
+//!   `commit` a staged key to the new boot chain once it runs (a key that
+//!   is not staged is left as it is); `forget` the key file;
+//! - control `stage-update`, value `N=HEX[,N=HEX...]`: re-seal the key so
+//!   that the current boot chain and an update's unseal it, the update's
+//!   being the current values with PCR `N` (0, 2, 3 or 7) holding `HEX`.
 //!
 //! A later API version should let a sensor answer bytes (a digest, a
 //! sealed blob), so none of this splitting is needed.
+//!
+//! # The disk key
+//!
+//! Sealed much as balenaOS seals its disk key: a data object created
+//! under the owner hierarchy's storage key (ECC P-256, created again from
+//! a fixed template for each use, never persisted), whose policy is
+//! PolicyPCR over PCRs 0, 2, 3 and 7 of the sha256 bank, computed here in
+//! software. Across an OS update the policy is PolicyOR of the old and the
+//! new chain's PolicyPCR, until `commit` narrows it to the new one. The
+//! object's public and private areas live in NV (owner read and write,
+//! empty owner password), so the key outlives the plugin and a reboot;
+//! only this TPM, with these PCRs, can load and unseal them. Every handle
+//! a call loads is flushed before it returns, on success or error; one it
+//! never learned (its answer was malformed) cannot be, and the kernel's
+//! resource manager flushes it when the channel closes. The key file is
+//! written under a temporary name and renamed; WASI sets no file mode, so
+//! the granted directory must itself be private.
 //!
 //! # Configuration
 //!
@@ -26,15 +54,24 @@
 //! - `timeout_ms` (default 500, 1 to 60000): how long one command waits.
 
 mod command;
+mod disk_key;
 mod error;
 mod ids;
+mod nv;
 mod pcr;
+mod policy;
 mod random;
+mod record;
+mod seal;
 
 use osb_sdk::{ControlInfo, HardwareAdapter, PluginError, Result, SensorInfo};
 
 use command::Tpm;
-use ids::{Control, Sensor};
+use ids::{Control, DiskKeyAction, Sensor};
+
+/// The unit of a plain number (UCUM's "1"): every sensor here reads one,
+/// bytes or a state rather than a measurement.
+const DIMENSIONLESS: &str = "1";
 
 /// How many random bytes the `random` sensor reads: 48 bits, which an
 /// `f64` holds exactly.
@@ -93,11 +130,19 @@ impl HardwareAdapter for TpmAdapter {
     }
 
     fn sensors(&mut self) -> Vec<SensorInfo> {
-        let mut sensors = vec![SensorInfo::new(
-            "random",
-            "48 bits from the TPM's random number generator, an integer below 2^48",
-            "",
-        )];
+        let mut sensors = vec![
+            SensorInfo::new(
+                "random",
+                "48 bits from the TPM's random number generator, an integer below 2^48",
+                DIMENSIONLESS,
+            ),
+            SensorInfo::new(
+                "disk-key",
+                "the disk key in NV: 0 none sealed, 1 sealed to the current boot chain, \
+                 2 staged for an update (the old and the new chain unseal it)",
+                DIMENSIONLESS,
+            ),
+        ];
         for n in 0..pcr::PCRS {
             for w in 0..8 {
                 sensors.push(SensorInfo::new(
@@ -107,7 +152,7 @@ impl HardwareAdapter for TpmAdapter {
                         4 * w,
                         4 * w + 4
                     ),
-                    "",
+                    DIMENSIONLESS,
                 ));
             }
         }
@@ -121,6 +166,7 @@ impl HardwareAdapter for TpmAdapter {
                 let bytes = random::random(tpm, RANDOM_BYTES)?;
                 Ok(bytes.iter().fold(0u64, |n, &b| (n << 8) | u64::from(b)) as f64)
             }
+            Sensor::DiskKey => Ok(disk_key::status(tpm)?.reading()),
             Sensor::PcrWord { index, word } => {
                 let digest = pcr::read(tpm, index)?;
                 ids::word(&digest, word)
@@ -131,17 +177,37 @@ impl HardwareAdapter for TpmAdapter {
     }
 
     fn controls(&mut self) -> Vec<ControlInfo> {
-        vec![ControlInfo::new(
-            "pcr-extend",
-            "extend a sha256 PCR: 'N:HEX', N 0 to 23, HEX the 32-byte digest in 64 hex digits",
-            Vec::<String>::new(),
-        )]
+        vec![
+            ControlInfo::new(
+                "pcr-extend",
+                "extend a sha256 PCR: 'N:HEX', N 0 to 23, HEX the 32-byte digest in 64 hex digits",
+                Vec::<String>::new(),
+            ),
+            ControlInfo::new(
+                "disk-key",
+                "the disk key: 'seal' a new one to PCRs 0, 2, 3, 7 and write it to /keys/disk.key, \
+                 'unseal' it there, 'commit' a staged update once its boot chain runs, \
+                 'forget' the key file",
+                DiskKeyAction::VALUES.to_vec(),
+            ),
+            ControlInfo::new(
+                "stage-update",
+                "seal the disk key to the current boot chain or an update's: 'N=HEX[,N=HEX...]', \
+                 the PCRs of 0, 2, 3, 7 the update changes and their new values",
+                Vec::<String>::new(),
+            ),
+        ]
     }
 
     fn set_control(&mut self, id: &str, value: &str) -> Result<()> {
         let tpm = self.tpm()?;
         match Control::parse(id, value)? {
             Control::PcrExtend { index, digest } => Ok(pcr::extend(tpm, index, &digest)?),
+            Control::DiskKey(DiskKeyAction::Seal) => Ok(disk_key::seal_new(tpm)?),
+            Control::DiskKey(DiskKeyAction::Unseal) => Ok(disk_key::unseal(tpm)?),
+            Control::DiskKey(DiskKeyAction::Commit) => Ok(disk_key::commit(tpm)?),
+            Control::DiskKey(DiskKeyAction::Forget) => Ok(disk_key::forget()?),
+            Control::StageUpdate(changes) => Ok(disk_key::stage(tpm, &changes)?),
         }
     }
 

@@ -9,7 +9,7 @@ use tpm2_protocol::frame::{
     TpmPcrExtendCommand, TpmPcrExtendResponse, TpmPcrReadCommand, TpmPcrReadResponse,
 };
 
-use crate::command::{Tpm, command_name};
+use crate::command::{Link, Tpm, command_name};
 use crate::error::TpmError;
 
 /// PCRs a PC client TPM has: 0 to 23.
@@ -20,12 +20,26 @@ pub type Digest = [u8; 32];
 
 /// PCR `index` of the sha256 bank.
 pub fn read(tpm: &Tpm, index: u32) -> Result<Digest, TpmError> {
+    let values = read_set(&mut tpm.link(), &[index])?;
+    match values[..] {
+        [value] => Ok(value),
+        // read_set answers one digest per PCR or an error.
+        _ => Err(TpmError::Malformed {
+            command: command_name(TpmCc::PcrRead),
+            reason: format!("{} digests for one PCR", values.len()),
+        }),
+    }
+}
+
+/// PCRs `indices` (ascending, at most 8) of the sha256 bank, read by one
+/// PCR_Read so that they are of one moment.
+pub fn read_set(link: &mut Link, indices: &[u32]) -> Result<Vec<Digest>, TpmError> {
     let name = command_name(TpmCc::PcrRead);
     let malformed = |reason: String| TpmError::Malformed {
         command: name.clone(),
         reason,
     };
-    let selection = selection(index).map_err(|reason| TpmError::Marshal {
+    let selection = selection(indices).map_err(|reason| TpmError::Marshal {
         command: name.clone(),
         reason,
     })?;
@@ -33,19 +47,29 @@ pub fn read(tpm: &Tpm, index: u32) -> Result<Digest, TpmError> {
         handles: [],
         pcr_selection_in: selection,
     };
-    let response: TpmPcrReadResponse = tpm.run(&command, &[])?;
+    let response: TpmPcrReadResponse = link.run(&command, &[])?;
     // A TPM leaves out what it does not have (the bank, the PCR): the
     // selection it answers for must be the one asked.
     if response.pcr_selection_out != selection {
         return Err(malformed(format!(
-            "the TPM answered for another selection than sha256 PCR {index} (is the bank allocated?)"
+            "the TPM answered for another selection than sha256 PCRs {indices:?} (is the bank allocated?)"
         )));
     }
-    match &response.pcr_values[..] {
-        [value] => Digest::try_from(&value[..])
-            .map_err(|_| malformed(format!("a {}-byte sha256 digest", value.len()))),
-        values => Err(malformed(format!("{} digests for one PCR", values.len()))),
+    if response.pcr_values.len() != indices.len() {
+        return Err(malformed(format!(
+            "{} digests for {} PCRs",
+            response.pcr_values.len(),
+            indices.len()
+        )));
     }
+    response
+        .pcr_values
+        .iter()
+        .map(|value| {
+            Digest::try_from(&value[..])
+                .map_err(|_| malformed(format!("a {}-byte sha256 digest", value.len())))
+        })
+        .collect()
 }
 
 /// Extends PCR `index` of the sha256 bank with `digest`, authorised by
@@ -78,7 +102,7 @@ pub fn extend(tpm: &Tpm, index: u32, digest: &Digest) -> Result<(), TpmError> {
 }
 
 /// The password session with an empty password (TPM_RS_PW).
-fn password_session() -> TpmsAuthCommand {
+pub fn password_session() -> TpmsAuthCommand {
     TpmsAuthCommand {
         session_handle: TpmHandle::new(TpmRh::Pw.value()),
         nonce: TpmBuffer::new(),
@@ -87,14 +111,15 @@ fn password_session() -> TpmsAuthCommand {
     }
 }
 
-/// The selection of PCR `index` in the sha256 bank: a 3-byte bitmap,
+/// The selection of PCRs `indices` in the sha256 bank: a 3-byte bitmap,
 /// PCR n at bit n % 8 of byte n / 8.
-fn selection(index: u32) -> Result<TpmlPcrSelection, String> {
-    check_index(index)?;
+pub fn selection(indices: &[u32]) -> Result<TpmlPcrSelection, String> {
     let mut bitmap = [0u8; 3];
-    let byte = (index / 8) as usize;
-    if let Some(b) = bitmap.get_mut(byte) {
-        *b = 1 << (index % 8);
+    for &index in indices {
+        check_index(index)?;
+        if let Some(b) = bitmap.get_mut((index / 8) as usize) {
+            *b |= 1 << (index % 8);
+        }
     }
     let pcr_select = TpmsPcrSelect::try_from(&bitmap[..]).map_err(|e| e.to_string())?;
     let mut list = TpmlPcrSelection::new();

@@ -3,7 +3,7 @@
 use tpm2_protocol::basic::TpmUint16;
 use tpm2_protocol::frame::{TpmGetRandomCommand, TpmGetRandomResponse};
 
-use crate::command::{Tpm, command_name};
+use crate::command::{Link, Tpm, command_name};
 use crate::error::TpmError;
 
 /// How many commands one request may take: a TPM gives at most its
@@ -13,6 +13,11 @@ const MAX_ROUNDS: usize = 8;
 
 /// `count` bytes from the TPM's random number generator.
 pub fn random(tpm: &Tpm, count: usize) -> Result<Vec<u8>, TpmError> {
+    random_on(&mut tpm.link(), count)
+}
+
+/// `count` bytes from the TPM's random number generator, on `link`.
+pub fn random_on(link: &mut Link, count: usize) -> Result<Vec<u8>, TpmError> {
     let mut bytes = Vec::with_capacity(count);
     for _ in 0..MAX_ROUNDS {
         let wanted = count - bytes.len();
@@ -24,7 +29,7 @@ pub fn random(tpm: &Tpm, count: usize) -> Result<Vec<u8>, TpmError> {
             handles: [],
             bytes_requested: TpmUint16::new(requested),
         };
-        let response: TpmGetRandomResponse = tpm.run(&command, &[])?;
+        let response: TpmGetRandomResponse = link.run(&command, &[])?;
         let got: &[u8] = &response.random_bytes;
         if got.is_empty() || got.len() > wanted {
             return Err(TpmError::Malformed {

@@ -18,8 +18,9 @@ pub struct Swtpm {
     _dir: Option<tempfile::TempDir>,
 }
 
-/// Whether the tests can run here; `None` (after saying why) means skip.
-fn installed(program: &str) -> bool {
+/// Whether `program` can run here; `false` (after saying why) means skip,
+/// and under `CI` a missing program is a failure.
+pub fn installed(program: &str) -> bool {
     let found = Command::new(program)
         .arg("--version")
         .stdout(Stdio::null())
@@ -32,7 +33,7 @@ fn installed(program: &str) -> bool {
             "{program} is not installed, and CI is set: run scripts/services"
         );
         eprintln!(
-            "skipped: {program} is not installed (Debian packages swtpm, swtpm-tools, tpm2-tools)"
+            "skipped: {program} is not installed (Debian packages swtpm, swtpm-tools, tpm2-tools, cryptsetup-bin)"
         );
     }
     found
@@ -132,7 +133,79 @@ impl Swtpm {
         self.tool(&["tpm2_pcrextend", &format!("{index}:sha256={}", hex(digest))]);
     }
 
-    fn tool(&self, args: &[&str]) {
+    /// The defined size of NV index `index`, as `tpm2_nvreadpublic`
+    /// reads it, or `None` when it is not defined.
+    pub fn nv_size(&self, index: u32) -> Option<u16> {
+        let out = Command::new("tpm2_nvreadpublic")
+            .arg(format!("{index:#x}"))
+            .env("TPM2TOOLS_TCTI", self.tcti())
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            return None;
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let size = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("size:"))
+            .unwrap_or_else(|| panic!("no size in:\n{text}"));
+        Some(size.trim().parse().unwrap())
+    }
+
+    /// The transient objects and sessions loaded in the TPM, as
+    /// `tpm2_getcap` lists them (it loads nothing itself).
+    pub fn loaded(&self) -> Vec<String> {
+        let mut handles = Vec::new();
+        for what in ["handles-transient", "handles-loaded-session"] {
+            let out = self.tool(&["tpm2_getcap", what]);
+            handles.extend(
+                out.lines()
+                    .filter_map(|l| l.trim().strip_prefix("- "))
+                    .map(str::to_owned),
+            );
+        }
+        handles
+    }
+
+    /// Fills the TPM's transient object slots with primary keys made by
+    /// `tpm2_createprimary`, which leaves them loaded on a raw port.
+    pub fn fill_object_slots(&self) {
+        let dir = tempfile::tempdir().unwrap();
+        for n in 0.. {
+            let ctx = dir.path().join(format!("{n}.ctx"));
+            let out = Command::new("tpm2_createprimary")
+                .args(["-C", "o", "-G", "ecc", "-c", ctx.to_str().unwrap()])
+                .env("TPM2TOOLS_TCTI", self.tcti())
+                .output()
+                .unwrap();
+            if !out.status.success() {
+                assert!(n > 0, "{}", String::from_utf8_lossy(&out.stderr));
+                return;
+            }
+        }
+    }
+
+    /// Flushes every transient object.
+    pub fn flush_objects(&self) {
+        self.tool(&["tpm2_flushcontext", "--transient-object"]);
+    }
+
+    /// A way to reset this TPM from another thread, as a reboot that
+    /// keeps the process would: TPM2_Init on the control port (every
+    /// loaded object and session gone, PCRs reset). TPM2_Startup must
+    /// follow before any other command.
+    pub fn resetter(&self) -> impl Fn() + Send + 'static {
+        let ctrl = format!("127.0.0.1:{}", self.addr.port() + 1);
+        move || {
+            let init = Command::new("swtpm_ioctl")
+                .args(["-i", "--tcp", &ctrl])
+                .output()
+                .unwrap();
+            assert!(init.status.success(), "{init:?}");
+        }
+    }
+
+    fn tool(&self, args: &[&str]) -> String {
         let out = Command::new(args[0])
             .args(&args[1..])
             .env("TPM2TOOLS_TCTI", self.tcti())
@@ -143,6 +216,7 @@ impl Swtpm {
             "{args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
 
