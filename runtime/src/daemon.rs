@@ -118,13 +118,15 @@ pub fn run(
     let socket = crate::control::socket_path(&block_settings.state_dir);
     // On a thread of its own: plugin calls block. Its state gates blocks.
     let publisher = Publisher::new(&block_settings.state_dir).map_err(DaemonError::Publisher)?;
+    // Before the time service starts: an error here ends the daemon, and
+    // the service's thread would not be told to stop.
+    let health = HealthPublisher::new(&block_settings.state_dir, engine_settings.interval())
+        .map_err(DaemonError::HealthRecord)?;
     let time = TimeService::new(host, time_settings)
         .publish_to(publisher)
         .spawn()
         .map_err(DaemonError::TimeService)?;
     block_settings.time = time.handle();
-    let health = HealthPublisher::new(&block_settings.state_dir, engine_settings.interval())
-        .map_err(DaemonError::HealthRecord)?;
     let state_dir = block_settings.state_dir.clone();
     runtime.block_on(async {
         // A task of its own: a hung engine stalls a reconcile, never the
