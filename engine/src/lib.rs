@@ -198,6 +198,26 @@ pub fn engine_address() -> String {
     std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_owned())
 }
 
+/// Asks the engine `DOCKER_HOST` names whether it answers (`GET /_ping`,
+/// the engine's own health check: no state read), within `deadline`.
+/// Each ping opens its own connection, so an engine restarted since the
+/// last one is reached afresh rather than through a pooled, dead one.
+pub async fn ping(deadline: Duration) -> Result<(), EngineError> {
+    let address = engine_address();
+    let unreachable = |reason: String| EngineError::Unreachable {
+        address: address.clone(),
+        reason,
+    };
+    let docker = connect_to(&address).map_err(|e| unreachable(e.to_string()))?;
+    match tokio::time::timeout(deadline, docker.ping()).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(unreachable(e.to_string())),
+        Err(_) => Err(unreachable(format!(
+            "no answer to a ping within {deadline:?}"
+        ))),
+    }
+}
+
 /// The local socket an engine address names (`unix:///run/docker.sock`),
 /// if it names one.
 pub fn socket_of(address: &str) -> Option<&std::path::Path> {

@@ -1,6 +1,6 @@
 //! The device configuration (`/etc/osb/device.toml`): trust, grants, limits,
-//! HTTPS roots, the time service, image registry logins, and the policy on
-//! what blocks may ask of the host.
+//! HTTPS roots, the time service, image registry logins, the policy on
+//! what blocks may ask of the host, and the engine's health check.
 //!
 //! Development mode is a setting here (or `--development` / `OSB_DEVELOPMENT=1`
 //! at run time): one image serves both, no rebuild.
@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::engine_health::EngineSettings;
 use crate::time::TimeSettings;
 use osb_engine::Registries;
 use osb_plugin_host::host_api::device::{DeviceEndpoint, DeviceTable};
@@ -74,6 +75,10 @@ pub struct DeviceConfig {
     /// adapter answers it) and how it is rebooted when a block asks.
     #[serde(default)]
     pub device: DeviceSection,
+    /// `[engine]`: how the daemon checks that the container engine
+    /// answers, and the command that brings it back when it does not.
+    #[serde(default)]
+    pub engine: EngineSettings,
 }
 
 /// `[device]` in `device.toml`.
@@ -127,6 +132,7 @@ impl Default for DeviceConfig {
             registries: Registries::default(),
             policy: Policy::default(),
             device: DeviceSection::default(),
+            engine: EngineSettings::default(),
         }
     }
 }
@@ -134,7 +140,7 @@ impl Default for DeviceConfig {
 impl DeviceConfig {
     /// Parses and checks `text`, the contents of `path` (named in errors):
     /// limits, grants (none may overlap the runtime's own directories),
-    /// `[http]`, `[time]`, `[registries]` and `[policy]`.
+    /// `[http]`, `[time]`, `[registries]`, `[policy]` and `[engine]`.
     pub fn parse(text: &str, path: &Path) -> Result<DeviceConfig, ConfigError> {
         let err = |reason: String| ConfigError {
             path: path.to_owned(),
@@ -165,6 +171,7 @@ impl DeviceConfig {
         config.time.validate().map_err(err)?;
         config.registries.validate().map_err(err)?;
         config.policy.validate().map_err(err)?;
+        config.engine.validate().map_err(err)?;
         Ok(config)
     }
 
@@ -461,5 +468,89 @@ reboot_command = ["systemctl", "reboot"]
             e.contains("/etc/osb/device.toml") && e.contains("contarct"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn parses_the_engine_section() {
+        let text = r#"
+[engine]
+health_interval = "30s"
+ping_timeout = "2s"
+failures_before_recovery = 5
+recovery_command = ["systemctl", "restart", "docker"]
+recovery_timeout = "2m"
+"#;
+        let c = DeviceConfig::parse(text, Path::new("device.toml")).unwrap();
+        let e = &c.engine;
+        assert_eq!(
+            (e.interval(), e.ping_deadline(), e.failures_before_recovery),
+            (Duration::from_secs(30), Duration::from_secs(2), 5)
+        );
+        assert_eq!(e.recovery_command, ["systemctl", "restart", "docker"]);
+        assert_eq!(e.recovery_timeout.get(), Duration::from_secs(120));
+        // Absent: a ping every 10 s within 5 s, no recovery command.
+        let d = DeviceConfig::parse("", Path::new("device.toml")).unwrap();
+        assert_eq!(d.engine, EngineSettings::default());
+        assert_eq!(
+            (d.engine.interval(), d.engine.ping_deadline()),
+            (Duration::from_secs(10), Duration::from_secs(5))
+        );
+        assert!(d.engine.recovery_command.is_empty());
+    }
+
+    #[test]
+    fn refuses_each_bad_engine_field_by_name() {
+        for (body, expect) in [
+            (
+                "health_interval = \"500ms\"",
+                "[engine] health_interval must be between 1s and 10m",
+            ),
+            ("health_interval = \"11m\"", "[engine] health_interval"),
+            ("health_interval = \"ten\"", "invalid duration 'ten'"),
+            (
+                "ping_timeout = \"10ms\"",
+                "[engine] ping_timeout must be at least 100ms",
+            ),
+            (
+                "ping_timeout = \"10s\"",
+                "[engine] ping_timeout must be less than health_interval",
+            ),
+            (
+                "health_interval = \"2s\"",
+                "[engine] ping_timeout must be less than health_interval",
+            ),
+            (
+                "failures_before_recovery = 0",
+                "[engine] failures_before_recovery must be between 1 and 100",
+            ),
+            (
+                "failures_before_recovery = 101",
+                "[engine] failures_before_recovery",
+            ),
+            ("failures_before_recovery = -1", "failures_before_recovery"),
+            (
+                "recovery_command = [\"\", \"x\"]",
+                "[engine] recovery_command",
+            ),
+            (
+                "recovery_command = \"systemctl restart docker\"",
+                "recovery_command",
+            ),
+            (
+                "recovery_timeout = \"0s\"",
+                "[engine] recovery_timeout must be between 1s and 1h",
+            ),
+            ("recovery_timeout = \"2h\"", "[engine] recovery_timeout"),
+            ("health_intervall = \"10s\"", "health_intervall"),
+        ] {
+            let text = format!("[engine]\n{body}\n");
+            let e = DeviceConfig::parse(&text, Path::new("/etc/osb/device.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("/etc/osb/device.toml") && e.contains(expect),
+                "{body}: {e}"
+            );
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! The daemon's loop: the plugin host watched for new packages, the time
-//! service on a thread of its own, and the blocks kept converged, until
+//! service on a thread of its own, the engine's health watched on a task
+//! of its own, and the blocks kept converged, until
 //! SIGINT or SIGTERM. The `osb daemon` command reads its flags and the
 //! device config, loads the plugins and hands over here.
 
@@ -14,6 +15,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::apply::progress::ProgressOutput;
 use crate::apply::{Applier, ApplyError, ApplySettings};
+use crate::engine_health::{EngineSettings, HealthPublisher};
 use crate::time::published::Publisher;
 use crate::time::{TimeService, TimeSettings};
 
@@ -46,6 +48,10 @@ pub enum DaemonError {
     /// (pid, start time, boot id) cannot be read from `/proc`.
     #[error("cannot name this process for the time report: {0}")]
     Publisher(std::io::Error),
+    /// The engine health record's directory cannot be created, or this
+    /// process's identity cannot be read from `/proc`.
+    #[error("cannot prepare the engine health record: {0}")]
+    HealthRecord(std::io::Error),
     /// The time service's thread could not be spawned.
     #[error("cannot start the time service: {0}")]
     TimeService(std::io::Error),
@@ -55,13 +61,15 @@ pub enum DaemonError {
 /// packages, runs the time service, and keeps the blocks converged to the
 /// stored target (`new_target` stored first, when given), each target
 /// checked against `block_settings.policy` and the host before anything of
-/// it is stored or applied. At the end the
+/// it is stored or applied; and it watches the engine's health as
+/// `engine_settings` says, publishing it for `osb status`. At the end the
 /// time sources are told the good time once more (a fake hardware clock
 /// saves it for the next boot).
 pub fn run(
     host: Arc<PluginHost>,
     plugin_dir: &Path,
     time_settings: TimeSettings,
+    engine_settings: EngineSettings,
     mut block_settings: ApplySettings,
     new_target: Option<TargetState>,
 ) -> Result<(), DaemonError> {
@@ -110,12 +118,20 @@ pub fn run(
     let socket = crate::control::socket_path(&block_settings.state_dir);
     // On a thread of its own: plugin calls block. Its state gates blocks.
     let publisher = Publisher::new(&block_settings.state_dir).map_err(DaemonError::Publisher)?;
+    // Before the time service starts: an error here ends the daemon, and
+    // the service's thread would not be told to stop.
+    let health = HealthPublisher::new(&block_settings.state_dir, engine_settings.interval())
+        .map_err(DaemonError::HealthRecord)?;
     let time = TimeService::new(host, time_settings)
         .publish_to(publisher)
         .spawn()
         .map_err(DaemonError::TimeService)?;
     block_settings.time = time.handle();
+    let state_dir = block_settings.state_dir.clone();
     runtime.block_on(async {
+        // A task of its own: a hung engine stalls a reconcile, never the
+        // watch that reports it, and a recovery command never a reconcile.
+        let watch = tokio::spawn(crate::engine_health::watch::watch(engine_settings, health));
         let serve = async {
             match control {
                 Some(listener) => crate::control::serve(listener, adapter).await,
@@ -128,8 +144,12 @@ pub fn run(
             () = keep_blocks_converged(block_settings, new_target) => {}
             () = serve => {}
         }
+        watch.abort();
     });
     let _ = std::fs::remove_file(&socket);
+    if let Err(e) = crate::engine_health::record::withdraw(&state_dir) {
+        tracing::warn!(error = %e, "cannot remove the engine health record");
+    }
     tracing::info!("stopping");
     time.stop();
     Ok(())

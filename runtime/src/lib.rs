@@ -12,5 +12,6 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod device_contract;
+pub mod engine_health;
 pub mod preflight;
 pub mod time;

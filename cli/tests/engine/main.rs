@@ -13,6 +13,7 @@ mod balena;
 mod contract;
 mod daemon;
 mod device;
+mod engine_health;
 mod faults;
 mod policies;
 mod policy;

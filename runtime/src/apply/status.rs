@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::Observed;
 use super::reboot::RebootDue;
+use crate::engine_health::DaemonHealth;
 use osb_state::current::{Container, ContainerStatus, Health};
 use osb_state::plan::Step;
 use osb_state::policy::Summary;
@@ -42,6 +43,9 @@ pub struct StatusReport {
     /// The reboot a block asked for, due in this boot (until the device
     /// boots again); `None` when none is.
     pub reboot_due: Option<RebootDue>,
+    /// The engine's health as the running daemon watches it; `None` when
+    /// no daemon runs (the caller's to fill in: it is in the state dir).
+    pub engine: Option<DaemonHealth>,
 }
 
 /// One block.
@@ -165,6 +169,7 @@ pub fn report(
         time: observed.conditions.time.as_str(),
         time_daemon_pid,
         reboot_due: None,
+        engine: None,
     }
 }
 
