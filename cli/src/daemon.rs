@@ -71,6 +71,7 @@ pub fn run(args: DaemonArgs, config: &DeviceConfig) -> anyhow::Result<()> {
         host,
         &plugin_dir,
         config.time.clone(),
+        config.metrics.clone(),
         block_settings,
         new_target,
     )?;

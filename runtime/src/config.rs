@@ -74,6 +74,10 @@ pub struct DeviceConfig {
     /// adapter answers it) and how it is rebooted when a block asks.
     #[serde(default)]
     pub device: DeviceSection,
+    /// `[metrics]`: the sensors the daemon polls, and how often (none
+    /// listed: none polled).
+    #[serde(default)]
+    pub metrics: crate::sensors::MetricsSettings,
 }
 
 /// `[device]` in `device.toml`.
@@ -127,6 +131,7 @@ impl Default for DeviceConfig {
             registries: Registries::default(),
             policy: Policy::default(),
             device: DeviceSection::default(),
+            metrics: crate::sensors::MetricsSettings::default(),
         }
     }
 }
@@ -165,6 +170,7 @@ impl DeviceConfig {
         config.time.validate().map_err(err)?;
         config.registries.validate().map_err(err)?;
         config.policy.validate().map_err(err)?;
+        config.metrics.validate().map_err(err)?;
         Ok(config)
     }
 
@@ -423,6 +429,18 @@ deny = ["privileged"]
                 "policy.apps.main",
             ),
             ("[policy.apps.main]\nalow = [\"devices\"]", "alow"),
+            ("[metrics]\ninterval = \"0s\"", "metrics.interval"),
+            ("[metrics]\nsensors = [\"a\", \"a\"]", "metrics.sensors[1]"),
+            ("[metrics]\nsensors = [\"\"]", "sensors"),
+            ("[metrics]\nsenors = []", "senors"),
+            (
+                "[plugins.policy-thermal.grants]\nsensors = [\"*\"]",
+                "plugins.policy-thermal.grants.sensors[0]",
+            ),
+            (
+                "[plugins.policy-thermal.grants]\nsensors = [\"Tboard tegra\"]",
+                "Tboard tegra",
+            ),
         ];
         for (text, expect) in bad {
             let e = DeviceConfig::parse(text, Path::new("/etc/osb/device.toml"))

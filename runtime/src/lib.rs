@@ -13,4 +13,5 @@ pub mod control;
 pub mod daemon;
 pub mod device_contract;
 pub mod preflight;
+pub mod sensors;
 pub mod time;

@@ -17,6 +17,7 @@ mod faults;
 mod policies;
 mod policy;
 mod registries;
+mod sensors;
 mod settings;
 mod time;
 mod updates;
