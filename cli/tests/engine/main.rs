@@ -10,6 +10,7 @@
 
 mod apply;
 mod balena;
+mod bsp;
 mod contract;
 mod daemon;
 mod device;
