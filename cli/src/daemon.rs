@@ -72,6 +72,7 @@ pub fn run(args: DaemonArgs, config: &DeviceConfig) -> anyhow::Result<()> {
         &plugin_dir,
         config.time.clone(),
         config.engine.clone(),
+        config.metrics.clone(),
         block_settings,
         new_target,
     )?;

@@ -35,7 +35,7 @@ pub const MAX_NESTING: usize = 32;
 pub struct Contract {
     /// `type`, e.g. `hw.device-type`, `arch.sw`, `sw.os`.
     pub kind: String,
-    /// `slug`, the contract's name within its type, e.g. `jetson-tx2`.
+    /// `slug`, the contract's name within its type, e.g. `raspberrypi4-64`.
     pub slug: String,
     /// `version`, free-form: semver or not (`1`, `wheezy`).
     pub version: Option<String>,

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::http_url::{normalised_url, url_within};
 use super::manifest::{Capabilities, FsCapability, FsMode, NetCapability, NetProtocol, PluginName};
+use super::sensor::{SensorId, SensorPattern};
 
 /// A directory preopened for the guest: `beneath` (relative, no `..`)
 /// inside the directory the device config granted, `grant`. The grant is
@@ -56,6 +57,10 @@ pub struct EffectiveGrants {
     /// Whether the plugin's allow may let a draft release run (a
     /// `contract-policy` plugin's; see [`Capabilities::drafts`]).
     pub drafts: bool,
+    /// The sensors whose readings the plugin is told (a `contract-policy`
+    /// plugin's; see [`Capabilities::sensors`]): each granted by id and
+    /// asked for by id or by `*`, in the device config's order.
+    pub sensors: Vec<SensorId>,
     /// Requests that were not granted, for the log and `osb plugin inspect`.
     pub denied: Vec<String>,
 }
@@ -117,6 +122,23 @@ impl EffectiveGrants {
         if requested.drafts && !granted.drafts {
             out.denied.push("drafts".to_owned());
         }
+        // A wildcard in a device grant is refused when the config is read;
+        // here one would match only what the manifest names by id.
+        for granted in &granted.sensors {
+            if let SensorPattern::Id(id) = granted
+                && requested.sensors.iter().any(|r| r.matches(id))
+                && !out.sensors.contains(id)
+            {
+                out.sensors.push(id.clone());
+            }
+        }
+        for req in &requested.sensors {
+            if let SensorPattern::Id(id) = req
+                && !out.sensors.contains(id)
+            {
+                out.denied.push(format!("sensor {id}"));
+            }
+        }
         out
     }
 
@@ -172,13 +194,24 @@ impl EffectiveGrants {
 /// - a directory holding the runtime's state directory, or one of
 ///   `runtime_dirs` (the compile cache is native code the runtime loads;
 ///   block lock directories are bind-mounted into containers) or lying
-///   inside one.
+///   inside one;
+/// - a sensor grant of `*`: the device grants sensors by id.
 pub fn check_device_grants<'a>(
     plugins: impl IntoIterator<Item = (&'a PluginName, &'a Capabilities)> + Clone,
     state_dir: Option<&Path>,
     runtime_dirs: &[(&str, PathBuf)],
 ) -> Result<(), String> {
     for (name, caps) in plugins.clone() {
+        if let Some(i) = caps
+            .sensors
+            .iter()
+            .position(|s| matches!(s, SensorPattern::Any))
+        {
+            return Err(format!(
+                "plugins.{name}.grants.sensors[{i}]: '*' is a manifest's request for whatever \
+                 the device grants; a device grants sensors by id"
+            ));
+        }
         for (i, g) in caps.fs.iter().enumerate() {
             let field = format!("plugins.{name}.grants.fs[{i}]");
             let host = g.host.display();
@@ -317,6 +350,49 @@ device = ["tpm0", "camera"]
         let refused = EffectiveGrants::decide(&asks, &Capabilities::default());
         assert!(!refused.drafts);
         assert_eq!(refused.denied, ["drafts"]);
+    }
+
+    #[test]
+    fn sensors_are_those_granted_by_id_and_asked_for_by_id_or_any() {
+        let ids = |g: &EffectiveGrants| g.sensors.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let device = caps(r#"sensors = ["Tboard_tegra", "GPU-therm"]"#);
+        // `*`: whatever the device grants, in its order.
+        let any = EffectiveGrants::decide(&caps(r#"sensors = ["*"]"#), &device);
+        assert_eq!(ids(&any), ["Tboard_tegra", "GPU-therm"]);
+        assert!(any.denied.is_empty());
+        // By id: only what is also granted; the rest is denied, by name.
+        let some = EffectiveGrants::decide(
+            &caps(r#"sensors = ["GPU-therm", "BCPU-therm", "GPU-therm"]"#),
+            &device,
+        );
+        assert_eq!(ids(&some), ["GPU-therm"]);
+        assert_eq!(some.denied, ["sensor BCPU-therm"]);
+        // Granted but not asked for: not handed out.
+        let quiet = EffectiveGrants::decide(&Capabilities::default(), &device);
+        assert!(quiet.sensors.is_empty() && quiet.denied.is_empty());
+        // Asked for, nothing granted.
+        let none = EffectiveGrants::decide(&caps(r#"sensors = ["*"]"#), &Capabilities::default());
+        assert!(none.sensors.is_empty());
+    }
+
+    #[test]
+    fn a_device_grants_sensors_by_id_only() {
+        let name = PluginName::new("policy-thermal").unwrap();
+        let wild = caps(r#"sensors = ["Tboard_tegra", "*"]"#);
+        let error = check_device_grants([(&name, &wild)], None, &[]).unwrap_err();
+        assert!(
+            error.starts_with("plugins.policy-thermal.grants.sensors[1]: '*'"),
+            "{error}"
+        );
+        let ids = caps(r#"sensors = ["Tboard_tegra"]"#);
+        assert!(check_device_grants([(&name, &ids)], None, &[]).is_ok());
+        // A malformed id never gets this far: the TOML is refused, naming it.
+        let bad: Result<Capabilities, _> = toml::from_str(r#"sensors = ["temp/x"]"#);
+        let bad = bad.unwrap_err().to_string();
+        assert!(
+            bad.contains("sensors") && bad.contains("is not a sensor id"),
+            "{bad}"
+        );
     }
 
     #[test]

@@ -123,6 +123,12 @@ pub struct Capabilities {
     /// (`data.status`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub drafts: bool,
+    /// For a `contract-policy` plugin: the hardware adapter's sensors whose
+    /// readings it is told with the device (children of type `hw.sensor`).
+    /// A manifest may ask for `*`, whichever the device grants; a device
+    /// config grants ids. Only granted sensors are read at all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sensors: Vec<crate::sensor::SensorPattern>,
 }
 
 /// A host directory seen by the guest at `guest`.

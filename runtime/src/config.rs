@@ -79,6 +79,10 @@ pub struct DeviceConfig {
     /// answers, and the command that brings it back when it does not.
     #[serde(default)]
     pub engine: EngineSettings,
+    /// `[metrics]`: the sensors the daemon polls, and how often (none
+    /// listed: none polled).
+    #[serde(default)]
+    pub metrics: crate::sensors::MetricsSettings,
 }
 
 /// `[device]` in `device.toml`.
@@ -133,6 +137,7 @@ impl Default for DeviceConfig {
             policy: Policy::default(),
             device: DeviceSection::default(),
             engine: EngineSettings::default(),
+            metrics: crate::sensors::MetricsSettings::default(),
         }
     }
 }
@@ -172,6 +177,7 @@ impl DeviceConfig {
         config.registries.validate().map_err(err)?;
         config.policy.validate().map_err(err)?;
         config.engine.validate().map_err(err)?;
+        config.metrics.validate().map_err(err)?;
         Ok(config)
     }
 
@@ -430,6 +436,18 @@ deny = ["privileged"]
                 "policy.apps.main",
             ),
             ("[policy.apps.main]\nalow = [\"devices\"]", "alow"),
+            ("[metrics]\ninterval = \"0s\"", "metrics.interval"),
+            ("[metrics]\nsensors = [\"a\", \"a\"]", "metrics.sensors[1]"),
+            ("[metrics]\nsensors = [\"\"]", "sensors"),
+            ("[metrics]\nsenors = []", "senors"),
+            (
+                "[plugins.policy-thermal.grants]\nsensors = [\"*\"]",
+                "plugins.policy-thermal.grants.sensors[0]",
+            ),
+            (
+                "[plugins.policy-thermal.grants]\nsensors = [\"Tboard tegra\"]",
+                "Tboard tegra",
+            ),
         ];
         for (text, expect) in bad {
             let e = DeviceConfig::parse(text, Path::new("/etc/osb/device.toml"))

@@ -58,11 +58,12 @@ pub enum DaemonError {
 }
 
 /// Runs the device until SIGINT or SIGTERM: watches `plugin_dir` for new
-/// packages, runs the time service, and keeps the blocks converged to the
-/// stored target (`new_target` stored first, when given), each target
-/// checked against `block_settings.policy` and the host before anything of
-/// it is stored or applied; and it watches the engine's health as
-/// `engine_settings` says, publishing it for `osb status`. At the end the
+/// packages, runs the time service, polls the sensors `metrics` lists, and
+/// keeps the blocks converged to the stored target (`new_target` stored
+/// first, when given), each target checked against `block_settings.policy`
+/// and the host before anything of it is stored or applied; and it watches
+/// the engine's health as `engine_settings` says, publishing it for `osb
+/// status`. At the end the
 /// time sources are told the good time once more (a fake hardware clock
 /// saves it for the next boot).
 pub fn run(
@@ -70,6 +71,7 @@ pub fn run(
     plugin_dir: &Path,
     time_settings: TimeSettings,
     engine_settings: EngineSettings,
+    metrics: crate::sensors::MetricsSettings,
     mut block_settings: ApplySettings,
     new_target: Option<TargetState>,
 ) -> Result<(), DaemonError> {
@@ -102,6 +104,8 @@ pub fn run(
     // gates releases, and `osb device` reaches it through the socket.
     let adapter = crate::adapter::Adapter::on(host.clone());
     block_settings.adapter = Some(adapter.clone());
+    // Only the sensors `[metrics]` lists, on its interval; none: no polls.
+    let metrics_adapter = adapter.clone();
     let control = {
         let _context = runtime.enter();
         crate::control::bind(&block_settings.state_dir)
@@ -143,6 +147,7 @@ pub fn run(
             _ = terminate.recv() => {}
             () = keep_blocks_converged(block_settings, new_target) => {}
             () = serve => {}
+            () = crate::sensors::poll(metrics_adapter, metrics) => {}
         }
         watch.abort();
     });

@@ -195,7 +195,7 @@ fn os_releases(target: &TargetState) -> impl Iterator<Item = Contract> + '_ {
         .map(|(name, app)| versioned(OS_TYPE, name.as_str(), app.release.version.to_string()))
 }
 
-/// A distribution's suffix (`-18-amd64`, `-tegra`) reads as a semver
+/// A distribution's suffix (`-18-amd64`, `-generic`) reads as a semver
 /// pre-release, which no plain range (`>=6`) admits: the version is the
 /// kernel's own numbers, and the release as given is kept in
 /// `data.release` for a requirement that needs the whole string.

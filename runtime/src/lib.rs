@@ -14,4 +14,5 @@ pub mod daemon;
 pub mod device_contract;
 pub mod engine_health;
 pub mod preflight;
+pub mod sensors;
 pub mod time;

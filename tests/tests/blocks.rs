@@ -190,3 +190,159 @@ fn build_pushes_to_a_registry() {
     docker.run(&["pull", &reference]);
     assert!(docker::image_exists(&reference));
 }
+
+#[test]
+fn the_tx2_bsp_block_logs_the_boards_thermal_zones_by_name() {
+    let Some(docker) = docker::engine() else {
+        return;
+    };
+    built(&docker);
+    let scope = docker.scope("jetson-tx2-bsp");
+    // The fake TX2's thermal zones, as the hardware adapter's tests use
+    // them, bound read-only where target.json binds the real ones.
+    let thermal = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../plugins/hw-jetson-tx2/tests/fixture/tx2/sys/devices/virtual/thermal");
+    let mount = format!(
+        "type=bind,source={},target=/board/thermal,readonly",
+        thermal.canonicalize().expect("fixture").display()
+    );
+    let id = docker.run(&[
+        "run",
+        "-d",
+        "--label",
+        &scope.label(),
+        "--health-interval",
+        "1s",
+        "--env",
+        "INTERVAL=1",
+        "--mount",
+        &mount,
+        &image("jetson-tx2-bsp"),
+    ]);
+    wait_for("jetson-tx2-bsp healthy", Duration::from_secs(30), || {
+        scope.containers()[0].health.as_deref() == Some("healthy")
+    });
+    let zones = docker::exec(&id, &["cat", "/tmp/tx2-thermal/zones"]);
+    let zones: Vec<&str> = zones.lines().collect();
+    assert_eq!(
+        zones,
+        [
+            "BCPU-therm=36.5",
+            "MCPU-therm=36.5",
+            "GPU-therm=34.0",
+            "PLL-therm=34.5",
+            "Tboard_tegra=32.0",
+            "Tdiode_tegra=33.8",
+            "PMIC-Die=100.0",
+            "thermal-fan-est=35.1",
+        ]
+    );
+    let log = docker.run(&["logs", &id]);
+    assert!(
+        log.contains("thermal: BCPU-therm=36.5 MCPU-therm=36.5"),
+        "{log}"
+    );
+    // Read-only: the block cannot write to the board's sysfs.
+    let wrote = Command::new("docker")
+        .args([
+            "exec",
+            &id,
+            "sh",
+            "-c",
+            "echo 1 > /board/thermal/thermal_zone0/temp",
+        ])
+        .status()
+        .expect("docker exec");
+    assert!(!wrote.success(), "the thermal bind was writable");
+    assert!(stops_cleanly(&docker, &id));
+}
+
+/// The runtime's crates (their sources, the WIT, their manifests; not
+/// their tests or fixtures) never name a board: board support is a plugin
+/// and a block, added under `plugins/` and `blocks/` only.
+#[test]
+fn board_support_stays_out_of_the_core() {
+    const BOARD_WORDS: [&str; 4] = ["jetson", "tx2", "tegra", "nvpmodel"];
+    const CORE: [&str; 7] = [
+        "state",
+        "contract",
+        "plugin-host",
+        "engine",
+        "runtime",
+        "cli",
+        "sdk",
+    ];
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    for krate in CORE {
+        files.push(root.join(krate).join("Cargo.toml"));
+        for dir in ["src", "wit"] {
+            collect(&root.join(krate).join(dir), &mut files);
+        }
+    }
+    assert!(
+        files.len() > 100,
+        "too few files found to mean anything: {}",
+        files.len()
+    );
+    let mut mentions = Vec::new();
+    for file in &files {
+        let text =
+            std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        // A file's unit tests (a `#[cfg(test)]` module at its end) are
+        // tests, and may use a real board's contract as a fixture.
+        let source = text.split("\n#[cfg(test)]").next().unwrap_or_default();
+        for (n, line) in source.lines().enumerate() {
+            let lower = line.to_lowercase();
+            if BOARD_WORDS.iter().any(|w| lower.contains(w)) {
+                mentions.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        mentions.is_empty(),
+        "the core names a board:\n{}",
+        mentions.join("\n")
+    );
+}
+
+/// The `.rs`, `.wit` and `.toml` files under `dir`, but those of tests
+/// and fixtures (a `tests` directory or a `tests.rs` module).
+fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries {
+        let path = entry.expect("directory entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name == "tests" || name == "tests.rs" || name == "fixtures" {
+            continue;
+        }
+        if path.is_dir() {
+            collect(&path, files);
+        } else if ["rs", "wit", "toml"]
+            .iter()
+            .any(|ext| path.extension().is_some_and(|e| e == *ext))
+        {
+            files.push(path);
+        }
+    }
+}
+
+#[test]
+fn the_board_check_sees_a_board_named_in_the_core() {
+    // The check above reads what it means to: a board named in a core
+    // source file is found, one in its unit tests is not.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("tests")).expect("src/tests");
+    std::fs::write(src.join("lib.rs"), "//! x\n").expect("lib.rs");
+    std::fs::write(src.join("tests").join("a.rs"), "jetson").expect("tests/a.rs");
+    std::fs::write(src.join("tests.rs"), "tegra").expect("tests.rs");
+    let mut files = Vec::new();
+    collect(&src, &mut files);
+    assert_eq!(files, [src.join("lib.rs")]);
+}

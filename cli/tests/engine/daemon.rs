@@ -47,7 +47,11 @@ pub(super) fn spawn_daemon(osb: &Osb, args: &[&str]) -> std::process::Child {
 }
 
 /// [`spawn_daemon`], its log (at debug) to `log`.
-fn spawn_daemon_logging(osb: &Osb, args: &[&str], log: impl Into<Stdio>) -> std::process::Child {
+pub(super) fn spawn_daemon_logging(
+    osb: &Osb,
+    args: &[&str],
+    log: impl Into<Stdio>,
+) -> std::process::Child {
     let plugins = osb.dir.path().join("plugins");
     std::fs::create_dir_all(&plugins).expect("plugin dir");
     let mut all = vec!["--plugin-dir", plugins.to_str().expect("utf-8")];

@@ -10,6 +10,7 @@
 
 mod apply;
 mod balena;
+mod bsp;
 mod contract;
 mod daemon;
 mod device;
@@ -18,6 +19,7 @@ mod faults;
 mod policies;
 mod policy;
 mod registries;
+mod sensors;
 mod settings;
 mod time;
 mod updates;

@@ -15,6 +15,7 @@ use wasmtime::Store;
 
 use super::{ArgsError, Exports, args, outcome, versions};
 use crate::PluginName;
+use crate::grants::EffectiveGrants;
 use crate::host::PluginHost;
 use crate::host_api::StoreState;
 use crate::loaded::CallError;
@@ -170,6 +171,20 @@ impl PluginHost {
         device: &str,
         release: &Release,
     ) -> Result<Decision, PolicyError> {
+        self.evaluate_policy_told(plugin, &|_| device.to_owned(), release)
+    }
+
+    /// [`evaluate_policy`](Self::evaluate_policy), the device told as
+    /// `device` makes it from the deciding version's grants: what a policy
+    /// is told may depend on what it was granted (its sensors' readings),
+    /// and the grants are read from the very version that decides, so a
+    /// swap cannot hand one version what another was granted.
+    pub fn evaluate_policy_told(
+        &self,
+        plugin: &PluginName,
+        device: &dyn Fn(&EffectiveGrants) -> String,
+        release: &Release,
+    ) -> Result<Decision, PolicyError> {
         let call_error = |source| PolicyError::Call {
             plugin: plugin.clone(),
             source,
@@ -180,9 +195,10 @@ impl PluginHost {
         if loaded.kind() != PluginKind::ContractPolicy {
             return Err(call_error(loaded.no_such_function("evaluate")));
         }
+        let device = device(&loaded.ctx.grants);
         let answer = loaded
             .call(self.driver(), async |store, exports| match exports {
-                Exports::ContractPolicy(p) => p.evaluate(store, device, release).await,
+                Exports::ContractPolicy(p) => p.evaluate(store, &device, release).await,
                 // Checked above: a contract-policy plugin has its exports.
                 _ => Err(wasmtime::Error::msg("not a contract-policy instance")),
             })

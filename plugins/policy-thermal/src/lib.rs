@@ -8,20 +8,24 @@
 //!
 //! The temperature is read from config `path` (default `/thermal/temp`,
 //! the thermal zone's sysfs directory granted read-only at `/thermal`),
-//! millidegrees Celsius as Linux writes it. No file, a read that fails, or
-//! anything but a plausible reading is a deny with the reason: without a
-//! temperature the policy fails closed.
+//! millidegrees Celsius as Linux writes it; or, with config `sensor` set,
+//! it is the hardware adapter's sensor of that id as the runtime tells it
+//! with the device (a child `hw.sensor`, present only when the device
+//! config grants this policy that sensor). No file, no reading, a read
+//! that fails, or anything but a plausible reading is a deny with the
+//! reason: without a temperature the policy fails closed.
 //!
 //! Bad configuration, or no `kv` grant, fails the self-check, so the plugin
 //! does not load (and a running version keeps serving).
 
+mod device;
 mod hold;
 mod reading;
 mod settings;
 
 use osb_sdk::{ContractPolicy, Decision, Release, Result, kv};
 
-use settings::Settings;
+use settings::{Settings, Source};
 
 /// The key-value entry present while a release is held.
 const HOLDING: &str = "holding";
@@ -42,9 +46,13 @@ impl Default for Thermal {
 }
 
 impl ContractPolicy for Thermal {
-    fn evaluate(&mut self, _device: &str, _release: &Release) -> Result<Decision> {
+    fn evaluate(&mut self, device: &str, _release: &Release) -> Result<Decision> {
         let settings = self.settings.as_ref().map_err(Clone::clone)?;
-        let reading = match reading::read(&settings.path) {
+        let reading = match &settings.source {
+            Source::File(path) => reading::read(path).map_err(|e| e.to_string()),
+            Source::Sensor(id) => device::temperature(device, id).map_err(|e| e.to_string()),
+        };
+        let reading = match reading {
             Ok(reading) => reading,
             Err(error) => {
                 return Ok(Decision::reject(format!(

@@ -13,7 +13,7 @@ const MAX_LEN: usize = 21;
 
 /// Colder than absolute zero, or hotter than any board survives: a sensor
 /// fault (some drivers report `-273200` or `i32::MAX` then).
-const PLAUSIBLE: std::ops::RangeInclusive<i64> = -273_150..=500_000;
+pub const PLAUSIBLE: std::ops::RangeInclusive<i64> = -273_150..=500_000;
 
 /// Why there is no temperature to decide on.
 #[derive(Debug, Error, PartialEq, Eq)]

@@ -13,13 +13,28 @@ pub const DEFAULT_RESUME_CELSIUS: f64 = 75.0;
 /// What a board's limit can sensibly be, in °C.
 const LIMITS: std::ops::RangeInclusive<f64> = -50.0..=150.0;
 
+/// A longer sensor id is refused (the host's limit too).
+const MAX_SENSOR_ID: usize = 64;
+
 /// Validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    /// The file holding the temperature in millidegrees Celsius.
-    pub path: PathBuf,
+    /// Where the temperature comes from.
+    pub source: Source,
     /// When updates are held and released.
     pub limits: Thresholds,
+}
+
+/// Where the temperature comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Config `path`: a file holding millidegrees Celsius, inside the fs
+    /// grant.
+    File(PathBuf),
+    /// Config `sensor`: the hardware adapter's sensor of this id, as the
+    /// runtime tells it with the device (it must be granted to this
+    /// policy in the device config).
+    Sensor(String),
 }
 
 /// The hysteresis, in millidegrees Celsius: `resume <= max`.
@@ -34,8 +49,14 @@ pub struct Thresholds {
 impl Settings {
     /// Reads the settings through `get` (config key to value).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Settings> {
-        let path = get("path").unwrap_or_else(|| DEFAULT_PATH.to_owned());
-        let path = config::file_path("path", &path, DEFAULT_PATH)?;
+        // The manifest gives `path` a default, so `sensor`, when set, wins.
+        let source = match get("sensor") {
+            Some(id) => Source::Sensor(sensor_id(&id)?),
+            None => {
+                let path = get("path").unwrap_or_else(|| DEFAULT_PATH.to_owned());
+                Source::File(config::file_path("path", &path, DEFAULT_PATH)?)
+            }
+        };
         let celsius = |key: &str, default: f64| match get(key) {
             None => Ok(millidegrees(default)),
             Some(value) => {
@@ -53,10 +74,23 @@ impl Settings {
             )));
         }
         Ok(Settings {
-            path,
+            source,
             limits: Thresholds { max, resume },
         })
     }
+}
+
+/// Config `sensor`, checked as the host checks the ids it grants.
+fn sensor_id(id: &str) -> Result<String> {
+    let id = id.trim();
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if id.is_empty() || id.len() > MAX_SENSOR_ID || !id.chars().all(allowed) {
+        return Err(PluginError::invalid_input(format!(
+            "invalid config 'sensor' = {id:?}: expected the hardware adapter's sensor id \
+             (1 to {MAX_SENSOR_ID} of A-Z a-z 0-9 - _ .), such as \"Tboard_tegra\""
+        )));
+    }
+    Ok(id.to_owned())
 }
 
 /// Degrees as whole millidegrees; `LIMITS` keeps the cast exact.
@@ -80,7 +114,7 @@ mod tests {
     #[test]
     fn defaults_and_overrides() {
         let got = settings(&[]).unwrap();
-        assert_eq!(got.path, PathBuf::from(DEFAULT_PATH));
+        assert_eq!(got.source, Source::File(PathBuf::from(DEFAULT_PATH)));
         assert_eq!(
             got.limits,
             Thresholds {
@@ -94,7 +128,19 @@ mod tests {
             ("resume_celsius", "70.5"),
         ])
         .unwrap();
-        assert_eq!(got.path, PathBuf::from("/hwmon/temp1_input"));
+        assert_eq!(
+            got.source,
+            Source::File(PathBuf::from("/hwmon/temp1_input"))
+        );
+        let sensor = settings(&[
+            ("sensor", "Tboard_tegra"),
+            ("path", "/thermal/temp"),
+            ("max_celsius", "60"),
+            ("resume_celsius", "55"),
+        ])
+        .unwrap();
+        assert_eq!(sensor.source, Source::Sensor("Tboard_tegra".into()));
+        assert_eq!(sensor.limits.max, 60_000);
         assert_eq!(
             got.limits,
             Thresholds {
@@ -108,6 +154,12 @@ mod tests {
     fn bad_values_are_refused_naming_the_key() {
         for (pairs, expect) in [
             (&[("path", "thermal/temp")][..], "invalid config 'path'"),
+            (&[("sensor", "")][..], "invalid config 'sensor' = \"\""),
+            (
+                &[("sensor", "Tboard tegra")][..],
+                "invalid config 'sensor' = \"Tboard tegra\"",
+            ),
+            (&[("sensor", "*")][..], "invalid config 'sensor'"),
             (
                 &[("max_celsius", "hot")][..],
                 "invalid config 'max_celsius' = \"hot\": expected degrees Celsius from -50 to 150",

@@ -878,6 +878,24 @@ impl Applier {
         }
     }
 
+    /// The readings of the sensors the loaded policies were granted, each
+    /// read once through the hardware adapter (on a blocking thread: a
+    /// plugin call blocks). Without an adapter (`osb apply`), none: a
+    /// policy that needs one fails closed.
+    async fn granted_readings(&self, policies: &policies::Policies) -> crate::sensors::Readings {
+        let ids = policies.granted_sensors();
+        if ids.is_empty() {
+            return crate::sensors::Readings::new();
+        }
+        let Some(adapter) = self.settings.adapter.clone() else {
+            tracing::warn!(sensors = ?ids.iter().map(|s| s.as_str()).collect::<Vec<_>>(), "policies were granted sensors, but no hardware adapter is at hand to read them");
+            return crate::sensors::Readings::new();
+        };
+        tokio::task::spawn_blocking(move || crate::sensors::read(&adapter, &ids))
+            .await
+            .unwrap_or_default()
+    }
+
     /// Asks the policies about each release new to the device (see
     /// [`policies`]) and holds the apps they do not allow: added to
     /// `observed`'s held apps. The lines held, for the report; a change
@@ -905,7 +923,11 @@ impl Applier {
         // gone since: with no policy to allow it, it is held.
         let drafts = asks.iter().any(|a| a.needs_draft_allow);
         if (host.any() || drafts) && !asks.is_empty() {
-            let device = policies::device(&observed.device, observed.conditions.time);
+            let device = policies::Device {
+                contract: observed.device.clone(),
+                time: observed.conditions.time,
+                readings: self.granted_readings(host).await,
+            };
             for (app, verdict) in policies::ask(host, device, asks, &self.allowed).await {
                 match verdict {
                     policies::Verdict::Allowed(said) => {

@@ -21,15 +21,23 @@
 //! policy's plain allow is no permission for a draft: `policy-contract`
 //! allows whatever the device can run, draft or not. The release's contract
 //! tells the policies its status (`data.status`).
+//!
+//! A policy granted sensors (`sensors` in its manifest and in the device
+//! config) is told their readings with the device ([`told`]). Before a
+//! round of questions the sensors every loaded policy was granted are
+//! read, each once, through the hardware adapter; a sensor no policy was
+//! granted is not read.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 pub use osb_plugin_host::kinds::contract_policy::Release;
 use osb_plugin_host::kinds::contract_policy::{Decision, PolicyError};
-use osb_plugin_host::{PluginHost, PluginName};
+use osb_plugin_host::{PluginHost, PluginName, SensorId};
 use osb_state::current::CurrentState;
 use osb_state::{App, AppName, TargetState};
+
+use crate::sensors::Readings;
 
 /// Who is asked.
 #[derive(Clone)]
@@ -154,21 +162,62 @@ pub fn release(name: &AppName, app: &App) -> Release {
 /// of the clock (`data.status`: `unsynced`, `coarse`, `synced`).
 pub const CLOCK_TYPE: &str = "sw.time";
 
-/// The device as the policies are told it: its contract, and a child
-/// [`CLOCK_TYPE`] with the clock's state, so that a policy that decides
-/// on the time (a maintenance window) can wait until the clock is good.
+/// The type of a child that tells a policy one of its granted sensors'
+/// readings: slug the sensor's id, `data.value` the reading (a finite
+/// number), `data.unit` its unit as the adapter lists it (`°C`).
+pub const SENSOR_TYPE: &str = "hw.sensor";
+
+/// What the policies are told of the device in one round, before each
+/// policy's grant picks its sensors: the device's contract, the clock's
+/// state, and the readings of every sensor some policy was granted.
+#[derive(Debug, Clone)]
+pub struct Device {
+    /// The device's contract.
+    pub contract: osb_contract::Contract,
+    /// What the time service says of the clock.
+    pub time: osb_state::TimeStatus,
+    /// This round's readings (each sensor read once).
+    pub readings: Readings,
+}
+
+/// The device as the policies are told it, without sensors.
 pub fn device(contract: &osb_contract::Contract, time: osb_state::TimeStatus) -> String {
+    told(contract, time, &Readings::new(), &[])
+}
+
+/// The device as a policy granted `granted` is told it: its contract, a
+/// child [`CLOCK_TYPE`] with the clock's state (a policy that decides on
+/// the time, a maintenance window, can wait until the clock is good), and
+/// a child [`SENSOR_TYPE`] per granted sensor that was read, in the grant's
+/// order. A sensor granted but not read (it failed, or read implausibly)
+/// is absent: the policy sees no reading rather than a stale or made-up
+/// one. A sensor read for another policy is never told to this one.
+pub fn told(
+    contract: &osb_contract::Contract,
+    time: osb_state::TimeStatus,
+    readings: &Readings,
+    granted: &[SensorId],
+) -> String {
     let mut json = contract.to_json();
     let clock = serde_json::json!({
         "type": CLOCK_TYPE,
         "slug": "clock",
         "data": {"status": time.as_str()},
     });
+    let sensors = granted.iter().filter_map(|id| {
+        let reading = readings.get(id)?;
+        Some(serde_json::json!({
+            "type": SENSOR_TYPE,
+            "slug": id.as_str(),
+            "data": {"value": reading.value, "unit": reading.unit},
+        }))
+    });
+    let added: Vec<serde_json::Value> = std::iter::once(clock).chain(sensors).collect();
     if let Some(map) = json.as_object_mut() {
         match map.get_mut("children").and_then(|c| c.as_array_mut()) {
-            Some(children) => children.push(clock),
+            Some(children) => children.extend(added),
             None => {
-                map.insert("children".into(), serde_json::Value::Array(vec![clock]));
+                map.insert("children".into(), serde_json::Value::Array(added));
             }
         }
     }
@@ -188,6 +237,20 @@ impl Policies {
         }
     }
 
+    /// The sensors some loaded policy was granted: the ones to read before
+    /// asking, each once.
+    pub fn granted_sensors(&self) -> BTreeSet<SensorId> {
+        match self {
+            Policies::Host(host) => host
+                .contract_policies()
+                .iter()
+                .filter_map(|name| host.get(name))
+                .flat_map(|p| p.grants().sensors.clone())
+                .collect(),
+            Policies::Unavailable(_) => BTreeSet::new(),
+        }
+    }
+
     /// Whether there is anything to ask: a policy loaded, or policies that
     /// cannot be asked (which hold everything).
     pub fn any(&self) -> bool {
@@ -203,7 +266,7 @@ impl Policies {
 /// remembered in `allowed`.
 pub async fn ask(
     policies: &Policies,
-    device: String,
+    device: Device,
     asks: Vec<Ask>,
     allowed: &Allowed,
 ) -> BTreeMap<AppName, Verdict> {
@@ -230,7 +293,18 @@ pub async fn ask(
                 let answers = names
                     .iter()
                     .map(|policy| {
-                        let answer = host.evaluate_policy(policy, &device, &ask.release);
+                        let answer = host.evaluate_policy_told(
+                            policy,
+                            &|grants| {
+                                told(
+                                    &device.contract,
+                                    device.time,
+                                    &device.readings,
+                                    &grants.sensors,
+                                )
+                            },
+                            &ask.release,
+                        );
                         (policy.clone(), answer)
                     })
                     .collect();
@@ -379,6 +453,82 @@ mod tests {
                 ]
             })
         );
+    }
+
+    #[test]
+    fn a_policy_is_told_the_clock_and_only_its_granted_sensors_that_were_read() {
+        use crate::sensors::Reading;
+        let contract = osb_contract::Contract::from_json_str(
+            r#"{"type": "hw.device-type", "slug": "jetson-tx2", "children": [{"type": "arch.sw", "slug": "aarch64"}]}"#,
+        )
+        .unwrap();
+        let bare = osb_contract::Contract::from_json_str(
+            r#"{"type": "hw.device-type", "slug": "test-board"}"#,
+        )
+        .unwrap();
+        let id = |s: &str| SensorId::new(s).unwrap();
+        let celsius = |value: f64| Reading {
+            value,
+            unit: "°C".into(),
+        };
+        let readings: Readings = [
+            (id("Tboard_tegra"), celsius(45.5)),
+            (id("GPU-therm"), celsius(39.0)),
+        ]
+        .into();
+        let clock = |status: &str| serde_json::json!({"type": "sw.time", "slug": "clock", "data": {"status": status}});
+        let sensor = |slug: &str, value: f64| serde_json::json!({"type": "hw.sensor", "slug": slug, "data": {"value": value, "unit": "°C"}});
+        let arch = serde_json::json!({"type": "arch.sw", "slug": "aarch64"});
+        use osb_state::TimeStatus::{Synced, Unsynced};
+        let cases: Vec<(
+            &osb_contract::Contract,
+            osb_state::TimeStatus,
+            Vec<SensorId>,
+            Vec<serde_json::Value>,
+        )> = vec![
+            // No grant: the contract's own children and the clock.
+            (
+                &contract,
+                Synced,
+                vec![],
+                vec![arch.clone(), clock("synced")],
+            ),
+            // Its grant, in the grant's order; another's reading untold.
+            (
+                &contract,
+                Unsynced,
+                vec![id("Tboard_tegra")],
+                vec![
+                    arch.clone(),
+                    clock("unsynced"),
+                    sensor("Tboard_tegra", 45.5),
+                ],
+            ),
+            (
+                &bare,
+                Synced,
+                vec![id("GPU-therm"), id("Tboard_tegra")],
+                vec![
+                    clock("synced"),
+                    sensor("GPU-therm", 39.0),
+                    sensor("Tboard_tegra", 45.5),
+                ],
+            ),
+            // Granted but not read this round (failed, implausible): absent.
+            (&bare, Synced, vec![id("BCPU-therm")], vec![clock("synced")]),
+        ];
+        for (contract, time, granted, children) in cases {
+            let text = told(contract, time, &readings, &granted);
+            let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(json["type"], "hw.device-type", "{text}");
+            assert_eq!(
+                json["children"],
+                serde_json::Value::Array(children),
+                "{granted:?}"
+            );
+        }
+        // Without sensors, as before.
+        assert_eq!(device(&bare, Synced), told(&bare, Synced, &readings, &[]));
     }
 
     #[test]

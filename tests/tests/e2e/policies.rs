@@ -682,3 +682,149 @@ fn a_policy_lets_drafts_through_only_with_the_drafts_grant_of_the_version_that_d
         .unwrap();
     assert!(after.allow && !after.drafts, "{after:?}");
 }
+
+/// A TX2's contract as the runtime tells it to a policy, with the readings
+/// of `sensors` (`id`, °C) as `hw.sensor` children.
+fn jetson_with(sensors: &[(&str, f64)]) -> String {
+    let mut children = vec![
+        fixture("hw.device-type", "jetson-tx2"),
+        fixture("arch.sw", "aarch64"),
+    ];
+    children.extend(sensors.iter().map(|(id, value)| {
+        json!({"type": "hw.sensor", "slug": id, "data": {"value": value, "unit": "°C"}})
+    }));
+    json!({"type": "meta.context", "slug": "device", "children": children}).to_string()
+}
+
+#[test]
+fn thermal_reads_its_granted_sensor_from_the_device_with_the_same_hysteresis() {
+    let fx = Fixture::new();
+    // No fs grant: in sensor mode the policy needs only its sensor and kv.
+    let pkg = fx.signed(THERMAL, "plugins");
+    let host = PluginHost::new(settings(
+        &fx,
+        &[(
+            THERMAL,
+            plugin_settings(
+                "sensors = [\"Tboard_tegra\"]\nkv = true",
+                &[("sensor", "Tboard_tegra")],
+            ),
+        )],
+    ))
+    .unwrap();
+    host.load(&pkg).unwrap();
+    let decide = |device: String| {
+        host.evaluate_policy(&name(THERMAL), &device, &any_release())
+            .unwrap()
+    };
+
+    // Its manifest asks for `*`: it gets what the device grants, by id.
+    let granted: Vec<String> = host
+        .get(&name(THERMAL))
+        .unwrap()
+        .grants()
+        .sensors
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(granted, ["Tboard_tegra"]);
+
+    let unknown = decide(jetson());
+    assert!(!unknown.allow);
+    assert_eq!(
+        unknown.reasons,
+        [
+            "the board's temperature is unknown, so updates wait: no reading of sensor \
+          'Tboard_tegra' (is it granted to this policy in the device config, and does the \
+          hardware adapter list it?)"
+        ]
+    );
+    // Another sensor's reading is not its own.
+    assert!(!decide(jetson_with(&[("GPU-therm", 40.0)])).allow);
+
+    let steps: [(f64, bool, &str); 5] = [
+        (78.0, true, "board at 78.0 °C, not above 80 °C"),
+        (83.5, false, "board at 83.5 °C, above 80 °C"),
+        (
+            78.0,
+            false,
+            "board at 78.0 °C, still above 75 °C since it went above 80 °C",
+        ),
+        (74.0, true, "board at 74.0 °C, cooled to 75 °C or below"),
+        (78.0, true, "board at 78.0 °C, not above 80 °C"),
+    ];
+    for (celsius, allow, reason) in steps {
+        let decision = decide(jetson_with(&[
+            ("GPU-therm", 20.0),
+            ("Tboard_tegra", celsius),
+        ]));
+        assert_eq!(
+            (decision.allow, decision.reasons.join("; ")),
+            (allow, reason.to_owned()),
+            "{celsius} °C"
+        );
+    }
+    let fault = decide(jetson_with(&[("Tboard_tegra", 900.0)]));
+    assert!(
+        !fault.allow && fault.reasons[0].contains("no board temperature"),
+        "{fault:?}"
+    );
+}
+
+#[test]
+fn a_policy_is_told_the_device_made_from_the_grants_of_the_version_that_decides() {
+    let fx = Fixture::new();
+    let pkg = fx.signed(THERMAL, "plugins");
+    let host = PluginHost::new(settings(
+        &fx,
+        &[(
+            THERMAL,
+            plugin_settings(
+                "sensors = [\"Tboard_tegra\", \"GPU-therm\"]\nkv = true",
+                &[("sensor", "Tboard_tegra")],
+            ),
+        )],
+    ))
+    .unwrap();
+    host.load(&pkg).unwrap();
+    let seen = std::sync::Mutex::new(Vec::new());
+    let told = |grants: &osb_plugin_host::EffectiveGrants| {
+        let ids: Vec<String> = grants.sensors.iter().map(ToString::to_string).collect();
+        seen.lock().unwrap().push(ids);
+        jetson_with(&[("Tboard_tegra", 50.0)])
+    };
+    let first = host
+        .evaluate_policy_told(&name(THERMAL), &told, &any_release())
+        .unwrap();
+    assert!(first.allow, "{first:?}");
+
+    // A new version asking for one sensor by id: from then on the device
+    // it is told is made from its grant, not the old version's.
+    let narrow = copy_package(THERMAL, &fx.path().join("narrow"));
+    edit_manifest(&narrow, |t| {
+        t.replace("version = \"0.1.0\"", "version = \"0.2.0\"")
+            .replace(
+                "sensors = [\"*\"]",
+                "sensors = [\"Tboard_tegra\", \"BCPU-therm\"]",
+            )
+    });
+    sign(&narrow, &fx.key);
+    host.load(&narrow).unwrap();
+    host.evaluate_policy_told(&name(THERMAL), &told, &any_release())
+        .unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            vec!["Tboard_tegra".to_owned(), "GPU-therm".to_owned()],
+            vec!["Tboard_tegra".to_owned()]
+        ]
+    );
+    let loaded = host.get(&name(THERMAL)).unwrap();
+    let denied: Vec<&String> = loaded
+        .grants()
+        .denied
+        .iter()
+        .filter(|d| d.starts_with("sensor"))
+        .collect();
+    assert_eq!(denied, ["sensor BCPU-therm"]);
+}

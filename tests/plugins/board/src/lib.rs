@@ -5,6 +5,13 @@
 //! `/board/<id>`, refusing a value outside the list. A test makes it an
 //! honest board, or one that lies (a contract of another type, a reading
 //! of NaN, an id with control characters).
+//!
+//! Two files in `/board` let a test watch and move the board: if
+//! `/board/reads` exists, each read appends the sensor's id to it; if
+//! `/board/sensor-<id>` exists, it holds that sensor's reading instead of
+//! the config's.
+
+use std::io::Write;
 
 use osb_sdk::{ControlInfo, HardwareAdapter, PluginError, Result, SensorInfo};
 
@@ -44,7 +51,20 @@ impl HardwareAdapter for Board {
             .find(|(s, _)| s == id)
             .map(|(_, r)| r)
             .ok_or_else(|| PluginError::invalid_input(format!("no sensor '{id}'")))?;
-        let value = reading.split(' ').next().unwrap_or_default();
+        // Every read is logged, so a test sees which sensors were read and
+        // how often; where the directory is not there, nobody is counting.
+        if let Ok(mut log) = std::fs::OpenOptions::new()
+            .append(true)
+            .open("/board/reads")
+        {
+            let _ = writeln!(log, "{id}");
+        }
+        // A test changes the board's reading while it runs.
+        let live = std::fs::read_to_string(format!("/board/sensor-{id}")).ok();
+        let value = live
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or_else(|| reading.split(' ').next().unwrap_or_default());
         value
             .parse()
             .map_err(|_| PluginError::invalid_input(format!("sensor '{id}' reads {value:?}")))
