@@ -54,9 +54,13 @@ impl PrivateEngine {
             .expect("temp dir");
         let d = dir.path().display();
         let dockerd = dockerd.display();
+        // In a network namespace of its own: a second engine started with
+        // `--bridge none` removes the host's `docker0`, and with it the
+        // network of every container the shared engine starts for the
+        // other tests.
         let script = format!(
             "#!/bin/sh\n\
-             {dockerd} --host unix://{d}/d.sock --data-root {d}/data --exec-root {d}/x \
+             unshare --net {dockerd} --host unix://{d}/d.sock --data-root {d}/data --exec-root {d}/x \
              --pidfile {d}/d.pid --bridge none --iptables=false --ip-masq=false \
              </dev/null >>{d}/dockerd.log 2>&1 &\n"
         );
@@ -243,6 +247,8 @@ fn a_stopped_engine_is_reported_unhealthy_recovered_and_converged_again() {
     let Some(osb) = Osb::new("engine-health") else {
         return;
     };
+    let bridge = Path::new("/sys/class/net/docker0");
+    let had_bridge = bridge.exists();
     let Some(engine) = PrivateEngine::start() else {
         return;
     };
@@ -391,4 +397,8 @@ fn a_stopped_engine_is_reported_unhealthy_recovered_and_converged_again() {
         );
     }
     assert!(daemon_stopped, "the daemon did not stop on SIGINT");
+    assert!(
+        !had_bridge || bridge.exists(),
+        "the private engine removed the shared engine's docker0 bridge"
+    );
 }
