@@ -319,19 +319,7 @@ fn plain(plugin: &PluginName, function: &'static str, text: &str) -> Result<(), 
 
 /// `text` with control characters escaped, cut at [`MAX_TEXT`] bytes.
 pub(crate) fn escaped(text: &str) -> String {
-    let mut out = String::new();
-    for c in text.chars() {
-        if out.len() >= MAX_TEXT {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    crate::escape::escaped(text, MAX_TEXT)
 }
 
 #[cfg(test)]

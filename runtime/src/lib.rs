@@ -13,6 +13,7 @@ pub mod control;
 pub mod daemon;
 pub mod device_contract;
 pub mod engine_health;
+mod escape;
 pub mod preflight;
 pub mod sensors;
 pub mod time;

@@ -4,9 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The longest error kept, in characters: an engine's error may quote a
-/// whole response body.
-const MAX_ERROR_CHARS: usize = 300;
+/// The longest error kept, in bytes: an engine's error may quote a whole
+/// response body.
+const MAX_ERROR_BYTES: usize = 300;
 
 /// Whether the engine answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,7 +123,7 @@ impl Machine {
                 self.health.consecutive_failures =
                     self.health.consecutive_failures.saturating_add(1);
                 self.toward_recovery = self.toward_recovery.saturating_add(1);
-                self.health.last_error = Some(bounded(error));
+                self.health.last_error = Some(crate::escape::escaped(error, MAX_ERROR_BYTES));
                 HealthState::Unhealthy
             }
         };
@@ -144,24 +144,6 @@ impl Machine {
         self.health.recovery_runs = self.health.recovery_runs.saturating_add(1);
         self.health.last_recovery = Some(run);
     }
-}
-
-/// `error` with control characters escaped (it goes into a terminal line
-/// and a log line) and cut at [`MAX_ERROR_CHARS`].
-pub fn bounded(error: &str) -> String {
-    let mut out = String::new();
-    for (n, c) in error.chars().enumerate() {
-        if n == MAX_ERROR_CHARS {
-            out.push_str("...");
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -310,9 +292,10 @@ mod tests {
 
     #[test]
     fn an_error_is_escaped_and_bounded() {
-        assert_eq!(bounded("a\nb\u{1b}[31m"), "a\\nb\\u{1b}[31m");
-        let long = "x".repeat(1000);
-        assert_eq!(bounded(&long).chars().count(), MAX_ERROR_CHARS + 3);
-        assert_eq!(bounded("héllo"), "héllo");
+        let mut machine = Machine::new(3, false);
+        machine.ping(Err(&format!("a\nb\u{1b}[31m{}", "x".repeat(1000))), 100);
+        let error = machine.health().last_error.clone().unwrap();
+        assert!(error.starts_with("a\\nb\\u{1b}[31mxxx"), "{error}");
+        assert_eq!(error.len(), MAX_ERROR_BYTES + '…'.len_utf8());
     }
 }

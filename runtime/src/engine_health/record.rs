@@ -94,13 +94,7 @@ impl HealthPublisher {
             interval_ms: self.interval_ms,
             health,
         })?;
-        let staged = self
-            .path
-            .with_extension(format!("json.{}", self.writer.pid));
-        std::fs::write(&staged, text)?;
-        std::fs::rename(&staged, &self.path).inspect_err(|_| {
-            let _ = std::fs::remove_file(&staged);
-        })
+        self.writer.replace_file(&self.path, &text)
     }
 }
 

@@ -77,6 +77,17 @@ impl ProcessId {
         crate::apply::reboot::boot_id().is_ok_and(|b| b == self.boot_id)
             && start_ticks(self.pid).is_ok_and(|t| t == self.start_ticks)
     }
+
+    /// Replaces `path` with `bytes`, written by this process: staged under
+    /// a name of its own (its pid), then renamed, so that a reader finds
+    /// the old file or the new one, never half of one.
+    pub fn replace_file(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        let staged = path.with_extension(format!("json.{}", self.pid));
+        std::fs::write(&staged, bytes)?;
+        std::fs::rename(&staged, path).inspect_err(|_| {
+            let _ = std::fs::remove_file(&staged);
+        })
+    }
 }
 
 /// Field 22 of `/proc/PID/stat`. The command name (field 2) is in
@@ -153,13 +164,7 @@ impl Publisher {
             last_step: self.last_step.as_ref(),
             report,
         })?;
-        let staged = self
-            .path
-            .with_extension(format!("json.{}", self.writer.pid));
-        std::fs::write(&staged, text)?;
-        std::fs::rename(&staged, &self.path).inspect_err(|_| {
-            let _ = std::fs::remove_file(&staged);
-        })
+        self.writer.replace_file(&self.path, &text)
     }
 
     /// Removes the file: the daemon is stopping.
