@@ -13,7 +13,8 @@
 #         power-mode`, MAXN and MAXQ in turn.
 #
 # The commands are run in turn, RUNS times, so that a neighbour's load
-# falls on all of them alike; wall time from bash's $EPOCHREALTIME.
+# falls on all of them alike; wall time from bash's $EPOCHREALTIME. Their
+# output and logs go to /dev/null.
 #
 # Usage: tests/benches/board.sh                   (from anywhere in the repo)
 #   SKIP_BUILD=1   use the binary and packages already built
@@ -124,17 +125,17 @@ for f in "${NAMES[@]}"; do : >"$WORK/$f"; done
 modes=(MAXQ MAXN)
 for i in $(seq "$RUNS"); do
     t0=${EPOCHREALTIME//[.,]/}
-    "$OSB" --version >/dev/null
+    "$OSB" --version >/dev/null 2>&1
     t1=${EPOCHREALTIME//[.,]/}
-    "$OSB" device sensors random "${TPM[@]}" >/dev/null
+    "$OSB" device sensors random "${TPM[@]}" >/dev/null 2>&1
     t2=${EPOCHREALTIME//[.,]/}
-    tpm2_getrandom 32 >/dev/null
+    tpm2_getrandom 32 >/dev/null 2>&1
     t3=${EPOCHREALTIME//[.,]/}
-    "$OSB" device sensors pcr:0:0 "${TPM[@]}" >/dev/null
+    "$OSB" device sensors pcr:0:0 "${TPM[@]}" >/dev/null 2>&1
     t4=${EPOCHREALTIME//[.,]/}
-    tpm2_pcrread sha256:0 >/dev/null
+    tpm2_pcrread sha256:0 >/dev/null 2>&1
     t5=${EPOCHREALTIME//[.,]/}
-    "$OSB" device set power-mode "${modes[i % 2]}" "${TX2[@]}" >/dev/null
+    "$OSB" device set power-mode "${modes[i % 2]}" "${TX2[@]}" >/dev/null 2>&1
     t6=${EPOCHREALTIME//[.,]/}
     echo $((t1 - t0)) >>"$WORK/version"
     echo $((t2 - t1)) >>"$WORK/osb_random"
