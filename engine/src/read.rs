@@ -83,6 +83,11 @@ impl Engine {
                     // `<none>:<none>` and `<none>@sha256:..` are not references.
                     .filter_map(|r| ImageRef::parse(r).ok())
                     .collect(),
+                class_labels: i
+                    .labels
+                    .into_iter()
+                    .filter(|(k, _)| osb_state::kind::is_class_label(k))
+                    .collect(),
             })
             .collect();
         for v in volumes.volumes.unwrap_or_default() {

@@ -29,6 +29,29 @@ pub struct CurrentState {
     /// Update locks the runtime holds, so the blocks cannot take them while
     /// they are being stopped.
     pub locks: BTreeSet<BlockId>,
+    /// Overlay blocks installed in the extension store.
+    pub extensions: Vec<InstalledExtension>,
+    /// The images in the host OS's root filesystem slots, where known.
+    pub host: HostSlots,
+}
+
+/// An overlay block's image, unpacked into the extension store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstalledExtension {
+    /// The block it was installed for.
+    pub block: BlockId,
+    /// The image unpacked.
+    pub image: ImageId,
+}
+
+/// Which hostapp images the root filesystem slots hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostSlots {
+    /// The image of the slot the device booted (absent: one installed
+    /// some other way, such as at the factory).
+    pub booted: Option<ImageId>,
+    /// The image written, complete and verified, into the other slot.
+    pub staged: Option<ImageId>,
 }
 
 /// One of the runtime's containers.
@@ -109,6 +132,9 @@ pub struct Image {
     pub id: ImageId,
     /// Its tags and repo digests, as the engine lists them.
     pub references: Vec<ImageRef>,
+    /// Its labels that say what a block of it is
+    /// ([`crate::kind::ImageClass::from_labels`]); others are not kept.
+    pub class_labels: BTreeMap<String, String>,
 }
 
 /// One of the runtime's volumes.

@@ -10,7 +10,9 @@
 //!   JSON Schema. The value types it is made of have a module each:
 //!   [`name`] (also `PluginName`, the plugin host's naming rule), [`image`],
 //!   [`mount`], [`port`], [`duration`], and [`settings`] for the container
-//!   settings (capabilities, devices, namespaces, limits).
+//!   settings (capabilities, devices, namespaces, limits); [`kind`]: what
+//!   a block is to the device (a container, an overlay, the host OS) and
+//!   the image labels that say it.
 //! - [`compose`]: importing the compose subset balena users write;
 //!   [`balena`]: importing a balena target state (v3, or v2 local mode),
 //!   each service's composition through [`compose`].
@@ -36,6 +38,7 @@ pub mod duration;
 pub mod features;
 pub mod gate;
 pub mod image;
+pub mod kind;
 pub mod labels;
 pub mod mount;
 pub mod name;
@@ -52,6 +55,7 @@ pub use compose::{ComposeError, ComposeImport, ComposeWarning};
 pub use current::{Container, ContainerStatus, CurrentState, Health};
 pub use duration::HumanDuration;
 pub use image::ImageRef;
+pub use kind::{BlockKind, ImageClass, OverlaySettings};
 pub use mount::VolumeMount;
 pub use name::{AppName, BlockId, BlockName, NetworkName, PluginRef, VolumeName};
 pub use plan::{Conditions, Step, TimeStatus, WaitReason, plan};

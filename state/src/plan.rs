@@ -29,13 +29,16 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use super::current::{Container, ContainerId, ContainerStatus, CurrentState, Health, ImageId};
+use super::current::{
+    Container, ContainerId, ContainerStatus, CurrentState, Health, Image, ImageId,
+};
 use super::duration::HumanDuration;
 use super::image::ImageRef;
+use super::kind::{BlockKind, ImageClass, ImageLabelError, OverlaySettings};
 use super::labels::{self, BlockLabels};
 use super::name::{AppName, BlockId, BlockName, NetworkName, VolumeName};
 use super::target::{
-    App, Block, ConfigHash, DependsCondition, NetworkConfig, RestartPolicy, TargetState,
+    App, AppClass, Block, ConfigHash, DependsCondition, NetworkConfig, RestartPolicy, TargetState,
     TimeRequirement, UpdateStrategy, VolumeConfig,
 };
 
@@ -288,6 +291,44 @@ pub enum Step {
         /// Its references, for messages.
         references: Vec<ImageRef>,
     },
+    /// Unpack an overlay block's image into the extension store.
+    ///
+    /// - **Condition:** an `os` app's block is an overlay (by its `kind`,
+    ///   else its image's class label), its image is fetched, and the store
+    ///   holds no extension of that image for the block.
+    /// - **Effect:** the extension is in `extensions`; it is stacked at the
+    ///   next boot.
+    /// - **Action:** export the image's filesystem and unpack it into the
+    ///   store (atomically), recorded with `settings`; the device reboots
+    ///   when `requires_reboot` says so.
+    InstallOverlay {
+        /// The block.
+        block: BlockId,
+        /// The image fetched.
+        image: ImageId,
+        /// The reference it satisfies, for messages.
+        reference: ImageRef,
+        /// The target's overlay settings over the image's labels.
+        settings: OverlaySettings,
+        /// The target or the image asks for a reboot once it is installed.
+        requires_reboot: bool,
+    },
+    /// Write a hostapp block's image into the inactive root filesystem slot.
+    ///
+    /// - **Condition:** an `os` app's block is the hostapp, its image is
+    ///   fetched, and neither the booted slot nor the other slot (complete
+    ///   and verified) holds it.
+    /// - **Effect:** the image is `host.staged`; the next boot tries it.
+    /// - **Action:** export the image's filesystem into the slot the device
+    ///   did not boot, verify it, and stage it with the bootloader.
+    InstallHostapp {
+        /// The block.
+        block: BlockId,
+        /// The image fetched.
+        image: ImageId,
+        /// The reference it satisfies, for messages.
+        reference: ImageRef,
+    },
     /// Take a block's update lock.
     ///
     /// - **Condition:** a live container of the block is to be stopped, the
@@ -357,6 +398,11 @@ pub enum WaitReason {
     /// Under hand-over: the new container is not up (running, and healthy if
     /// it has a healthcheck), so the old one keeps running.
     NewContainerNotUp,
+    /// The block's image says what it is in a label that does not read.
+    ImageLabel {
+        /// What is wrong, naming the label.
+        error: ImageLabelError,
+    },
 }
 
 impl fmt::Display for WaitReason {
@@ -381,6 +427,7 @@ impl fmt::Display for WaitReason {
             }
             WaitReason::LockHeld => f.write_str("update lock held by the block"),
             WaitReason::NewContainerNotUp => f.write_str("new container not up yet"),
+            WaitReason::ImageLabel { error } => write!(f, "{error}"),
         }
     }
 }
@@ -444,6 +491,15 @@ impl fmt::Display for Step {
                 Some(reference) => write!(f, "remove image {reference}"),
                 None => write!(f, "remove image {image}"),
             },
+            Step::InstallOverlay {
+                block, reference, ..
+            } => write!(f, "install overlay {block} from {reference}"),
+            Step::InstallHostapp {
+                block, reference, ..
+            } => write!(
+                f,
+                "install hostapp {block} from {reference} into the inactive slot"
+            ),
             Step::TakeLock { block } => write!(f, "lock {block}"),
             Step::ReleaseLock { block } => write!(f, "unlock {block}"),
             Step::Wait { block, reason } => write!(f, "wait {block}: {reason}"),
@@ -513,6 +569,13 @@ fn without_held(
             .filter(|b| !is_held(&b.app))
             .cloned()
             .collect(),
+        extensions: current
+            .extensions
+            .iter()
+            .filter(|e| !is_held(&e.block.app))
+            .cloned()
+            .collect(),
+        host: current.host.clone(),
     };
     let mut target = target.clone();
     target.apps.retain(|name, _| !is_held(name));
@@ -538,7 +601,12 @@ fn plan_all(current: &CurrentState, target: &TargetState, conditions: &Condition
     planner.create_volumes_and_networks();
     for (app_name, app) in &target.apps {
         for (block_name, block) in &app.release.blocks {
-            planner.block(&BlockId::new(app_name, block_name), app, block);
+            let id = BlockId::new(app_name, block_name);
+            match planner.kind_of(app, block) {
+                Ok(BlockKind::Service) => planner.block(&id, app, block),
+                Ok(kind) => planner.os_block(&id, block, kind),
+                Err(error) => planner.wait(&id, WaitReason::ImageLabel { error }),
+            }
         }
     }
     planner.containers_out_of_target();
@@ -817,10 +885,7 @@ impl<'a> Planner<'a> {
     }
 
     fn image_present(&self, image: &ImageRef) -> bool {
-        self.current
-            .images
-            .iter()
-            .any(|i| i.references.iter().any(|r| image.is_satisfied_by(r)))
+        self.fetched(image).is_some()
     }
 
     /// The block's volumes and networks exist, with the target's settings.
@@ -983,7 +1048,9 @@ impl<'a> Planner<'a> {
         for c in &self.current.containers {
             let id = c.block_id();
             if let Some(id) = &id
-                && self.target_block(id).is_some()
+                && let Some(app) = self.target.apps.get(&id.app)
+                && let Some(block) = app.release.blocks.get(&id.block)
+                && self.kind_of(app, block).is_ok_and(BlockKind::is_container)
             {
                 continue;
             }
@@ -1073,8 +1140,77 @@ impl<'a> Planner<'a> {
         }
     }
 
-    fn target_block(&self, id: &BlockId) -> Option<&'a Block> {
-        self.target.apps.get(&id.app)?.release.blocks.get(&id.block)
+    /// What `block` is: as the target says, else (in an `os` app) as its
+    /// fetched image's class label says, else a service. An image not
+    /// fetched yet is planned as a service, whose first step is the fetch.
+    fn kind_of(&self, app: &App, block: &Block) -> Result<BlockKind, ImageLabelError> {
+        if let Some(kind) = block.kind {
+            return Ok(kind);
+        }
+        if app.class != AppClass::Os {
+            return Ok(BlockKind::Service);
+        }
+        Ok(self
+            .image_class(&block.image)?
+            .and_then(|class| class.kind)
+            .unwrap_or_default())
+    }
+
+    /// The class labels of the fetched image satisfying `image`, if any.
+    fn image_class(&self, image: &ImageRef) -> Result<Option<ImageClass>, ImageLabelError> {
+        self.fetched(image)
+            .map(|i| ImageClass::from_labels(&i.class_labels))
+            .transpose()
+    }
+
+    fn fetched(&self, image: &ImageRef) -> Option<&'a Image> {
+        self.current
+            .images
+            .iter()
+            .find(|i| i.references.iter().any(|r| image.is_satisfied_by(r)))
+    }
+
+    /// Plans an overlay or the hostapp: fetch its image, then install it
+    /// once, where the device boots it from. Neither is a container.
+    fn os_block(&mut self, id: &BlockId, block: &Block, kind: BlockKind) {
+        let Some(image) = self.fetched(&block.image) else {
+            self.fetch(&block.image);
+            return;
+        };
+        let class = ImageClass::from_labels(&image.class_labels).unwrap_or_default();
+        match kind {
+            BlockKind::Service => {}
+            BlockKind::Overlay => {
+                let installed = self
+                    .current
+                    .extensions
+                    .iter()
+                    .any(|e| e.block == *id && e.image == image.id);
+                if !installed {
+                    let settings = block.overlay.clone().unwrap_or_default().or(&class.overlay);
+                    self.steps.push(Step::InstallOverlay {
+                        block: id.clone(),
+                        image: image.id.clone(),
+                        reference: block.image.clone(),
+                        settings,
+                        requires_reboot: block.requires_reboot || class.requires_reboot,
+                    });
+                }
+            }
+            BlockKind::Hostapp => {
+                let host = &self.current.host;
+                let installed = [&host.booted, &host.staged]
+                    .into_iter()
+                    .any(|slot| slot.as_ref() == Some(&image.id));
+                if !installed {
+                    self.steps.push(Step::InstallHostapp {
+                        block: id.clone(),
+                        image: image.id.clone(),
+                        reference: block.image.clone(),
+                    });
+                }
+            }
+        }
     }
 }
 
@@ -1180,8 +1316,12 @@ fn is_up(status: ContainerStatus) -> bool {
 /// The networks an app needs: those it declares and those its blocks join.
 fn app_networks(app: &App) -> BTreeSet<NetworkName> {
     let mut networks: BTreeSet<NetworkName> = app.networks.keys().cloned().collect();
+    // A block the target says is no container joins no network; one whose
+    // image says so is found out only once fetched, too late to matter.
     for block in app.release.blocks.values() {
-        networks.extend(block.effective_networks());
+        if block.kind.is_none_or(BlockKind::is_container) {
+            networks.extend(block.effective_networks());
+        }
     }
     networks
 }

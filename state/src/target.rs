@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 
 use super::duration::HumanDuration;
 use super::image::ImageRef;
+use super::kind::{BlockKind, OverlaySettings};
 use super::mount::AbsPath;
 use super::mount::VolumeMount;
 use super::name::{AppName, BlockName, NetworkName, PluginRef, VolumeName};
@@ -247,6 +248,18 @@ pub struct Block {
     /// on it.
     #[serde(default, skip_serializing_if = "BlockRole::is_service")]
     pub role: BlockRole,
+    /// What the block is to the device: `service` (a container), `overlay`
+    /// (files stacked over the root filesystem at boot) or `hostapp` (the
+    /// host OS's root filesystem, written into the inactive slot). Only an
+    /// `os` app holds overlays and a hostapp, at most one hostapp per
+    /// release. Absent: what the image's `io.osb.image.class` (or
+    /// `io.balena.image.class`) label says, else `service`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<BlockKind>,
+    /// An overlay's stacking and kernel (`kind: overlay` only); a field
+    /// absent here is read from the image's labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlay: Option<OverlaySettings>,
     /// The clock the block needs before it starts. Absent: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<TimeRequirement>,
@@ -841,6 +854,10 @@ impl Block {
             // A role changed is a block that comes or goes, not a
             // container to recreate.
             role: _,
+            // Neither an overlay nor a hostapp is a container; which
+            // image is installed is what the planner compares for them.
+            kind: _,
+            overlay: _,
             time: _,
             plugins: _,
             privileged,
@@ -969,6 +986,8 @@ impl Block {
             requires: Vec::new(),
             optional: false,
             role: BlockRole::Service,
+            kind: None,
+            overlay: None,
             time: None,
             plugins: Vec::new(),
             privileged: false,

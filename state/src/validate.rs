@@ -14,13 +14,14 @@ use std::collections::BTreeMap;
 
 use std::time::Duration;
 
+use super::kind::BlockKind;
 use super::mount::VolumeMount;
 use super::name::{BlockName, NetworkName, VolumeName};
 use super::port::PortMapping;
 use super::settings::{self, IpcMode, SharedNamespace, ULIMITS};
 use super::target::{
-    Block, BlockRole, DependsCondition, FORMAT_VERSION, HealthTest, NetworkConfig, RestartPolicy,
-    TargetState, UpdateStrategy, VolumeConfig, unsupported_version,
+    App, AppClass, Block, BlockRole, DependsCondition, FORMAT_VERSION, HealthTest, NetworkConfig,
+    RestartPolicy, TargetState, UpdateStrategy, VolumeConfig, unsupported_version,
 };
 
 /// Where a block sees its update-lock directory: the runtime mounts it, so
@@ -262,6 +263,7 @@ pub(crate) fn check_target(target: &TargetState) -> Result<(), ReleaseError> {
             name: format!("app '{name}'"),
         };
         check_requires(&format!("apps.{name}.release"), &app.release.requires)?;
+        check_kinds(&scope, app)?;
         if let Some(window) = app.release.validation_window
             && !(Duration::from_secs(1)..=MAX_VALIDATION_WINDOW).contains(&window.get())
         {
@@ -277,6 +279,64 @@ pub(crate) fn check_target(target: &TargetState) -> Result<(), ReleaseError> {
             &app.networks,
             &mut published,
         )?;
+    }
+    Ok(())
+}
+
+/// Overlays and the hostapp are the OS's own: only an `os` app holds
+/// them, one hostapp at most (a device boots one root filesystem), and no
+/// container waits for either (neither ever runs).
+fn check_kinds(scope: &Scope, app: &App) -> Result<(), ReleaseError> {
+    let mut hostapp: Option<&BlockName> = None;
+    for (name, block) in &app.release.blocks {
+        let path = format!("{}.{name}", scope.blocks);
+        if block.overlay.is_some() && !matches!(block.kind, None | Some(BlockKind::Overlay)) {
+            return Err(setting(
+                format!("{path}.overlay"),
+                "only an overlay block has overlay settings",
+            ));
+        }
+        let Some(kind) = block.kind.filter(|k| !k.is_container()) else {
+            continue;
+        };
+        if app.class != AppClass::Os {
+            return Err(setting(
+                format!("{path}.kind"),
+                format!("a block of kind '{kind}' belongs only to an app of class 'os'"),
+            ));
+        }
+        if block.role == BlockRole::Test {
+            return Err(setting(
+                format!("{path}.role"),
+                format!("a block of kind '{kind}' never runs, so it cannot be a test"),
+            ));
+        }
+        if !block.depends_on.is_empty() {
+            return Err(setting(
+                format!("{path}.depends_on"),
+                format!("a block of kind '{kind}' never runs, so it waits for nothing"),
+            ));
+        }
+        if let Some((waiting, _)) = app
+            .release
+            .blocks
+            .iter()
+            .find(|(_, other)| other.depends_on.contains_key(name))
+        {
+            return Err(setting(
+                format!("{}.{waiting}.depends_on.{name}", scope.blocks),
+                format!("'{name}' is of kind '{kind}': it never runs, so no block can wait for it"),
+            ));
+        }
+        if kind == BlockKind::Hostapp {
+            if let Some(first) = hostapp {
+                return Err(setting(
+                    format!("{path}.kind"),
+                    format!("a release holds one hostapp at most, and '{first}' is one"),
+                ));
+            }
+            hostapp = Some(name);
+        }
     }
     Ok(())
 }

@@ -53,7 +53,7 @@ use osb_state::current::{ContainerId, ContainerStatus, CurrentState, Image, Imag
 use osb_state::gate::{Gate, Rules, gate_under};
 use osb_state::plan::{ContainerRef, Step, WaitReason, notices};
 use osb_state::policy::Policy;
-use osb_state::{BlockId, Conditions, ImageRef, TargetState, TimeStatus, plan};
+use osb_state::{BlockId, BlockKind, Conditions, ImageRef, TargetState, TimeStatus, plan};
 use progress::{ProgressOutput, PullProgress};
 use store::{Store, StoreError};
 use turn::{Turn, TurnError};
@@ -349,6 +349,9 @@ enum StepError {
     /// with "no such image": not retried by the cycle.
     #[error("{error}")]
     PullGaveUp { error: EngineError, attempts: u32 },
+    /// An overlay or hostapp to install where no host OS store is set up.
+    #[error("{block}: {kind} blocks are not installed by this runtime yet")]
+    HostOsUnsupported { block: BlockId, kind: BlockKind },
 }
 
 /// Failures of one step in a row before an apply gives up.
@@ -528,6 +531,9 @@ impl Applier {
                 volumes: engine.volumes,
                 networks: engine.networks,
                 locks: locks.runtime,
+                // Filled in once this runtime installs them.
+                extensions: Vec::new(),
+                host: osb_state::current::HostSlots::default(),
             },
             conditions: Conditions {
                 time: self.settings.time.current(),
@@ -1363,6 +1369,14 @@ impl Applier {
         let e = &self.engine;
         match step {
             Step::FetchImage { image } => self.fetch(image).await,
+            Step::InstallOverlay { block, .. } => Err(StepError::HostOsUnsupported {
+                block: block.clone(),
+                kind: BlockKind::Overlay,
+            }),
+            Step::InstallHostapp { block, .. } => Err(StepError::HostOsUnsupported {
+                block: block.clone(),
+                kind: BlockKind::Hostapp,
+            }),
             Step::CreateVolume {
                 app,
                 volume,
@@ -1680,9 +1694,11 @@ fn step_block(step: &Step) -> String {
             Some(o) => format!("{}/{}", o.app, o.block),
             None => container.id.to_string(),
         },
-        Step::TakeLock { block } | Step::ReleaseLock { block } | Step::Wait { block, .. } => {
-            block.to_string()
-        }
+        Step::TakeLock { block }
+        | Step::ReleaseLock { block }
+        | Step::Wait { block, .. }
+        | Step::InstallOverlay { block, .. }
+        | Step::InstallHostapp { block, .. } => block.to_string(),
         Step::CreateVolume { app, .. }
         | Step::RemoveVolume { app, .. }
         | Step::CreateNetwork { app, .. }

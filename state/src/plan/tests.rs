@@ -1,5 +1,7 @@
 //! Planner tables: a current state and a target in, the plan out as lines.
 
+use std::collections::BTreeMap;
+
 use super::*;
 use crate::current::{Image, Network, Volume};
 use crate::labels;
@@ -106,6 +108,7 @@ fn converged(target: &TargetState) -> CurrentState {
                 current.images.push(Image {
                     id: image_id(&block.image),
                     references: vec![block.image.clone()],
+                    class_labels: BTreeMap::new(),
                 });
             }
             let labels = BlockLabels {
@@ -247,6 +250,7 @@ fn apply(current: &mut CurrentState, target: &TargetState, step: &Step) {
         Step::FetchImage { image } => current.images.push(Image {
             id: image_id(image),
             references: vec![image.clone()],
+            class_labels: BTreeMap::new(),
         }),
         Step::CreateVolume {
             app,
@@ -308,6 +312,13 @@ fn apply(current: &mut CurrentState, target: &TargetState, step: &Step) {
             current.locks.remove(block);
         }
         Step::Wait { .. } => {}
+        Step::InstallOverlay { block, image, .. } => {
+            current.extensions.push(crate::current::InstalledExtension {
+                block: block.clone(),
+                image: image.clone(),
+            });
+        }
+        Step::InstallHostapp { image, .. } => current.host.staged = Some(image.clone()),
     }
 }
 
@@ -442,6 +453,7 @@ fn image_change_hand_over() {
     current.images.push(Image {
         id: ImageId("sha256:new".to_owned()),
         references: vec![ImageRef::parse("localhost:5000/web:2").unwrap_or_else(|e| panic!("{e}"))],
+        class_labels: BTreeMap::new(),
     });
     check(
         &current,
@@ -772,6 +784,7 @@ fn update_lock_held_by_the_block() {
     current.images.push(Image {
         id: image_id(&web2),
         references: vec![web2],
+        class_labels: BTreeMap::new(),
     });
     check(&current, &new, &locked, "create main/web@2.0.0");
     // ...but the block is not stopped while it holds its lock.
@@ -865,6 +878,7 @@ fn the_new_container_is_created_before_the_old_one_stops() {
             current.images.push(Image {
                 id: image_id(&web2),
                 references: vec![web2],
+                class_labels: BTreeMap::new(),
             });
         }
         let mut batches = Vec::new();
@@ -898,6 +912,7 @@ fn a_create_the_engine_refuses_leaves_the_old_container_running() {
     current.images.push(Image {
         id: image_id(&web2),
         references: vec![web2],
+        class_labels: BTreeMap::new(),
     });
     // The engine refuses the create, so nothing changes: the plan is the
     // same create again, and nothing of the running block is touched.
@@ -1072,6 +1087,148 @@ fn a_held_app_is_left_as_it_runs() {
         "
         create network logs/default
         fetch localhost:5000/agent:1
+        ",
+    );
+}
+
+// --- the OS's own blocks ----------------------------------------------------
+
+/// An `os` app at 2.0.0 with `blocks`.
+fn os(blocks: &str) -> TargetState {
+    target(&format!(
+        r#"{{"version": 1, "apps": {{"os": {{"class": "os",
+            "release": {{"version": "2.0.0", "blocks": {{{blocks}}}}}}}}}}}"#
+    ))
+}
+
+const HOST: &str = r#""host": {"image": "os/host:2", "kind": "hostapp"}"#;
+const MODULES: &str = r#""modules": {"image": "os/modules:2", "kind": "overlay",
+    "overlay": {"kernel_version": "5.10.104"}}"#;
+const AGENT: &str = r#""agent": {"image": "os/agent:2"}"#;
+
+#[test]
+fn overlays_and_the_hostapp_are_installed_never_run() {
+    let t = os(&format!("{HOST}, {MODULES}, {AGENT}"));
+    let mut current = CurrentState::default();
+    converge(
+        &mut current,
+        &t,
+        &Conditions::default(),
+        "
+        create network os/default; fetch os/agent:2; fetch os/host:2; fetch os/modules:2
+        create os/agent@2.0.0; install hostapp os/host from os/host:2 into the inactive slot; install overlay os/modules from os/modules:2
+        start os/agent@2.0.0
+        converged
+        ",
+    );
+    assert_eq!(current.containers.len(), 1, "{:?}", current.containers);
+    // Installed once: the booted or the staged slot holding the image is
+    // enough, and so is the extension of this image for this block.
+    let host_image = image_id(&ImageRef::parse("os/host:2").unwrap());
+    current.host = crate::current::HostSlots {
+        booted: Some(host_image),
+        staged: None,
+    };
+    assert_eq!(plan(&current, &t, &Conditions::default()), vec![]);
+}
+
+/// `current` with the image `reference` fetched, carrying `labels`.
+fn fetched_with(current: &mut CurrentState, reference: &str, labels: &[(&str, &str)]) {
+    let image = ImageRef::parse(reference).unwrap();
+    current.images.push(Image {
+        id: image_id(&image),
+        references: vec![image],
+        class_labels: labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    });
+}
+
+#[test]
+fn an_images_class_label_makes_an_os_block_an_overlay() {
+    let labels = [
+        (crate::kind::BALENA_IMAGE_CLASS, "overlay"),
+        (crate::kind::IMAGE_KERNEL_VERSION, "6.1.0"),
+        (crate::kind::IMAGE_OVERRIDE_PRIORITY, "7"),
+        (crate::kind::IMAGE_REQUIRES_REBOOT, "1"),
+    ];
+    let mut current = CurrentState::default();
+    fetched_with(&mut current, "os/firmware:2", &labels);
+    let t = os(r#""firmware": {"image": "os/firmware:2", "overlay": {"override_priority": 3}}"#);
+    let steps = plan(&current, &t, &Conditions::default());
+    let installs: Vec<&Step> = steps
+        .iter()
+        .filter(|s| !matches!(s, Step::CreateNetwork { .. }))
+        .collect();
+    let [
+        Step::InstallOverlay {
+            settings,
+            requires_reboot,
+            ..
+        },
+    ] = &installs[..]
+    else {
+        panic!("{steps:?}");
+    };
+    // The target's priority wins; the kernel comes from the label.
+    assert_eq!(settings.override_priority, Some(3));
+    assert_eq!(settings.kernel_version.as_ref().unwrap().as_str(), "6.1.0");
+    assert!(requires_reboot);
+
+    // Outside an `os` app the label is no licence: the block is a container.
+    let user = app("1.0.0", r#""firmware": {"image": "os/firmware:2"}"#);
+    converge(
+        &mut current.clone(),
+        &user,
+        &Conditions::default(),
+        "
+        create volume main/data; create network main/default
+        create main/firmware@1.0.0
+        start main/firmware@1.0.0
+        converged
+        ",
+    );
+
+    // A class label that does not read holds the block, naming the label.
+    let mut current = CurrentState::default();
+    fetched_with(
+        &mut current,
+        "os/firmware:2",
+        &[(crate::kind::IMAGE_CLASS, "kernel")],
+    );
+    let lines: Vec<String> = plan(
+        &current,
+        &os(r#""firmware": {"image": "os/firmware:2"}"#),
+        &Conditions::default(),
+    )
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    assert_eq!(
+        lines,
+        vec![
+            "create network os/default",
+            "wait os/firmware: image label io.osb.image.class='kernel': not one of service, overlay, hostapp"
+        ]
+    );
+}
+
+#[test]
+fn a_service_that_becomes_an_overlay_loses_its_container() {
+    let before = os(r#""modules": {"image": "os/modules:1"}"#);
+    let mut current = converged(&before);
+    let after = os(r#""modules": {"image": "os/modules:1", "kind": "overlay"}"#);
+    converge(
+        &mut current,
+        &after,
+        &Conditions::default(),
+        "
+        install overlay os/modules from os/modules:1; lock os/modules
+        stop os/modules@2.0.0
+        remove os/modules@2.0.0
+        unlock os/modules; remove network os/default
+        converged
         ",
     );
 }

@@ -873,3 +873,90 @@ fn the_validation_window_is_bounded() {
         check(&window(w), expect);
     }
 }
+
+/// A target whose app `os` is of class `class` with the blocks in `blocks`.
+fn os_app(class: &str, blocks: &str) -> String {
+    format!(
+        r#"{{"version": 1, "apps": {{"os": {{"class": "{class}",
+            "release": {{"version": "2.0.0", "blocks": {{{blocks}}}}}}}}}}}"#
+    )
+}
+
+#[test]
+fn overlays_and_the_hostapp_belong_to_the_os() {
+    let host = r#""host": {"image": "os/host:2", "kind": "hostapp"}"#;
+    let modules = r#""modules": {"image": "os/modules:2", "kind": "overlay",
+        "overlay": {"override_priority": 10, "kernel_version": "5.10.104-tegra", "kernel_abi": "0"}}"#;
+    let os = os_app("os", &format!("{host}, {modules}"));
+    check(&os, "ok");
+    let target = TargetState::from_json(&os).unwrap();
+    let block = &target.apps[&AppName::new("os").unwrap()].release.blocks
+        [&BlockName::new("modules").unwrap()];
+    assert_eq!(block.kind, Some(BlockKind::Overlay));
+    let overlay = block.overlay.as_ref().unwrap();
+    assert_eq!(overlay.override_priority, Some(10));
+    assert_eq!(
+        overlay.kernel_version.as_ref().unwrap().as_str(),
+        "5.10.104-tegra"
+    );
+    // What the target says round-trips, and a plain block says nothing new.
+    assert_eq!(
+        TargetState::from_json(&serde_json::to_string(&target).unwrap()).unwrap(),
+        target
+    );
+    assert!(
+        !serde_json::to_string(&TargetState::from_json(&web("")).unwrap())
+            .unwrap()
+            .contains("kind")
+    );
+
+    check(
+        &os_app("app", host),
+        "apps.os.release.blocks.host.kind: a block of kind 'hostapp' belongs only to an app of class 'os'",
+    );
+    check(
+        &os_app("system", modules),
+        "apps.os.release.blocks.modules.kind: a block of kind 'overlay' belongs only to an app of class 'os'",
+    );
+    check(
+        &os_app(
+            "os",
+            &format!(r#"{host}, "host2": {{"image": "os/host:3", "kind": "hostapp"}}"#),
+        ),
+        "apps.os.release.blocks.host2.kind: a release holds one hostapp at most, and 'host' is one",
+    );
+    check(
+        &os_app(
+            "os",
+            r#""x": {"image": "x:1", "kind": "service", "overlay": {}}"#,
+        ),
+        "apps.os.release.blocks.x.overlay: only an overlay block has overlay settings",
+    );
+    check(
+        &os_app(
+            "os",
+            &format!(
+                r#"{modules}, "agent": {{"image": "a:1", "depends_on": {{"modules": "started"}}}}"#
+            ),
+        ),
+        "apps.os.release.blocks.agent.depends_on.modules: 'modules' is of kind 'overlay': it never runs, so no block can wait for it",
+    );
+    check(
+        &os_app(
+            "os",
+            r#""t": {"image": "t:1", "kind": "overlay", "role": "test", "restart": "no"}"#,
+        ),
+        "apps.os.release.blocks.t.role: a block of kind 'overlay' never runs, so it cannot be a test",
+    );
+    check(
+        &os_app("os", r#""m": {"image": "m:1", "kind": "kernel"}"#),
+        "apps.os.release.blocks.m.kind: unknown variant `kernel`...",
+    );
+    check(
+        &os_app(
+            "os",
+            r#""m": {"image": "m:1", "kind": "overlay", "overlay": {"kernel_version": "5.10 x"}}"#,
+        ),
+        "apps.os.release.blocks.m.overlay.kernel_version: '5.10 x' holds a character other than printable ASCII...",
+    );
+}
