@@ -25,7 +25,6 @@ mod path;
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::OsStr;
 use std::io::{self, Read};
-use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 
 use cap_std::fs::Dir;
@@ -33,6 +32,7 @@ use rustix::fs::{AtFlags, FileType, Gid, Mode, OFlags, Uid};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::tree::open_dir;
 use path::{PathFault, components, shown};
 
 /// What an unpack keeps of an archive's metadata, and its limits.
@@ -808,17 +808,6 @@ fn is_whiteout_device<R: Read>(header: &Header, entry: &tar::Entry<'_, R>) -> bo
         && entry.header().device_minor().ok().flatten() == Some(0)
 }
 
-/// A directory beneath `dir`, never through a symlink.
-fn open_dir(dir: &Dir, name: &OsStr) -> io::Result<Dir> {
-    let fd: OwnedFd = rustix::fs::openat(
-        dir,
-        name,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    Ok(Dir::from_std_file(std::fs::File::from(fd)))
-}
-
 fn io_error(header: &Header, action: &'static str, source: io::Error) -> UnpackError {
     UnpackError::Io {
         path: header.shown.clone(),
@@ -836,4 +825,4 @@ fn dir_error(path: &[u8], action: &'static str, source: io::Error) -> UnpackErro
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
