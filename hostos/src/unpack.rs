@@ -24,6 +24,7 @@ mod path;
 
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::OsStr;
+use std::hash::{BuildHasher, RandomState};
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 
@@ -204,11 +205,13 @@ pub fn unpack(
     };
     let mut archive = tar::Archive::new(hashing);
     let mut unpacker = Unpacker {
-        root,
+        into: root,
         rules,
         chown: rules.ownership == Ownership::FromArchive && rustix::process::geteuid().is_root(),
+        root: rustix::process::geteuid().is_root(),
         report: UnpackReport::default(),
         files: HashSet::new(),
+        file_keys: RandomState::new(),
         dirs: BTreeMap::new(),
         cached_parent: None,
         seen: 0,
@@ -275,16 +278,23 @@ struct Pending {
 }
 
 struct Unpacker<'a> {
-    root: &'a Dir,
+    into: &'a Dir,
     rules: &'a UnpackRules,
     chown: bool,
     report: UnpackReport,
-    /// Regular files unpacked so far, by normalised path: what a hard link
-    /// may name.
-    files: HashSet<Vec<u8>>,
-    /// Directories' modes, set once everything beneath them is in place
-    /// (a read-only directory would refuse its own entries otherwise).
+    /// Regular files unpacked so far, by a keyed hash of their normalised
+    /// path: what a hard link may name. A hash, so a million long names
+    /// cost megabytes, not gigabytes; a collision could only let a link
+    /// name another regular file of this tree, which is checked anyway.
+    files: HashSet<u64>,
+    file_keys: RandomState,
+    /// Modes that deny their owner (not root) writing or searching a
+    /// directory, set once everything beneath it is in place (it would
+    /// refuse its own entries otherwise). Others are set at once, so this
+    /// stays small.
     dirs: BTreeMap<Vec<u8>, u32>,
+    /// Root writes in any directory whatever its mode.
+    root: bool,
     /// The last parent directory opened: entries come grouped by directory.
     cached_parent: Option<(Vec<u8>, Dir)>,
     seen: u64,
@@ -536,9 +546,13 @@ impl Unpacker<'_> {
         let mode = self.mode(header);
         rustix::fs::fchmod(&file, Mode::from_raw_mode(mode))
             .map_err(|e| io("set the mode")(e.into()))?;
-        self.files.insert(parts.join(&b'/'));
+        self.files.insert(self.key(parts));
         self.report.entries += 1;
         Ok(())
+    }
+
+    fn key(&self, parts: &[&[u8]]) -> u64 {
+        self.file_keys.hash_one(parts)
     }
 
     fn dir(&mut self, header: &Header, parts: &[&[u8]]) -> Result<(), UnpackError> {
@@ -559,7 +573,14 @@ impl Unpacker<'_> {
             .map_err(|e| io_error(header, "set the owner", e.into()))?;
         }
         let mode = self.mode(header);
-        self.dirs.insert(parts.join(&b'/'), mode);
+        if self.root || mode & 0o300 == 0o300 {
+            let dir =
+                open_dir(&parent, name).map_err(|e| io_error(header, "open the directory", e))?;
+            rustix::fs::fchmod(&dir, Mode::from_raw_mode(mode))
+                .map_err(|e| io_error(header, "set the mode", e.into()))?;
+        } else {
+            self.dirs.insert(parts.join(&b'/'), mode);
+        }
         self.report.entries += 1;
         Ok(())
     }
@@ -608,11 +629,10 @@ impl Unpacker<'_> {
             Err(PathFault::DotDot) => return Err(refuse("which climbs out of the tree")),
             Err(_) => return Err(refuse("which is not a path")),
         };
-        let key = target.join(&b'/');
-        if key == parts.join(&b'/') {
+        if target == parts {
             return Err(refuse("which is the link itself"));
         }
-        if !self.files.contains(&key) {
+        if !self.files.contains(&self.key(&target)) {
             return Err(refuse(
                 "which is not a regular file unpacked before it in this archive",
             ));
@@ -627,7 +647,7 @@ impl Unpacker<'_> {
         // Without AT_SYMLINK_FOLLOW: the name is linked, never resolved.
         rustix::fs::linkat(&source_parent, source_name, &parent, name, AtFlags::empty())
             .map_err(|e| io_error(header, "create the hard link", e.into()))?;
-        self.files.insert(parts.join(&b'/'));
+        self.files.insert(self.key(parts));
         self.report.entries += 1;
         Ok(())
     }
@@ -668,7 +688,6 @@ impl Unpacker<'_> {
             Err(rustix::io::Errno::NOENT) => {}
             Err(e) => return Err(io_error(header, "look at the existing entry", e.into())),
             Ok(stat) => {
-                let key = parts.join(&b'/');
                 let is_dir = FileType::from_raw_mode(stat.st_mode) == FileType::Directory;
                 if is_dir && dir {
                     return Ok((parent, name));
@@ -680,8 +699,10 @@ impl Unpacker<'_> {
                 };
                 rustix::fs::unlinkat(&parent, name, flags)
                     .map_err(|e| io_error(header, "replace the existing entry", e.into()))?;
-                self.files.remove(&key);
-                self.dirs.remove(&key);
+                self.files.remove(&self.key(parts));
+                if !self.dirs.is_empty() {
+                    self.dirs.remove(&parts.join(&b'/'));
+                }
                 // A directory on the cached path may be the one just removed.
                 self.cached_parent = None;
             }
@@ -710,7 +731,7 @@ impl Unpacker<'_> {
             return Ok((dir, name));
         }
         let mut dir = self
-            .root
+            .into
             .try_clone()
             .map_err(|e| io_error(header, "open the root", e))?;
         for (i, part) in parents.iter().enumerate() {
@@ -788,7 +809,7 @@ impl Unpacker<'_> {
                 continue;
             };
             let mut dir = self
-                .root
+                .into
                 .try_clone()
                 .map_err(|e| dir_error(&path, "open the root", e))?;
             for part in &parts {
