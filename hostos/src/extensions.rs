@@ -15,7 +15,7 @@ use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 use serde::{Deserialize, Serialize};
 
-use crate::tree::{read_bounded, remove_tree, sync_dir, sync_tree, write_durably};
+use crate::tree::{open_dir, read_bounded, remove_tree, sync_dir, sync_tree, write_durably};
 use crate::unpack::{UnpackError, UnpackReport, UnpackRules, unpack};
 
 /// The record of one extension, in its directory.
@@ -246,13 +246,40 @@ impl ExtensionStore {
         }
         let partial = format!("{PARTIAL}{name}");
         remove_tree(&self.dir, &partial).map_err(io("remove an earlier attempt"))?;
+        let staged = self.stage(digest, &partial, meta, reader);
+        if staged.is_err() {
+            // Also removed when the store is next opened, should this fail.
+            let _best_effort = remove_tree(&self.dir, &partial);
+        }
+        let record = staged?;
+        rustix::fs::renameat(&self.dir, partial.as_str(), &self.dir, name.as_str())
+            .map_err(|e| io("move it into place")(e.into()))?;
+        sync_dir(&self.dir).map_err(io("sync the store"))?;
+        Ok(record)
+    }
+
+    /// Unpacks and records the extension in the staging directory
+    /// `partial`, durably.
+    fn stage(
+        &self,
+        digest: &ImageDigest,
+        partial: &str,
+        meta: ExtensionMeta,
+        reader: impl Read,
+    ) -> Result<ExtensionRecord, ExtensionError> {
+        let io = |action| {
+            move |source| ExtensionError::Io {
+                digest: digest.clone(),
+                action,
+                source,
+            }
+        };
         self.dir
-            .create_dir(&partial)
+            .create_dir(partial)
             .map_err(io("create its staging directory"))?;
-        let staging =
-            crate::tree::open_dir(&self.dir, &partial).map_err(io("open its staging directory"))?;
+        let staging = open_dir(&self.dir, partial).map_err(io("open its staging directory"))?;
         staging.create_dir(ROOT).map_err(io("create its root"))?;
-        let root = crate::tree::open_dir(&staging, ROOT).map_err(io("open its root"))?;
+        let root = open_dir(&staging, ROOT).map_err(io("open its root"))?;
         let report = unpack(reader, &root, &UnpackRules::extension()).map_err(|source| {
             ExtensionError::Unpack {
                 digest: digest.clone(),
@@ -270,9 +297,6 @@ impl ExtensionStore {
         write_durably(&staging, RECORD, &json).map_err(io("write its record"))?;
         sync_tree(&root).map_err(io("sync its files"))?;
         sync_dir(&staging).map_err(io("sync its directory"))?;
-        rustix::fs::renameat(&self.dir, partial.as_str(), &self.dir, name.as_str())
-            .map_err(|e| io("move it into place")(e.into()))?;
-        sync_dir(&self.dir).map_err(io("sync the store"))?;
         Ok(record)
     }
 
@@ -349,7 +373,7 @@ impl ExtensionStore {
             digest: digest.clone(),
             reason,
         };
-        let dir = crate::tree::open_dir(&self.dir, digest.dir_name())
+        let dir = open_dir(&self.dir, digest.dir_name())
             .map_err(|e| bad(format!("cannot open its directory: {e}")))?;
         let bytes = read_bounded(&dir, RECORD, MAX_RECORD).map_err(|e| bad(e.to_string()))?;
         let record: ExtensionRecord =

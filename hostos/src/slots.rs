@@ -16,7 +16,7 @@ use cap_std::fs::Dir;
 use serde::{Deserialize, Serialize};
 
 use crate::tree::{open_dir, read_bounded, remove_tree, sync_dir, sync_tree, write_durably};
-use crate::unpack::{UnpackError, UnpackRules, unpack};
+use crate::unpack::{UnpackError, UnpackReport, UnpackRules, unpack};
 
 /// The marker of a bootable slot.
 const MARKER: &str = "slot.json";
@@ -202,25 +202,12 @@ impl Slots {
         sync_dir(&dir).map_err(io("sync its directory"))?;
         remove_tree(&dir, ROOT).map_err(io("remove the old root filesystem"))?;
         remove_tree(&dir, PARTIAL_ROOT).map_err(io("remove an earlier attempt"))?;
-        dir.create_dir(PARTIAL_ROOT)
-            .map_err(io("create the new root filesystem"))?;
-        let root = open_dir(&dir, PARTIAL_ROOT).map_err(io("open the new root filesystem"))?;
-        let report =
-            unpack(reader, &root, &UnpackRules::hostapp()).map_err(|source| SlotError::Unpack {
-                slot,
-                image: image.to_owned(),
-                source,
-            })?;
-        // Resolved beneath the root only (`sbin` may be a link to
-        // `usr/sbin`); a link out of it counts as missing.
-        if root.symlink_metadata(INIT).is_err() {
-            return Err(SlotError::NotRootFilesystem {
-                slot,
-                image: image.to_owned(),
-                missing: INIT,
-            });
+        let staged = stage(&dir, slot, image, reader);
+        if staged.is_err() {
+            // Also removed by the slot's next write, should this fail.
+            let _best_effort = remove_tree(&dir, PARTIAL_ROOT);
         }
-        sync_tree(&root).map_err(io("sync the new root filesystem"))?;
+        let report = staged?;
         rustix::fs::renameat(&dir, PARTIAL_ROOT, &dir, ROOT)
             .map_err(|e| io("move the new root filesystem into place")(e.into()))?;
         sync_dir(&dir).map_err(io("sync its directory"))?;
@@ -265,6 +252,38 @@ impl Slots {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Unpacks the root filesystem into `root.partial` of the slot's `dir`
+/// and checks that it is one, durably.
+fn stage(dir: &Dir, slot: Slot, image: &str, reader: impl Read) -> Result<UnpackReport, SlotError> {
+    let io = |action| {
+        move |source| SlotError::Io {
+            slot,
+            action,
+            source,
+        }
+    };
+    dir.create_dir(PARTIAL_ROOT)
+        .map_err(io("create the new root filesystem"))?;
+    let root = open_dir(dir, PARTIAL_ROOT).map_err(io("open the new root filesystem"))?;
+    let report =
+        unpack(reader, &root, &UnpackRules::hostapp()).map_err(|source| SlotError::Unpack {
+            slot,
+            image: image.to_owned(),
+            source,
+        })?;
+    // Resolved beneath the root only (`sbin` may be a link to `usr/sbin`);
+    // a link out of it counts as missing.
+    if root.symlink_metadata(INIT).is_err() {
+        return Err(SlotError::NotRootFilesystem {
+            slot,
+            image: image.to_owned(),
+            missing: INIT,
+        });
+    }
+    sync_tree(&root).map_err(io("sync the new root filesystem"))?;
+    Ok(report)
 }
 
 #[cfg(test)]

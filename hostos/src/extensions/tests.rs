@@ -112,6 +112,7 @@ fn a_refused_image_leaves_nothing_visible() {
         )
     );
     assert_eq!(store.get(&digest('a')).unwrap(), None);
+    assert!(names(&path).is_empty(), "{:?}", names(&path));
     drop(store);
     ExtensionStore::open(&path).unwrap();
     assert!(names(&path).is_empty());

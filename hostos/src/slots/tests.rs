@@ -86,6 +86,8 @@ fn an_image_without_init_leaves_the_slot_unmarked() {
         "slot b: image 'app:1' is not a root filesystem: it holds no 'sbin/init'"
     );
     assert_eq!(slots.read(Slot::B).unwrap(), None);
+    assert!(!tmp.path().join("b/root.partial").exists());
+    assert!(!tmp.path().join("b/root").exists());
     // A link out of the root is no init either.
     let escaping = Tar::new().symlink("sbin", "/usr/sbin").bytes();
     let error = slots

@@ -7,6 +7,7 @@ pub(super) enum PathFault {
     Nul,
     DotDot,
     TooLong { len: usize, max: usize },
+    NameTooLong { len: usize },
 }
 
 impl std::fmt::Display for PathFault {
@@ -16,8 +17,15 @@ impl std::fmt::Display for PathFault {
             PathFault::Nul => f.write_str("the path holds a NUL byte"),
             PathFault::DotDot => f.write_str("the path holds a '..' component"),
             PathFault::TooLong { len, max } => {
-                write!(f, "the path is {len} bytes long, more than {max}")
+                write!(
+                    f,
+                    "the path is {len} bytes long, more than max_path_len ({max})"
+                )
             }
+            PathFault::NameTooLong { len } => write!(
+                f,
+                "a component of the path is {len} bytes long, more than a name may be ({NAME_MAX})"
+            ),
         }
     }
 }
@@ -47,10 +55,7 @@ pub(super) fn components(raw: &[u8], max_len: usize) -> Result<Option<Vec<&[u8]>
             b"" | b"." => {}
             b".." => return Err(PathFault::DotDot),
             name if name.len() > NAME_MAX => {
-                return Err(PathFault::TooLong {
-                    len: name.len(),
-                    max: NAME_MAX,
-                });
+                return Err(PathFault::NameTooLong { len: name.len() });
             }
             name => parts.push(name),
         }
@@ -91,7 +96,7 @@ mod tests {
         assert_eq!(ok("a/b\0c"), Err(PathFault::Nul));
         assert_eq!(
             components(&[b'a'; 300], 4096),
-            Err(PathFault::TooLong { len: 300, max: 255 })
+            Err(PathFault::NameTooLong { len: 300 })
         );
         assert_eq!(
             components(b"abc/def", 5),

@@ -612,7 +612,7 @@ fn limits_fail_the_unpack_naming_the_limit_and_the_entry() {
     let error = fixture.unpack(&archive, &rules).unwrap_err();
     assert_eq!(
         error.to_string(),
-        "entry 'l': its link name: the path is 21 bytes long, more than 20"
+        "entry 'l': its link name: the path is 21 bytes long, more than max_path_len (20)"
     );
 }
 
