@@ -49,8 +49,14 @@ impl std::fmt::Debug for ImageExport {
 impl Engine {
     /// Starts exporting `image`'s files (the image must be present): a
     /// container created from it, never started, whose export is the
-    /// stream. Must be called within a tokio runtime.
+    /// stream. Within a tokio runtime, which removes the container should
+    /// the export be dropped unfinished.
     pub async fn export_image(&self, image: &str) -> Result<ImageExport, EngineError> {
+        let handle = Handle::try_current().map_err(|e| EngineError::Refused {
+            action: format!("export {image}"),
+            message: format!("not within a tokio runtime: {e}"),
+            status: None,
+        })?;
         let body = ContainerCreateBody {
             image: Some(image.to_owned()),
             entrypoint: Some(vec![PLACEHOLDER.to_owned()]),
@@ -84,7 +90,7 @@ impl Engine {
             engine: self.clone(),
             image: image.to_owned(),
             container: Some(id),
-            handle: Handle::current(),
+            handle,
             stream,
         })
     }
