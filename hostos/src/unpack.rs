@@ -328,10 +328,22 @@ impl Unpacker<'_> {
         self.seen += 1;
         let header = entry.header();
         let kind = header.entry_type();
-        let raw_path = match pending.path.take() {
-            Some(path) => path,
-            None => header.path_bytes().into_owned(),
+        // Extension headers are named by their own header; they leave the
+        // pending name to the entry they describe, in whichever order they
+        // come.
+        let is_extension = matches!(
+            kind,
+            tar::EntryType::GNULongName
+                | tar::EntryType::GNULongLink
+                | tar::EntryType::XHeader
+                | tar::EntryType::XGlobalHeader
+        );
+        let pending_path = if is_extension {
+            None
+        } else {
+            pending.path.take()
         };
+        let raw_path = pending_path.unwrap_or_else(|| header.path_bytes().into_owned());
         let shown_path = shown(&raw_path);
         if self.seen > self.rules.max_entries {
             return Err(UnpackError::Limit {

@@ -637,6 +637,34 @@ fn long_names_are_read() {
 }
 
 #[test]
+fn a_long_name_and_a_long_link_name_both_reach_their_entry() {
+    let name = format!("{}/link", "n".repeat(120));
+    let target = format!("/{}", "t".repeat(120));
+    let long = |kind, value: &str| {
+        let mut data = value.as_bytes().to_vec();
+        data.push(0);
+        (kind, data)
+    };
+    let name_first = [
+        long(EntryType::GNULongName, &name),
+        long(EntryType::GNULongLink, &target),
+    ];
+    let link_first = [name_first[1].clone(), name_first[0].clone()];
+    for headers in [name_first, link_first] {
+        let fixture = Fixture::new();
+        let mut tar = Tar::new();
+        for (kind, data) in headers {
+            tar = tar.raw(kind, b"././@LongLink", b"", 0o644, &data);
+        }
+        let archive = tar
+            .raw(EntryType::Symlink, b"short", b"short", 0o777, b"")
+            .bytes();
+        fixture.unpack(&archive, &rules()).unwrap();
+        assert_eq!(fixture.link(&name), target);
+    }
+}
+
+#[test]
 fn a_truncated_stream_fails() {
     let fixture = Fixture::new();
     let mut archive = Tar::new().file("big", 0o644, &[7; 4096]).bytes();
