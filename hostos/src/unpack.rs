@@ -208,7 +208,7 @@ pub fn unpack(
         into: root,
         rules,
         chown: rules.ownership == Ownership::FromArchive && rustix::process::geteuid().is_root(),
-        root: rustix::process::geteuid().is_root(),
+        deferred_bytes: 0,
         report: UnpackReport::default(),
         files: HashSet::new(),
         file_keys: RandomState::new(),
@@ -240,6 +240,10 @@ const MAX_TAIL: u64 = 1 << 20;
 /// The most a GNU long name or long link header may hold beyond the
 /// rules' path length (its NUL).
 const LONG_NAME_SLACK: u64 = 16;
+/// The most bytes the paths of read-only directories may hold together:
+/// their modes wait for the end of the unpack. A root filesystem has a
+/// handful (`proc`, `sys`).
+const MAX_DEFERRED: usize = 16 << 20;
 /// The most one PAX header may hold: names, times, and extended
 /// attributes, which are read past, never applied.
 const MAX_PAX: u64 = 1 << 20;
@@ -288,13 +292,12 @@ struct Unpacker<'a> {
     /// name another regular file of this tree, which is checked anyway.
     files: HashSet<u64>,
     file_keys: RandomState,
-    /// Modes that deny their owner (not root) writing or searching a
-    /// directory, set once everything beneath it is in place (it would
-    /// refuse its own entries otherwise). Others are set at once, so this
-    /// stays small.
+    /// Modes that deny their owner writing or searching a directory, set
+    /// once everything beneath it is in place (it would refuse its own
+    /// entries otherwise, but to root). Others are set at once, so this
+    /// stays small: its paths' bytes are bounded by [`MAX_DEFERRED`].
     dirs: BTreeMap<Vec<u8>, u32>,
-    /// Root writes in any directory whatever its mode.
-    root: bool,
+    deferred_bytes: usize,
     /// The last parent directory opened: entries come grouped by directory.
     cached_parent: Option<(Vec<u8>, Dir)>,
     seen: u64,
@@ -585,13 +588,26 @@ impl Unpacker<'_> {
             .map_err(|e| io_error(header, "set the owner", e.into()))?;
         }
         let mode = self.mode(header);
-        if self.root || mode & 0o300 == 0o300 {
+        if mode & 0o300 == 0o300 {
+            // The last entry for a path wins over a mode still waiting.
+            if !self.dirs.is_empty() {
+                self.dirs.remove(&parts.join(&b'/'));
+            }
             let dir =
                 open_dir(&parent, name).map_err(|e| io_error(header, "open the directory", e))?;
             rustix::fs::fchmod(&dir, Mode::from_raw_mode(mode))
                 .map_err(|e| io_error(header, "set the mode", e.into()))?;
         } else {
-            self.dirs.insert(parts.join(&b'/'), mode);
+            let path = parts.join(&b'/');
+            self.deferred_bytes += path.len();
+            if self.deferred_bytes > MAX_DEFERRED {
+                return Err(UnpackError::Limit {
+                    path: header.shown.clone(),
+                    limit: "the paths of read-only directories",
+                    max: MAX_DEFERRED as u64,
+                });
+            }
+            self.dirs.insert(path, mode);
         }
         self.report.entries += 1;
         Ok(())

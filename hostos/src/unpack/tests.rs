@@ -665,6 +665,39 @@ fn a_long_name_and_a_long_link_name_both_reach_their_entry() {
 }
 
 #[test]
+fn read_only_directories_get_their_modes_once_filled() {
+    let fixture = Fixture::new();
+    let archive = Tar::new()
+        .dir("ro", 0o555)
+        .dir("ro/sub", 0o500)
+        .file("ro/sub/f", 0o400, b"x")
+        .dir("ro/none", 0o000)
+        .dir("ro/later", 0o755)
+        .file("ro/later/f", 0o644, b"x")
+        .dir("ro/later", 0o555)
+        .dir("ro/flip", 0o555)
+        .dir("ro/flip", 0o750)
+        .bytes();
+    fixture.unpack(&archive, &rules()).unwrap();
+    let mode = |p: &str| {
+        std::fs::symlink_metadata(fixture.path(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    };
+    assert_eq!(mode("ro"), 0o555);
+    assert_eq!(mode("ro/sub"), 0o500);
+    assert_eq!(mode("ro/sub/f"), 0o400);
+    assert_eq!(mode("ro/none"), 0o000);
+    assert_eq!(mode("ro/later"), 0o555);
+    assert_eq!(mode("ro/flip"), 0o750);
+    for dir in ["ro/none", "ro/later", "ro/sub", "ro"] {
+        std::fs::set_permissions(fixture.path(dir), PermissionsExt::from_mode(0o755)).unwrap();
+    }
+}
+
+#[test]
 fn a_truncated_stream_fails() {
     let fixture = Fixture::new();
     let mut archive = Tar::new().file("big", 0o644, &[7; 4096]).bytes();
