@@ -4,7 +4,8 @@
 //! (`DOCKER_HOST` honoured), reads the runtime's objects back into a
 //! [`CurrentState`](osb_state::CurrentState) ([`read`]), turns a block
 //! into a container ([`create`]), and pulls images with progress ([`pull`]),
-//! with the device's login for the image's registry. It also reads image
+//! with the device's login for the image's registry, and exports an
+//! image's files as a tar stream ([`export`]). It also reads image
 //! manifests from registries ([`registry`]), with the same logins, for the
 //! free-disk check before a pull. Everything else in the runtime sees engine
 //! state and registries only through these types.
@@ -16,6 +17,7 @@
 
 mod create;
 mod events;
+mod export;
 mod host_access;
 mod pull;
 mod read;
@@ -37,6 +39,7 @@ use osb_state::{AppName, ImageRef, NetworkName, VolumeName, labels};
 
 pub use create::ContainerPlan;
 pub use events::{EngineEvent, EngineEvents};
+pub use export::{ExportReader, ImageExport};
 pub use host_access::HostContext;
 pub use pull::{LayerProgress, PullEvent};
 pub use read::EngineState;

@@ -29,6 +29,10 @@ pub const CONFIG_HASH: &str = "io.osb.config-hash";
 pub const VOLUME: &str = "io.osb.volume";
 /// The network's name within its app.
 pub const NETWORK: &str = "io.osb.network";
+/// On a container created only to export an image's files (never
+/// started), the image. Without [`APP`] it is a stray to the planner, so
+/// one a crash left is removed at the next reconcile.
+pub const EXPORT: &str = "io.osb.export";
 
 /// What a container's labels say it is.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -1,0 +1,230 @@
+//! Image exports (`Engine::export_image`) unpacked by `osb-hostos`: what a
+//! hostile image can carry through the engine, and a hostapp image that
+//! is no root filesystem.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::time::Duration;
+
+use osb_hostos::extensions::{ExtensionKind, ExtensionMeta, ExtensionStore, ImageDigest};
+use osb_hostos::slots::{Slot, SlotError, Slots};
+
+use super::eventually;
+
+/// An image imported from a tar (`docker import`), removed when dropped.
+struct Imported(String);
+
+impl Imported {
+    fn new(scope: &osb_test_docker::Scope, name: &str, archive: Vec<u8>) -> Imported {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("image.tar");
+        std::fs::write(&path, archive).unwrap();
+        let reference = format!("osb-test/{name}:{}", scope.instance());
+        osb_test_docker::run(&["import", path.to_str().unwrap(), &reference]);
+        Imported(reference)
+    }
+
+    fn digest(&self) -> ImageDigest {
+        let id = osb_test_docker::run(&["image", "inspect", "--format", "{{.Id}}", &self.0]);
+        ImageDigest::parse(&id).unwrap()
+    }
+}
+
+impl Drop for Imported {
+    fn drop(&mut self) {
+        // Not a panic: this may run while a failed test unwinds.
+        let _ = osb_test_docker::try_run(&["rmi", "--force", &self.0]);
+    }
+}
+
+fn entry(
+    tar: &mut tar::Builder<Vec<u8>>,
+    kind: tar::EntryType,
+    path: &str,
+    link: &str,
+    mode: u32,
+    data: &[u8],
+) {
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(kind);
+    header.set_path(path).unwrap();
+    if !link.is_empty() {
+        header.set_link_name(link).unwrap();
+    }
+    header.set_mode(mode);
+    header.set_size(data.len() as u64);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    if kind == tar::EntryType::Char {
+        header.set_device_major(4).unwrap();
+        header.set_device_minor(64).unwrap();
+    }
+    header.set_cksum();
+    tar.append(&header, data).unwrap();
+}
+
+/// Exports `image` and hands a blocking reader of it to `use_it`, on a
+/// blocking thread, as the runtime does; the export's container removed
+/// after.
+fn with_export<T: Send + 'static>(
+    instance: &str,
+    image: &str,
+    use_it: impl FnOnce(&mut osb_engine::ExportReader) -> T + Send + 'static,
+) -> T {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let engine = osb_engine::Engine::connect(instance).await.unwrap();
+        let export = engine.export_image(image).await.unwrap();
+        tokio::task::spawn_blocking(move || {
+            let mut reader = export.into_reader();
+            let result = use_it(&mut reader);
+            reader.finish().unwrap();
+            result
+        })
+        .await
+        .unwrap()
+    })
+}
+
+#[test]
+fn a_hostile_image_export_is_unpacked_as_an_extension() {
+    let Some(docker) = osb_test_docker::engine() else {
+        return;
+    };
+    let scope = docker.scope("hostos-hostile-export");
+    let mut tar = tar::Builder::new(Vec::new());
+    use tar::EntryType as T;
+    entry(&mut tar, T::Directory, "etc", "", 0o755, b"");
+    entry(
+        &mut tar,
+        T::Regular,
+        "etc/passwd",
+        "",
+        0o644,
+        b"image's own\n",
+    );
+    entry(
+        &mut tar,
+        T::Symlink,
+        "etc/absolute",
+        "/etc/passwd",
+        0o777,
+        b"",
+    );
+    entry(&mut tar, T::Symlink, "up", "../../../../..", 0o777, b"");
+    entry(&mut tar, T::Link, "etc/passwd-", "etc/passwd", 0o644, b"");
+    entry(&mut tar, T::Regular, "usr/bin/su", "", 0o4755, b"su");
+    entry(&mut tar, T::Char, "dev/tty0", "", 0o600, b"");
+    entry(&mut tar, T::Regular, "etc/.wh.hosts", "", 0o644, b"");
+    let image = Imported::new(&scope, "hostile", tar.into_inner().unwrap());
+
+    let store_dir = tempfile::tempdir().unwrap();
+    let sentinel = store_dir.path().join("sentinel");
+    std::fs::write(&sentinel, b"untouched").unwrap();
+    let store = ExtensionStore::open(store_dir.path().join("extensions")).unwrap();
+    let digest = image.digest();
+    let meta = ExtensionMeta {
+        image: image.0.clone(),
+        app: "host".to_owned(),
+        block: "hostile".to_owned(),
+        kind: ExtensionKind::Plain,
+        kernel_version: None,
+        kernel_abi: None,
+    };
+    let record = {
+        let digest = digest.clone();
+        let store = ExtensionStore::open(store.path()).unwrap();
+        with_export(scope.instance(), &image.0, move |reader| {
+            store.install(&digest, meta, reader)
+        })
+        .unwrap()
+    };
+    assert_eq!(store.get(&digest).unwrap(), Some(record.clone()));
+    let root = store.root_path(&digest);
+    let link = |p: &str| std::fs::read_link(root.join(p)).unwrap();
+    assert_eq!(link("etc/absolute").to_str(), Some("/etc/passwd"));
+    assert_eq!(link("up").to_str(), Some("../../../../.."));
+    let own = std::fs::metadata(root.join("etc/passwd")).unwrap();
+    let linked = std::fs::metadata(root.join("etc/passwd-")).unwrap();
+    assert_eq!(own.ino(), linked.ino());
+    assert_eq!(
+        std::fs::read(root.join("etc/passwd")).unwrap(),
+        b"image's own\n"
+    );
+    let su = std::fs::metadata(root.join("usr/bin/su")).unwrap();
+    assert_eq!(su.permissions().mode() & 0o7777, 0o755);
+    assert!(record.unpack.stripped_setuid >= 1, "{record:?}");
+    // The engine carries the device node (and makes a few of its own in
+    // the container's /dev); none is created.
+    assert!(record.unpack.skipped_devices >= 1, "{record:?}");
+    assert!(std::fs::symlink_metadata(root.join("dev/tty0")).is_err());
+    // The engine takes `.wh.` names as whiteouts when it imports: whatever
+    // reaches the export, no whiteout is created.
+    assert!(std::fs::symlink_metadata(root.join("etc/.wh.hosts")).is_err());
+    assert_eq!(std::fs::read(&sentinel).unwrap(), b"untouched");
+    assert!(
+        eventually(Duration::from_secs(10), || scope.containers().is_empty()),
+        "the export's container is removed"
+    );
+}
+
+#[test]
+fn a_hostapp_image_without_init_is_refused() {
+    let Some(docker) = osb_test_docker::engine() else {
+        return;
+    };
+    let scope = docker.scope("hostos-hostapp-without-init");
+    let mut tar = tar::Builder::new(Vec::new());
+    entry(
+        &mut tar,
+        tar::EntryType::Regular,
+        "etc/os-release",
+        "",
+        0o644,
+        b"ID=app\n",
+    );
+    let image = Imported::new(&scope, "not-a-root", tar.into_inner().unwrap());
+
+    let slots_dir = tempfile::tempdir().unwrap();
+    let slots = Slots::open(slots_dir.path()).unwrap();
+    let error = {
+        let slots = Slots::open(slots.path()).unwrap();
+        let reference = image.0.clone();
+        with_export(scope.instance(), &image.0, move |reader| {
+            slots.write_inactive(Slot::A, &reference, reader)
+        })
+        .unwrap_err()
+    };
+    assert!(
+        matches!(error, SlotError::NotRootFilesystem { .. }),
+        "{error}"
+    );
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "slot b: image '{}' is not a root filesystem: it holds no 'sbin/init'",
+            image.0
+        )
+    );
+    assert_eq!(slots.read(Slot::B).unwrap(), None);
+
+    // An export dropped unread still has its container removed.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let engine = osb_engine::Engine::connect(scope.instance()).await.unwrap();
+        let export = engine.export_image(&image.0).await.unwrap();
+        assert_eq!(scope.containers().len(), 1);
+        drop(export);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    });
+    assert!(
+        eventually(Duration::from_secs(10), || scope.containers().is_empty()),
+        "the dropped export's container is removed"
+    );
+}
