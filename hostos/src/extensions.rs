@@ -223,6 +223,23 @@ impl ExtensionStore {
         Ok(ExtensionStore { path, dir })
     }
 
+    /// The store at `path` to read, as it is: nothing is created or
+    /// cleaned (an install may be under way in another process); `None`
+    /// when there is no store yet. Reading only ([`ExtensionStore::list`],
+    /// [`ExtensionStore::get`]) is what it is for.
+    pub fn read_only(path: impl Into<PathBuf>) -> Result<Option<ExtensionStore>, ExtensionError> {
+        let path = path.into();
+        match Dir::open_ambient_dir(&path, ambient_authority()) {
+            Ok(dir) => Ok(Some(ExtensionStore { path, dir })),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(ExtensionError::Store {
+                path,
+                action: "open it",
+                source,
+            }),
+        }
+    }
+
     /// Unpacks the image export `reader` as extension `digest` and records
     /// `meta` with it; visible only once complete and durable.
     pub fn install(

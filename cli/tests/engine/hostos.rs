@@ -23,6 +23,26 @@ impl Imported {
         Imported(reference)
     }
 
+    /// As [`Imported::new`], with `docker import --change` instructions.
+    fn with_changes(
+        scope: &osb_test_docker::Scope,
+        name: &str,
+        archive: Vec<u8>,
+        changes: &[&str],
+    ) -> Imported {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("image.tar");
+        std::fs::write(&path, archive).unwrap();
+        let reference = format!("osb-test/{name}:{}", scope.instance());
+        let mut args = vec!["import"];
+        for change in changes {
+            args.extend(["--change", change]);
+        }
+        args.extend([path.to_str().unwrap(), &reference]);
+        osb_test_docker::run(&args);
+        Imported(reference)
+    }
+
     fn digest(&self) -> ImageDigest {
         let id = osb_test_docker::run(&["image", "inspect", "--format", "{{.Id}}", &self.0]);
         ImageDigest::parse(&id).unwrap()
@@ -227,4 +247,79 @@ fn a_hostapp_image_without_init_is_refused() {
         eventually(Duration::from_secs(10), || scope.containers().is_empty()),
         "the dropped export's container is removed"
     );
+}
+
+/// `osb apply` of an `os` release whose block's image says it is an
+/// overlay (balena's class label): unpacked into the extension store, no
+/// container made, the reboot it asks for reported; a second apply does
+/// nothing; a hostile entry in it stays inside the store.
+#[test]
+fn osb_apply_installs_an_overlay_from_its_images_label() {
+    let Some(osb) = super::Osb::new("hostos-apply-overlay") else {
+        return;
+    };
+    let mut tar = tar::Builder::new(Vec::new());
+    use tar::EntryType as T;
+    entry(&mut tar, T::Directory, "lib", "", 0o755, b"");
+    entry(&mut tar, T::Directory, "lib/modules", "", 0o755, b"");
+    entry(
+        &mut tar,
+        T::Regular,
+        "lib/modules/board.ko",
+        "",
+        0o644,
+        b"module",
+    );
+    entry(&mut tar, T::Symlink, "lib/escape", "/etc", 0o777, b"");
+    let image = Imported::with_changes(
+        &osb.scope,
+        "overlay-modules",
+        tar.into_inner().unwrap(),
+        &[
+            "LABEL io.balena.image.class=overlay",
+            "LABEL io.balena.image.requires-reboot=1",
+            "LABEL io.osb.image.kernel-version=5.10.104-tegra",
+        ],
+    );
+    let target = serde_json::json!({
+        "version": 1,
+        "apps": {"os": {"class": "os", "release": {"version": "2.0.0", "blocks": {
+            "modules": {"image": image.0, "overlay": {"override_priority": 4}}
+        }}}}
+    });
+    let report = osb.apply(&target);
+    assert_eq!(
+        report["reboot_due"],
+        serde_json::json!([format!("os/modules ({})", image.0)]),
+        "{report}"
+    );
+    let store = ExtensionStore::open(osb.state().join("extensions")).unwrap();
+    let record = store.get(&image.digest()).unwrap().expect("installed");
+    assert_eq!(record.meta.kind, ExtensionKind::Override { priority: 4 });
+    assert_eq!(
+        record.meta.kernel_version.as_deref(),
+        Some("5.10.104-tegra")
+    );
+    assert_eq!(
+        (record.meta.app.as_str(), record.meta.block.as_str()),
+        ("os", "modules")
+    );
+    let root = store.root_path(&image.digest());
+    assert_eq!(
+        std::fs::read(root.join("lib/modules/board.ko")).unwrap(),
+        b"module"
+    );
+    // The link is kept as written, for the booted system to read; it was
+    // never followed.
+    assert_eq!(
+        std::fs::read_link(root.join("lib/escape")).unwrap(),
+        std::path::Path::new("/etc")
+    );
+    assert!(
+        osb_test_docker::containers(osb.scope.instance()).is_empty(),
+        "an overlay never runs"
+    );
+
+    let again = osb.apply(&target);
+    assert_eq!(again["steps"], serde_json::json!([]), "{again}");
 }

@@ -26,6 +26,7 @@
 pub mod backoff;
 pub mod binds;
 pub mod disk;
+pub mod host_os;
 pub mod locks;
 pub mod policies;
 pub mod progress;
@@ -157,6 +158,9 @@ pub enum ApplyError {
     /// The lock directories cannot be opened.
     #[error(transparent)]
     Lock(#[from] LockError),
+    /// The extension store cannot be read.
+    #[error(transparent)]
+    Extensions(#[from] osb_hostos::extensions::ExtensionError),
     /// The device policy or the host refuses what the target asks for:
     /// nothing of it was stored or applied.
     #[error(transparent)]
@@ -349,7 +353,13 @@ enum StepError {
     /// with "no such image": not retried by the cycle.
     #[error("{error}")]
     PullGaveUp { error: EngineError, attempts: u32 },
-    /// An overlay or hostapp to install where no host OS store is set up.
+    /// An overlay that could not be installed.
+    #[error("{block}: {error}")]
+    HostOs {
+        block: BlockId,
+        error: host_os::HostOsError,
+    },
+    /// A hostapp, which this runtime does not install yet.
     #[error("{block}: {kind} blocks are not installed by this runtime yet")]
     HostOsUnsupported { block: BlockId, kind: BlockKind },
 }
@@ -531,8 +541,7 @@ impl Applier {
                 volumes: engine.volumes,
                 networks: engine.networks,
                 locks: locks.runtime,
-                // Filled in once this runtime installs them.
-                extensions: Vec::new(),
+                extensions: host_os::installed(&self.settings.state_dir)?,
                 host: osb_state::current::HostSlots::default(),
             },
             conditions: Conditions {
@@ -860,6 +869,17 @@ impl Applier {
                                 format!("{}/{}@{}", labels.app, labels.block, labels.release);
                             self.reboot_due(&container)?;
                             report.reboot_due.push(container);
+                        }
+                        if let Step::InstallOverlay {
+                            block,
+                            reference,
+                            requires_reboot: true,
+                            ..
+                        } = &step
+                        {
+                            let overlay = format!("{block} ({reference})");
+                            self.reboot_due(&overlay)?;
+                            report.reboot_due.push(overlay);
                         }
                         report.steps.push(line);
                     }
@@ -1369,9 +1389,24 @@ impl Applier {
         let e = &self.engine;
         match step {
             Step::FetchImage { image } => self.fetch(image).await,
-            Step::InstallOverlay { block, .. } => Err(StepError::HostOsUnsupported {
+            Step::InstallOverlay {
+                block,
+                image,
+                reference,
+                settings,
+                ..
+            } => host_os::install_overlay(
+                e,
+                &self.settings.state_dir,
+                block,
+                image,
+                reference,
+                settings,
+            )
+            .await
+            .map_err(|error| StepError::HostOs {
                 block: block.clone(),
-                kind: BlockKind::Overlay,
+                error,
             }),
             Step::InstallHostapp { block, .. } => Err(StepError::HostOsUnsupported {
                 block: block.clone(),
