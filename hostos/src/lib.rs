@@ -11,6 +11,7 @@
 
 pub mod extensions;
 pub mod slots;
+pub mod stack;
 mod tree;
 pub mod unpack;
 
