@@ -2,6 +2,7 @@
 
 mod apply;
 mod blocks;
+mod boot;
 mod columns;
 mod contract;
 mod daemon;
@@ -77,6 +78,9 @@ enum Command {
     /// sensors and controls, and setting a control.
     #[command(subcommand)]
     Device(device::DeviceCommand),
+    /// What the next boot stacks over the host OS (`osb boot plan`).
+    #[command(subcommand)]
+    Boot(boot::BootCommand),
 }
 
 /// Parses the command line and runs it; returns the process exit code.
@@ -106,6 +110,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Daemon(args) => daemon::run(args, &config),
         Command::Time(args) => time::run(args, &config),
         Command::Device(cmd) => device::run(cmd, &config),
+        Command::Boot(cmd) => boot::run(cmd, &config),
         Command::Contract(cmd) => return contract::run(cmd, &config),
         Command::Release(cmd) => return release::run(cmd, &config),
     };

@@ -99,7 +99,10 @@ impl fmt::Display for LeftOut {
             LeftOut::Kernel { wants, runs } => {
                 write!(f, "built for kernel {wants}, the device runs {runs}")
             }
-            LeftOut::Abi { wants, runs: Some(runs) } => {
+            LeftOut::Abi {
+                wants,
+                runs: Some(runs),
+            } => {
                 write!(f, "built for kernel ABI {wants}, the device's is {runs}")
             }
             LeftOut::Abi { wants, runs: None } => write!(
@@ -168,20 +171,30 @@ pub fn plan(extensions: &[Candidate], device: &Device) -> StackPlan {
     for c in extensions {
         if device.disabled {
             drop(c, LeftOut::Disabled);
-        } else if let Some(wants) = c.kernel_version.as_ref().filter(|w| **w != device.kernel_version) {
-            drop(c, LeftOut::Kernel {
-                wants: wants.clone(),
-                runs: device.kernel_version.clone(),
-            });
+        } else if let Some(wants) = c
+            .kernel_version
+            .as_ref()
+            .filter(|w| **w != device.kernel_version)
+        {
+            drop(
+                c,
+                LeftOut::Kernel {
+                    wants: wants.clone(),
+                    runs: device.kernel_version.clone(),
+                },
+            );
         } else if let Some(wants) = c
             .kernel_abi
             .as_ref()
             .filter(|w| device.kernel_abi.as_ref() != Some(*w))
         {
-            drop(c, LeftOut::Abi {
-                wants: wants.clone(),
-                runs: device.kernel_abi.clone(),
-            });
+            drop(
+                c,
+                LeftOut::Abi {
+                    wants: wants.clone(),
+                    runs: device.kernel_abi.clone(),
+                },
+            );
         } else if mountable(&c.root).is_none() {
             drop(c, LeftOut::Unmountable);
         } else {
@@ -205,17 +218,17 @@ pub fn plan(extensions: &[Candidate], device: &Device) -> StackPlan {
         "lowerdir=".len() + host_len + dirs <= device.option_limit
     };
     while !kept.is_empty() && !fits(&kept) {
-        let victim = match kept
-            .iter()
-            .rposition(|c| c.kind == ExtensionKind::Plain)
-        {
+        let victim = match kept.iter().rposition(|c| c.kind == ExtensionKind::Plain) {
             Some(i) => i,
             None => kept.len() - 1,
         };
         let c = kept.remove(victim);
-        drop(c, LeftOut::OptionLimit {
-            limit: device.option_limit,
-        });
+        drop(
+            c,
+            LeftOut::OptionLimit {
+                limit: device.option_limit,
+            },
+        );
     }
     let layer = |c: &Candidate| Layer {
         dir: c.root.clone(),
@@ -276,7 +289,10 @@ mod tests {
     /// The plan as `dir` per layer, then `digest-byte: reason` per drop.
     fn lines(plan: &StackPlan) -> (Vec<String>, Vec<String>) {
         (
-            plan.lower.iter().map(|l| l.dir.display().to_string()).collect(),
+            plan.lower
+                .iter()
+                .map(|l| l.dir.display().to_string())
+                .collect(),
             plan.left_out
                 .iter()
                 .map(|d| format!("{}: {}", &d.digest[7..9], d.why))
@@ -371,7 +387,9 @@ mod tests {
                     ..device()
                 },
                 vec!["/x/3", "/host"],
-                vec!["02: the stack's mount options would exceed 19 bytes (plain extensions go first, then overrides from the lowest priority)"],
+                vec![
+                    "02: the stack's mount options would exceed 19 bytes (plain extensions go first, then overrides from the lowest priority)",
+                ],
             ),
             (
                 "a directory a mount option cannot name",
@@ -388,15 +406,24 @@ mod tests {
             let (got_lower, got_left) = lines(&plan);
             assert_eq!(got_lower, lower, "{name}");
             assert_eq!(got_left, left_out, "{name}");
-            assert!(plan.lowerdir().unwrap().len() <= device.option_limit, "{name}");
+            assert!(
+                plan.lowerdir().unwrap().len() <= device.option_limit,
+                "{name}"
+            );
         }
     }
 
     #[test]
     fn the_option_names_the_layers_uppermost_first() {
-        let plan = plan(&[ext(1, over(1), None), ext(2, ExtensionKind::Plain, None)], &device());
+        let plan = plan(
+            &[ext(1, over(1), None), ext(2, ExtensionKind::Plain, None)],
+            &device(),
+        );
         assert_eq!(plan.lowerdir().unwrap(), "lowerdir=/x/1:/host:/x/2");
         let json = serde_json::to_value(&plan).unwrap();
-        assert_eq!(json["lower"][1], serde_json::json!({"dir": "/host", "source": "host"}));
+        assert_eq!(
+            json["lower"][1],
+            serde_json::json!({"dir": "/host", "source": "host"})
+        );
     }
 }

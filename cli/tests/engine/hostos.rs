@@ -322,4 +322,27 @@ fn osb_apply_installs_an_overlay_from_its_images_label() {
 
     let again = osb.apply(&target);
     assert_eq!(again["steps"], serde_json::json!([]), "{again}");
+
+    // Built for a kernel this machine does not run: the next boot leaves
+    // it out, and says why.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_osb"))
+        .args(["boot", "plan", "--json", "--host", "/", "--state-dir"])
+        .arg(osb.state())
+        .env_remove("OSB_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        plan["lower"],
+        serde_json::json!([{"dir": "/", "source": "host"}]),
+        "{plan}"
+    );
+    assert_eq!(plan["left_out"][0]["reason"], "kernel", "{plan}");
+    assert_eq!(plan["left_out"][0]["wants"], "5.10.104-tegra", "{plan}");
+    assert_eq!(plan["left_out"][0]["image"], image.0.as_str(), "{plan}");
 }
