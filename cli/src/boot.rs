@@ -1,6 +1,7 @@
 //! `osb boot plan`: what the next boot stacks over the host OS with
 //! overlayfs (the installed extensions, in order, and what is left out and
-//! why), from the extension store and the running kernel.
+//! why), from the extension store and the running kernel; `osb boot
+//! mount` mounts exactly that.
 
 use std::path::PathBuf;
 
@@ -18,10 +19,32 @@ pub enum BootCommand {
     /// extensions for another kernel, or past the mount option size, left
     /// out with the reason.
     Plan(PlanArgs),
+    /// Mount exactly that stack at a directory, read-only (overlayfs; a
+    /// read-only bind mount for the bare host): what init mounts as the
+    /// root, to look at file by file. Needs root.
+    Mount(MountArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
+    #[command(flatten)]
+    stack: StackArgs,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MountArgs {
+    #[command(flatten)]
+    stack: StackArgs,
+    /// The directory to mount the stack at.
+    #[arg(long, value_name = "DIR")]
+    at: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct StackArgs {
     /// Where the runtime keeps its state. Default: the device config's
     /// `state_dir`.
     #[arg(long)]
@@ -37,18 +60,30 @@ pub struct PlanArgs {
     /// Plan the bare host: extensions disabled.
     #[arg(long)]
     no_extensions: bool,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    json: bool,
 }
 
 pub fn run(command: BootCommand, config: &DeviceConfig) -> anyhow::Result<()> {
     match command {
-        BootCommand::Plan(args) => plan(args, config),
+        BootCommand::Plan(args) => {
+            let plan = stack_plan(args.stack, config)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&plan)?);
+            } else {
+                print!("{}", text(&plan));
+            }
+            Ok(())
+        }
+        BootCommand::Mount(args) => {
+            let plan = stack_plan(args.stack, config)?;
+            osb_hostos::mount::mount_stack(&plan, &args.at)?;
+            print!("{}", text(&plan));
+            println!("mounted at {}", args.at.display());
+            Ok(())
+        }
     }
 }
 
-fn plan(args: PlanArgs, config: &DeviceConfig) -> anyhow::Result<()> {
+fn stack_plan(args: StackArgs, config: &DeviceConfig) -> anyhow::Result<StackPlan> {
     let state_dir = args.state_dir.unwrap_or_else(|| config.state_dir.clone());
     let dir = extensions_dir(&state_dir);
     let mut candidates = Vec::new();
@@ -79,13 +114,7 @@ fn plan(args: PlanArgs, config: &DeviceConfig) -> anyhow::Result<()> {
         option_limit: rustix::param::page_size().saturating_sub(1),
         disabled: args.no_extensions,
     };
-    let plan = stack::plan(&candidates, &device);
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&plan)?);
-    } else {
-        print!("{}", text(&plan));
-    }
-    Ok(())
+    Ok(stack::plan(&candidates, &device))
 }
 
 fn text(plan: &StackPlan) -> String {

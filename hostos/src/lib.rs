@@ -10,6 +10,7 @@
 //! the two (an image's export stream in, an installed extension out).
 
 pub mod extensions;
+pub mod mount;
 pub mod slots;
 pub mod stack;
 mod tree;
