@@ -2,6 +2,9 @@
 //! stacked over a host directory with overlayfs for real, checked file by
 //! file. Mounting needs root; elsewhere the test says so and passes.
 
+// Test helpers outside #[test] functions: a failure is the test's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
