@@ -16,6 +16,7 @@ mod daemon;
 mod device;
 mod engine_health;
 mod faults;
+mod mode;
 mod policies;
 mod policy;
 mod registries;
