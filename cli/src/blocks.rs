@@ -10,6 +10,7 @@ use clap::Args;
 
 use osb_runtime::apply::ApplySettings;
 use osb_runtime::config::DeviceConfig;
+use osb_runtime::mode::{Mode, ModeHandle};
 use osb_runtime::time::published::{self, DaemonTime};
 use osb_state::target::{AppClass, FormatVersion, ReleaseStatus};
 use osb_state::{AppName, MAX_TARGET_BYTES, TargetState, balena, compose};
@@ -58,7 +59,7 @@ impl BlockArgs {
         settings.policy = config.policy.clone();
         settings.reboot_command = config.device.reboot_command.clone();
         settings.device_contract = config.device.contract.clone();
-        settings.allow_drafts = config.development;
+        settings.mode = ModeHandle::fixed(Mode::from_development(config.development));
         settings
     }
 }

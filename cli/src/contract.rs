@@ -96,6 +96,7 @@ fn show(args: &ShowArgs, config: &DeviceConfig) -> anyhow::Result<()> {
         kernel_release: Some(&kernel),
         target: target.as_ref(),
         running: &running,
+        mode: osb_runtime::mode::Mode::from_development(config.development),
     });
     if args.json {
         println!("{}", serde_json::to_string_pretty(&contract.to_json())?);

@@ -8,9 +8,11 @@ use anyhow::Context;
 use clap::Args;
 use osb_plugin_host::PluginHost;
 use osb_runtime::config::DeviceConfig;
-use osb_runtime::daemon::raise_descriptor_limit;
+use osb_runtime::daemon::{DaemonSettings, raise_descriptor_limit};
+use osb_runtime::mode::Mode;
 use osb_runtime::preflight::Preflight;
 
+use super::LogLevel;
 use super::blocks::{BlockArgs, ComposeArgs, read_target};
 
 #[derive(Debug, Args)]
@@ -33,7 +35,15 @@ pub struct DaemonArgs {
     blocks: BlockArgs,
 }
 
-pub fn run(args: DaemonArgs, config: &DeviceConfig) -> anyhow::Result<()> {
+/// `config_path` is the device config file the daemon watches for its
+/// `development` flag (`None`: none, the built-in defaults); `log` follows
+/// the mode.
+pub fn run(
+    args: DaemonArgs,
+    config: &DeviceConfig,
+    config_path: Option<PathBuf>,
+    log: Option<LogLevel>,
+) -> anyhow::Result<()> {
     // A bad new target is refused before anything starts, and so is what
     // the device policy or the host refuses.
     let new_target = args
@@ -67,14 +77,22 @@ pub fn run(args: DaemonArgs, config: &DeviceConfig) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
+    let on_mode: Box<dyn Fn(Mode) + Send + Sync> = match log {
+        Some(log) => Box::new(move |mode| log.follow(mode)),
+        None => Box::new(|_| {}),
+    };
     osb_runtime::daemon::run(
         host,
-        &plugin_dir,
-        config.time.clone(),
-        config.engine.clone(),
-        config.metrics.clone(),
-        block_settings,
-        new_target,
+        DaemonSettings {
+            plugin_dir,
+            time: config.time.clone(),
+            engine: config.engine.clone(),
+            metrics: config.metrics.clone(),
+            blocks: block_settings,
+            new_target,
+            config_path,
+            on_mode,
+        },
     )?;
     Ok(())
 }

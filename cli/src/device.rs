@@ -169,5 +169,7 @@ fn text(request: &Request, answer: &Value) -> String {
             })
             .collect(),
         Request::SetControl { id, value } => format!("{id} set to {value}\n"),
+        // `osb device` never asks it; `osb mode` prints its own.
+        Request::Mode {} => format!("{answer}\n"),
     }
 }

@@ -8,6 +8,7 @@ mod contract;
 mod daemon;
 mod device;
 mod grant_flag;
+mod mode;
 mod plugin;
 mod release;
 mod status;
@@ -31,7 +32,8 @@ struct Cli {
     pub config: Option<PathBuf>,
 
     /// Development mode: accept unsigned plugins (logged loudly).
-    /// Overrides the config file; never use on a production device.
+    /// Overrides the config file (a daemon, until the file changes); never
+    /// use on a production device.
     #[arg(long, global = true, env = "OSB_DEVELOPMENT")]
     pub development: bool,
 
@@ -39,7 +41,8 @@ struct Cli {
     #[arg(long, global = true)]
     pub log_json: bool,
 
-    /// More log output (-v debug, -vv trace). RUST_LOG overrides.
+    /// More log output (-v debug, -vv trace). RUST_LOG overrides; without
+    /// it, a daemon in development mode logs OSB's own events at debug.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
@@ -81,6 +84,9 @@ enum Command {
     /// What the next boot stacks over the host OS (`osb boot plan`).
     #[command(subcommand)]
     Boot(boot::BootCommand),
+    /// Show the device's mode, or switch it (the device config's
+    /// `development` flag); a running daemon switches without a restart.
+    Mode(mode::ModeArgs),
 }
 
 /// Parses the command line and runs it; returns the process exit code.
@@ -98,16 +104,28 @@ fn main() -> ExitCode {
 /// (bad input), so the exit code is theirs to give.
 fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    init_logging(&cli);
+    let log = init_logging(&cli);
     let mut config = DeviceConfig::load(cli.config.as_deref())?;
     if cli.development {
         config.development = true;
     }
+    let config_path = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(osb_runtime::config::DEFAULT_PATH));
     let done = match cli.command {
         Command::Plugin(cmd) => plugin::run(cmd, &config),
         Command::Apply(args) => apply::run(args, &config, cli.log_json),
         Command::Status(args) => status::run(args, &config),
-        Command::Daemon(args) => daemon::run(args, &config),
+        Command::Daemon(args) => {
+            // The default file may come later (`osb mode` makes it), but
+            // only in a directory that is there to watch.
+            let watched = (cli.config.is_some()
+                || config_path.parent().is_some_and(std::path::Path::is_dir))
+            .then_some(config_path);
+            daemon::run(args, &config, watched, log)
+        }
+        Command::Mode(args) => mode::run(args, &config, &config_path),
         Command::Time(args) => time::run(args, &config),
         Command::Device(cmd) => device::run(cmd, &config),
         Command::Boot(cmd) => boot::run(cmd, &config),
@@ -124,32 +142,88 @@ fn use_colour(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> b
     stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
-fn init_logging(cli: &Cli) {
-    use tracing_subscriber::EnvFilter;
-    let default = match cli.verbose {
-        0 => "info",
-        1 => "debug",
-        _ => "trace",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+/// The log filter a daemon switches as its mode changes: absent when the
+/// operator set `RUST_LOG`, which then rules alone.
+pub struct LogLevel {
+    handle: tracing_subscriber::reload::Handle<
+        tracing_subscriber::EnvFilter,
+        tracing_subscriber::Registry,
+    >,
+    verbose: u8,
+}
+
+impl LogLevel {
+    /// Sets the filter `mode` calls for.
+    pub fn follow(&self, mode: osb_runtime::mode::Mode) {
+        let filter = tracing_subscriber::EnvFilter::new(log_filter(self.verbose, mode));
+        if let Err(e) = self.handle.reload(filter) {
+            tracing::warn!(error = %e, "cannot change the log level");
+        }
+    }
+}
+
+/// The filter for `-v` given `verbose` times in `mode`: development mode
+/// raises OSB's own crates (and its plugins' guest logs, target
+/// `osb::guest`) to debug, as `-v` would, and nothing else: a dependency's
+/// debug output is noise on a device.
+fn log_filter(verbose: u8, mode: osb_runtime::mode::Mode) -> String {
+    match (verbose, mode.is_development()) {
+        (0, false) => "info".to_owned(),
+        (0, true) => "info,osb=debug".to_owned(),
+        (1, _) => "debug".to_owned(),
+        _ => "trace".to_owned(),
+    }
+}
+
+fn init_logging(cli: &Cli) -> Option<LogLevel> {
+    use tracing_subscriber::prelude::*;
+    use tracing_subscriber::{EnvFilter, fmt, reload};
+    let from_operator = EnvFilter::try_from_default_env().ok();
+    let reloads = from_operator.is_none();
+    let filter = from_operator.unwrap_or_else(|| {
+        EnvFilter::new(log_filter(cli.verbose, osb_runtime::mode::Mode::Production))
+    });
+    let (filter, handle) = reload::Layer::new(filter);
+    let layer = fmt::layer()
         .with_ansi(use_colour(
             std::io::IsTerminal::is_terminal(&std::io::stderr()),
             std::env::var_os("NO_COLOR").as_deref(),
         ))
         .with_writer(std::io::stderr);
-    if cli.log_json {
-        builder.json().init();
+    let layer = if cli.log_json {
+        layer.json().boxed()
     } else {
-        builder.init();
-    }
+        layer.boxed()
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(layer)
+        .init();
+    reloads.then_some(LogLevel {
+        handle,
+        verbose: cli.verbose,
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::use_colour;
+    use super::{log_filter, use_colour};
+    use osb_runtime::mode::Mode;
     use std::ffi::OsStr;
+
+    #[test]
+    fn development_mode_raises_osbs_own_logs_to_debug() {
+        let table = [
+            (0, Mode::Production, "info"),
+            (0, Mode::Development, "info,osb=debug"),
+            (1, Mode::Production, "debug"),
+            (1, Mode::Development, "debug"),
+            (2, Mode::Development, "trace"),
+        ];
+        for (verbose, mode, filter) in table {
+            assert_eq!(log_filter(verbose, mode), filter, "-v x{verbose} in {mode}");
+        }
+    }
 
     #[test]
     fn colour_only_on_a_terminal_and_without_no_color() {

@@ -180,6 +180,7 @@ fn every_command_has_help() {
         vec!["time", "--help"],
         vec!["apply", "--help"],
         vec!["status", "--help"],
+        vec!["mode", "--help"],
     ] {
         let out = ok(&cmd);
         assert!(out.contains("Usage:"), "{cmd:?}: {out}");
@@ -187,6 +188,7 @@ fn every_command_has_help() {
     assert!(ok(&["plugin", "call", "--help"]).contains("fs=HOST_DIR"));
     assert!(ok(&["apply", "--help"]).contains("--time-status"));
     assert!(ok(&["apply", "--help"]).contains("--env-from-process"));
+    assert!(ok(&["mode", "--help"]).contains("- production:  Only signed plugins"));
 }
 
 #[test]

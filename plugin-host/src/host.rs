@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -164,6 +165,13 @@ pub enum LoadError {
         /// The newest version running now or recorded as run.
         newest: String,
     },
+    /// The package runs only in development mode, and the device left
+    /// development mode while it was being loaded.
+    #[error("'{}' is refused: the device left development mode while the unsigned package loaded", path.display())]
+    LeftDevelopment {
+        /// The package directory.
+        path: PathBuf,
+    },
     /// The record of the newest version of each plugin run here could not
     /// be read or written; the package is refused rather than risk a
     /// downgrade.
@@ -242,6 +250,12 @@ pub struct PluginHost {
     /// without a state directory: then only what runs now counts).
     newest: Option<NewestVersions>,
     settings: HostSettings,
+    /// Whether unsigned packages are accepted now: the device's mode
+    /// changes while the host runs ([`PluginHost::set_development`]), so
+    /// `settings.trust.development` is only where it started. Written
+    /// under the `plugins` lock, so that no unsigned plugin is swapped in
+    /// after a switch to production has unloaded the others.
+    development: AtomicBool,
     services: Arc<HostServices>,
     plugins: RwLock<BTreeMap<PluginName, Arc<LoadedPlugin>>>,
 }
@@ -299,14 +313,69 @@ impl PluginHost {
             cache,
             newest: kv.as_ref().map(|kv| NewestVersions::new(kv.database())),
             services: Arc::new(HostServices { kv, http, devices }),
+            development: AtomicBool::new(settings.trust.development),
             settings,
             plugins: RwLock::new(BTreeMap::new()),
         })
     }
 
-    /// The settings the host was built with.
+    /// The settings the host was built with; [`PluginHost::development`]
+    /// says whether unsigned packages are accepted now.
     pub fn settings(&self) -> &HostSettings {
         &self.settings
+    }
+
+    /// Whether unsigned packages are accepted now.
+    pub fn development(&self) -> bool {
+        self.development.load(Ordering::SeqCst)
+    }
+
+    /// Accepts unsigned packages from now on, or refuses them and unloads
+    /// every loaded plugin that runs unsigned; returns those unloaded (calls
+    /// in flight finish on them). Leaving development mode never leaves an
+    /// unsigned plugin loaded: a load in progress checks the mode again
+    /// when it swaps in. Entering it loads nothing by itself: the caller
+    /// loads the packages it wants ([`PluginHost::load_all`]).
+    pub fn set_development(&self, on: bool) -> Vec<PluginName> {
+        let mut plugins = self.plugins.write().unwrap_or_else(|p| p.into_inner());
+        let was = self.development.swap(on, Ordering::SeqCst);
+        if on {
+            if !was {
+                tracing::warn!(
+                    "DEVELOPMENT MODE: unsigned plugins are accepted; never run a production device like this"
+                );
+            }
+            return Vec::new();
+        }
+        let unsigned: Vec<PluginName> = plugins
+            .iter()
+            .filter(|(_, p)| matches!(p.provenance, Provenance::Unsigned { .. }))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in &unsigned {
+            plugins.remove(name);
+            tracing::warn!(plugin = %name, "production mode: unsigned plugin unloaded");
+        }
+        unsigned
+    }
+
+    /// The loaded plugins that run unsigned (development mode accepted
+    /// them), in name order.
+    pub fn unsigned(&self) -> Vec<PluginName> {
+        let plugins = self.plugins.read().unwrap_or_else(|p| p.into_inner());
+        plugins
+            .iter()
+            .filter(|(_, p)| matches!(p.provenance, Provenance::Unsigned { .. }))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// How packages are trusted now.
+    fn trust(&self) -> TrustPolicy {
+        TrustPolicy {
+            trusted_keys: self.settings.trust.trusted_keys.clone(),
+            development: self.development(),
+        }
     }
 
     /// Verifies, compiles, links and self-checks the package in `dir`, then
@@ -342,7 +411,7 @@ impl PluginHost {
                     reason: e.to_string(),
                 })?;
         }
-        let previous = self.swap_in(plugin.clone());
+        let previous = self.swap_in(plugin.clone())?;
         let report = LoadReport {
             name: plugin.name().clone(),
             version: plugin.manifest.version.clone(),
@@ -357,7 +426,7 @@ impl PluginHost {
 
     /// Everything of a load except making it current.
     fn prepare(&self, package: Package) -> Result<(Arc<LoadedPlugin>, CacheOutcome), LoadError> {
-        let provenance = package.check_trust(&self.settings.trust)?;
+        let provenance = package.check_trust(&self.trust())?;
         if let Provenance::Unsigned { reason } = &provenance {
             tracing::warn!(reason = %reason, "DEVELOPMENT MODE: running a package without a valid signature");
         }
@@ -471,11 +540,18 @@ impl PluginHost {
         }
     }
 
-    fn swap_in(&self, plugin: Arc<LoadedPlugin>) -> Option<semver::Version> {
+    /// Makes `plugin` current, unless it runs unsigned and the device has
+    /// left development mode since its trust was checked.
+    fn swap_in(&self, plugin: Arc<LoadedPlugin>) -> Result<Option<semver::Version>, LoadError> {
         let mut plugins = self.plugins.write().unwrap_or_else(|p| p.into_inner());
-        plugins
+        if matches!(plugin.provenance, Provenance::Unsigned { .. }) && !self.development() {
+            return Err(LoadError::LeftDevelopment {
+                path: plugin.dir.clone(),
+            });
+        }
+        Ok(plugins
             .insert(plugin.name().clone(), plugin)
-            .map(|old| old.manifest.version.clone())
+            .map(|old| old.manifest.version.clone()))
     }
 
     /// Removes a plugin; calls in flight finish on it.

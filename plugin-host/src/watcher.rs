@@ -108,7 +108,11 @@ fn load_changed(
                 }
             }
         } else if !pkg.exists()
-            && let Some(name) = known.remove(&pkg)
+            // A package loaded by another hand (a rescan when the device
+            // entered development mode) is the host's to name.
+            && let Some(name) = known
+                .remove(&pkg)
+                .or_else(|| host.package_dirs().remove(&pkg))
         {
             host.unload(&name);
             tracing::info!(plugin = %name, "plugin package removed; plugin unloaded");

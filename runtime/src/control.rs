@@ -1,5 +1,6 @@
 //! The daemon's control socket: how `osb device` reaches the board's
-//! adapter while the daemon runs. The daemon owns the plugins (their
+//! adapter while the daemon runs, and how `osb mode` learns the mode the
+//! daemon runs in. The daemon owns the plugins (their
 //! key-value store is open in it alone), so a command that needs a plugin
 //! asks the daemon rather than loading a second copy.
 //!
@@ -21,7 +22,10 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 
+use osb_plugin_host::PluginHost;
+
 use crate::adapter::{Adapter, AdapterError, Sensor, escaped};
+use crate::mode::{Mode, ModeHandle};
 
 /// The socket's name in the state directory.
 pub const SOCKET: &str = "control.sock";
@@ -69,6 +73,53 @@ pub enum Request {
         /// Its new value.
         value: String,
     },
+    /// The mode the daemon runs in, and the plugins it runs unsigned
+    /// ([`ModeAnswer`]).
+    Mode {},
+}
+
+/// The answer to [`Request::Mode`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModeAnswer {
+    /// The mode everything the daemon governs has switched to.
+    pub mode: Mode,
+    /// The loaded plugins that run unsigned, in name order: none in
+    /// production.
+    pub unsigned_plugins: Vec<String>,
+}
+
+/// What the socket answers from besides the adapter: the daemon's own
+/// state.
+#[derive(Clone)]
+pub struct DaemonState {
+    /// The daemon's mode.
+    pub mode: ModeHandle,
+    /// The daemon's plugins.
+    pub host: Arc<PluginHost>,
+}
+
+impl std::fmt::Debug for DaemonState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DaemonState")
+            .field("mode", &self.mode.current())
+            .field("plugins", &self.host.names())
+            .finish()
+    }
+}
+
+impl DaemonState {
+    /// What [`Request::Mode`] is answered.
+    pub fn mode(&self) -> ModeAnswer {
+        ModeAnswer {
+            mode: self.mode.current(),
+            unsigned_plugins: self
+                .host
+                .unsigned()
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        }
+    }
 }
 
 /// The daemon's answer.
@@ -101,9 +152,13 @@ pub enum ControlError {
 }
 
 /// Answers `request` from `adapter` (blocking: plugin calls). The daemon
-/// and a command run without a daemon answer alike.
+/// and a command run without a daemon answer alike; only the daemon has a
+/// mode to tell ([`DaemonState::mode`]).
 pub fn answer(adapter: &Adapter, request: &Request) -> Response {
     let result = match request {
+        Request::Mode {} => {
+            return Response::Error("only a running daemon answers its mode".to_owned());
+        }
         Request::DeviceInfo {} => adapter.version().and_then(|(name, version)| {
             let contract = adapter.contract()?;
             Ok(json!({
@@ -178,7 +233,7 @@ pub fn bind(state_dir: &Path) -> std::io::Result<UnixListener> {
 }
 
 /// Serves the socket for as long as the daemon runs.
-pub async fn serve(listener: UnixListener, adapter: Adapter) {
+pub async fn serve(listener: UnixListener, adapter: Adapter, daemon: DaemonState) {
     let slots = Arc::new(tokio::sync::Semaphore::new(CONNECTIONS));
     loop {
         let stream = match listener.accept().await {
@@ -194,7 +249,7 @@ pub async fn serve(listener: UnixListener, adapter: Adapter) {
             continue;
         };
         let adapter = adapter.clone();
-        tokio::spawn(serve_one(stream, adapter, slot));
+        tokio::spawn(serve_one(stream, adapter, daemon.clone(), slot));
     }
 }
 
@@ -211,6 +266,7 @@ async fn refuse(mut stream: UnixStream) {
 async fn serve_one(
     mut stream: UnixStream,
     adapter: Adapter,
+    daemon: DaemonState,
     slot: tokio::sync::OwnedSemaphorePermit,
 ) {
     let response = match tokio::time::timeout(READ_WITHIN, read_request(&mut stream)).await {
@@ -219,6 +275,10 @@ async fn serve_one(
             READ_WITHIN.as_secs()
         )),
         Ok(Err(reason)) => Response::Error(reason),
+        Ok(Ok(Request::Mode {})) => match serde_json::to_value(daemon.mode()) {
+            Ok(value) => Response::Ok(value),
+            Err(e) => Response::Error(format!("cannot write the mode: {e}")),
+        },
         Ok(Ok(request)) => {
             let span = tracing::info_span!("control", request = ?request);
             let _enter = span.enter();
@@ -337,11 +397,14 @@ mod tests {
         );
         let all: Request = serde_json::from_str(r#"{"call": "sensors"}"#).unwrap();
         assert_eq!(all, Request::Sensors { ids: vec![] });
+        let mode: Request = serde_json::from_str(r#"{"call": "mode"}"#).unwrap();
+        assert_eq!(mode, Request::Mode {});
         for bad in [
             r#"{"call": "call-json", "plugin": "x"}"#,
             r#"{"call": "sensors", "extra": 1}"#,
             r#"{"call": "sensors", "ids": "GPU-therm"}"#,
             r#"{"call": "set-control", "id": "fan"}"#,
+            r#"{"call": "mode", "mode": "development"}"#,
             "[]",
         ] {
             assert!(serde_json::from_str::<Request>(bad).is_err(), "{bad}");
@@ -380,7 +443,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let host =
             osb_plugin_host::PluginHost::new(osb_plugin_host::HostSettings::default()).unwrap();
-        let adapter = Adapter::on(Arc::new(host));
+        let host = Arc::new(host);
+        let adapter = Adapter::on(host.clone());
+        let switch = crate::mode::ModeSwitch::new(Mode::Production);
+        let daemon = DaemonState {
+            mode: switch.handle(),
+            host,
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -390,7 +459,7 @@ mod tests {
             let _context = runtime.enter();
             bind(dir.path()).unwrap()
         };
-        runtime.spawn(serve(listener, adapter));
+        runtime.spawn(serve(listener, adapter, daemon));
         let path = socket_path(dir.path());
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "the socket is root's alone");
@@ -441,6 +510,18 @@ mod tests {
             c.read_to_string(&mut answer).unwrap();
             assert!(answer.contains("no whole request within 5 s"), "{answer}");
         }
+        // The mode, as switched.
+        let mode = |request| match ask(dir.path(), &request, Duration::from_secs(5)).unwrap() {
+            Response::Ok(v) => serde_json::from_value::<ModeAnswer>(v).unwrap(),
+            Response::Error(e) => panic!("{e}"),
+        };
+        let production = ModeAnswer {
+            mode: Mode::Production,
+            unsigned_plugins: vec![],
+        };
+        assert_eq!(mode(Request::Mode {}), production);
+        switch.set(Mode::Development);
+        assert_eq!(mode(Request::Mode {}).mode, Mode::Development);
         // And then the daemon answers again.
         assert_eq!(
             ask(dir.path(), &Request::Controls {}, Duration::from_secs(5)).unwrap(),

@@ -4,7 +4,7 @@
 //! SIGINT or SIGTERM. The `osb daemon` command reads its flags and the
 //! device config, loads the plugins and hands over here.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +15,9 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::apply::progress::ProgressOutput;
 use crate::apply::{Applier, ApplyError, ApplySettings};
+use crate::config::DeviceConfig;
 use crate::engine_health::{EngineSettings, HealthPublisher};
+use crate::mode::{Mode, ModeSwitch};
 use crate::time::published::Publisher;
 use crate::time::{TimeService, TimeSettings};
 
@@ -57,24 +59,55 @@ pub enum DaemonError {
     TimeService(std::io::Error),
 }
 
-/// Runs the device until SIGINT or SIGTERM: watches `plugin_dir` for new
-/// packages, runs the time service, polls the sensors `metrics` lists, and
-/// keeps the blocks converged to the stored target (`new_target` stored
-/// first, when given), each target checked against `block_settings.policy`
-/// and the host before anything of it is stored or applied; and it watches
-/// the engine's health as `engine_settings` says, publishing it for `osb
-/// status`. At the end the
-/// time sources are told the good time once more (a fake hardware clock
-/// saves it for the next boot).
-pub fn run(
-    host: Arc<PluginHost>,
-    plugin_dir: &Path,
-    time_settings: TimeSettings,
-    engine_settings: EngineSettings,
-    metrics: crate::sensors::MetricsSettings,
-    mut block_settings: ApplySettings,
-    new_target: Option<TargetState>,
-) -> Result<(), DaemonError> {
+/// What the daemon runs with, besides its plugin host.
+pub struct DaemonSettings {
+    /// The plugin packages, watched for new ones.
+    pub plugin_dir: PathBuf,
+    /// The time service's settings (`[time]`).
+    pub time: TimeSettings,
+    /// The engine's health check (`[engine]`).
+    pub engine: EngineSettings,
+    /// The sensors polled (`[metrics]`).
+    pub metrics: crate::sensors::MetricsSettings,
+    /// The executor's settings; its mode is the daemon's.
+    pub blocks: ApplySettings,
+    /// A target to store before the first reconcile.
+    pub new_target: Option<TargetState>,
+    /// The device config file: watched, its `development` flag switches
+    /// the mode while the daemon runs. `None`: the mode stays as it
+    /// started.
+    pub config_path: Option<PathBuf>,
+    /// Told each mode the daemon enters, the first one too, before the
+    /// mode is reported switched: what only the binary owns (its log
+    /// level) follows the mode.
+    pub on_mode: Box<dyn Fn(Mode) + Send + Sync>,
+}
+
+/// Runs the device until SIGINT or SIGTERM: watches the plugin directory
+/// for new packages, runs the time service, polls the sensors `metrics`
+/// lists, and keeps the blocks converged to the stored target (the new
+/// target stored first, when given), each target checked against the
+/// executor's policy and the host before anything of it is stored or
+/// applied; it watches the engine's health as `engine` says, publishing
+/// it for `osb status`; and it follows the device config's `development`
+/// flag ([`follow_mode`]). The mode starts as the host's trust policy
+/// says. At the end the time sources are told the good time once more (a
+/// fake hardware clock saves it for the next boot).
+pub fn run(host: Arc<PluginHost>, settings: DaemonSettings) -> Result<(), DaemonError> {
+    let DaemonSettings {
+        plugin_dir,
+        time: time_settings,
+        engine: engine_settings,
+        metrics,
+        blocks: mut block_settings,
+        new_target,
+        config_path,
+        on_mode,
+    } = settings;
+    let plugin_dir = plugin_dir.as_path();
+    let switch = ModeSwitch::new(Mode::from_development(host.development()));
+    on_mode(switch.current());
+    block_settings.mode = switch.handle();
     let _watcher =
         PluginWatcher::start(host.clone(), plugin_dir).map_err(|source| DaemonError::Watch {
             dir: plugin_dir.to_path_buf(),
@@ -120,6 +153,31 @@ pub fn run(
         }
     };
     let socket = crate::control::socket_path(&block_settings.state_dir);
+    let daemon_state = crate::control::DaemonState {
+        mode: switch.handle(),
+        host: host.clone(),
+    };
+    // The watch's thread wakes the follower through a channel: the
+    // follower switches the mode on the runtime, beside the block loop.
+    let (config_changed, config_changes) = tokio::sync::mpsc::unbounded_channel();
+    let _config_watcher = config_path.as_ref().and_then(|path| {
+        let watched = crate::mode::watch_file(path, move || {
+            let _ = config_changed.send(());
+        });
+        match watched {
+            Ok(watcher) => Some(watcher),
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "cannot watch the device config; a change of its development flag applies at the next start");
+                None
+            }
+        }
+    });
+    let follower = ModeFollower {
+        host: host.clone(),
+        plugin_dir: plugin_dir.to_path_buf(),
+        switch,
+        on_mode,
+    };
     // On a thread of its own: plugin calls block. Its state gates blocks.
     let publisher = Publisher::new(&block_settings.state_dir).map_err(DaemonError::Publisher)?;
     // Before the time service starts: an error here ends the daemon, and
@@ -138,7 +196,7 @@ pub fn run(
         let watch = tokio::spawn(crate::engine_health::watch::watch(engine_settings, health));
         let serve = async {
             match control {
-                Some(listener) => crate::control::serve(listener, adapter).await,
+                Some(listener) => crate::control::serve(listener, adapter, daemon_state).await,
                 None => std::future::pending().await,
             }
         };
@@ -148,6 +206,7 @@ pub fn run(
             () = keep_blocks_converged(block_settings, new_target) => {}
             () = serve => {}
             () = crate::sensors::poll(metrics_adapter, metrics) => {}
+            () = follow_mode(config_path, config_changes, follower) => {}
         }
         watch.abort();
     });
@@ -210,6 +269,7 @@ pub fn raise_descriptor_limit() {
 /// daemon.
 async fn keep_blocks_converged(settings: ApplySettings, mut new_target: Option<TargetState>) {
     let mut time = settings.time.clone();
+    let mut mode = settings.mode.clone();
     let mut said_no_target = false;
     // The stored target last refused: said once, not once per reconcile.
     let mut said_refused: Option<TargetState> = None;
@@ -314,8 +374,81 @@ async fn keep_blocks_converged(settings: ApplySettings, mut new_target: Option<T
                 () = time.changed() => {
                     tracing::debug!(time = time.current().as_str(), "clock state changed");
                 }
+                // Blocks that require development mode start or stop, and
+                // drafts are let in or rejected, at once.
+                () = mode.changed() => {
+                    tracing::debug!(mode = %mode.current(), "mode changed; reconciling");
+                }
                 () = tokio::time::sleep(next) => {}
             }
         }
+    }
+}
+
+/// What switching the mode changes.
+struct ModeFollower {
+    host: Arc<PluginHost>,
+    plugin_dir: PathBuf,
+    switch: ModeSwitch,
+    on_mode: Box<dyn Fn(Mode) + Send + Sync>,
+}
+
+/// Follows the device config's `development` flag for as long as the
+/// daemon runs: each time the file (at `path`) has changed, it is read
+/// again; a file that no longer reads as a device config is said, with its
+/// error, and the running settings are kept. Only the mode is taken from
+/// it: the rest of the file applies at the next start.
+async fn follow_mode(
+    path: Option<PathBuf>,
+    mut changes: tokio::sync::mpsc::UnboundedReceiver<()>,
+    follower: ModeFollower,
+) {
+    let Some(path) = path else {
+        return std::future::pending().await;
+    };
+    while changes.recv().await.is_some() {
+        match DeviceConfig::load(Some(&path)) {
+            Err(e) => tracing::error!(
+                error = %e,
+                mode = %follower.switch.current(),
+                "the device config changed and cannot be used; the running settings are kept"
+            ),
+            Ok(config) => {
+                let mode = Mode::from_development(config.development);
+                if mode == follower.switch.current() {
+                    tracing::debug!(file = %path.display(), %mode, "the device config changed; the mode stays");
+                } else {
+                    follower.switch_to(mode).await;
+                }
+            }
+        }
+    }
+    // The watch is gone (it could not start): the mode stays.
+    std::future::pending().await
+}
+
+impl ModeFollower {
+    /// Switches the plugin host's trust (in production unsigned plugins are
+    /// unloaded; in development the plugin directory is loaded again, so
+    /// the unsigned packages in it run), then the log level, then reports
+    /// the mode switched, which wakes the block loop: drafts and the
+    /// device contract's variant follow at its reconcile.
+    async fn switch_to(&self, mode: Mode) {
+        let host = self.host.clone();
+        let dir = self.plugin_dir.clone();
+        let development = mode.is_development();
+        let unloaded = tokio::task::spawn_blocking(move || {
+            let unloaded = host.set_development(development);
+            if development {
+                host.load_all(&dir);
+            }
+            unloaded
+        })
+        .await
+        .unwrap_or_default();
+        (self.on_mode)(mode);
+        self.switch.set(mode);
+        let unloaded: Vec<String> = unloaded.iter().map(ToString::to_string).collect();
+        tracing::info!(%mode, ?unloaded, "mode switched");
     }
 }

@@ -7,7 +7,9 @@
 //! - `arch.sw`: the architecture, in balena's slugs (`amd64`, `aarch64`,
 //!   `armv7hf`, `i386`);
 //! - `sw.os`: each `os`-class app of the stored target, by its release;
-//! - `sw.osb`: this runtime, as balena's `sw.supervisor`;
+//! - `sw.osb`: this runtime, as balena's `sw.supervisor`, with the
+//!   device's mode as `data.variant` (`development` or `production`, as a
+//!   balenaOS image's variant);
 //! - `sw.kernel`: the running kernel, from uname;
 //! - `sw.block`: every block of the stored target that runs, per the engine.
 //!
@@ -24,6 +26,8 @@ use serde_json::Value;
 use osb_contract::{Contract, ContractError, MAX_CONTRACT_BYTES};
 use osb_state::target::AppClass;
 use osb_state::{BlockId, Container, ContainerStatus, TargetState};
+
+use crate::mode::Mode;
 
 /// The root's type: the root is the context itself, not a thing in it,
 /// since a requirement is matched by the root's descendants only.
@@ -44,6 +48,8 @@ pub const KERNEL_TYPE: &str = "sw.kernel";
 pub const KERNEL_SLUG: &str = "linux";
 /// The type of a running block, whose slug is `app/block`.
 pub const BLOCK_TYPE: &str = "sw.block";
+/// The `sw.osb` child's data field holding the device's mode.
+pub const VARIANT_FIELD: &str = "variant";
 /// This runtime's version, the `sw.osb` child's.
 pub const RUNTIME_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -62,6 +68,8 @@ pub struct DeviceFacts<'a> {
     pub target: Option<&'a TargetState>,
     /// The target's blocks that run, per the engine ([`running_blocks`]).
     pub running: &'a BTreeSet<BlockId>,
+    /// The device's mode now: a block may require development mode.
+    pub mode: Mode,
 }
 
 /// The device's contract: a [`ROOT_TYPE`] whose children are the device,
@@ -74,8 +82,7 @@ pub fn assemble(facts: DeviceFacts<'_>) -> Contract {
     if let Some(target) = facts.target {
         root.children.extend(os_releases(target));
     }
-    root.children
-        .push(versioned(OSB_TYPE, OSB_SLUG, RUNTIME_VERSION.to_owned()));
+    root.children.push(runtime(facts.mode));
     root.children.extend(facts.kernel_release.map(kernel));
     if let Some(target) = facts.target {
         root.children.extend(blocks(target, facts.running));
@@ -187,6 +194,19 @@ fn versioned(kind: &str, slug: &str, version: String) -> Contract {
     contract
 }
 
+/// The runtime, its mode a data field rather than a child of its own, as
+/// balena tells a development image from a production one by its variant:
+/// a block requires `{"type": "sw.osb", "data": {"variant": "development"}}`
+/// and the same requirement can ask for production.
+fn runtime(mode: Mode) -> Contract {
+    let mut contract = versioned(OSB_TYPE, OSB_SLUG, RUNTIME_VERSION.to_owned());
+    contract.data.insert(
+        VARIANT_FIELD.to_owned(),
+        Value::String(mode.as_str().to_owned()),
+    );
+    contract
+}
+
 fn os_releases(target: &TargetState) -> impl Iterator<Item = Contract> + '_ {
     target
         .apps
@@ -290,6 +310,7 @@ mod tests {
             kernel_release: Some("5.10.120-tegra"),
             target: Some(&target),
             running: &running,
+            mode: Mode::Production,
         });
         assert_eq!(contract.label(), "meta.context device");
         assert_eq!(
@@ -316,6 +337,7 @@ mod tests {
             kernel_release: None,
             target: None,
             running: &running,
+            mode: Mode::Production,
         });
         assert_eq!(
             labels(&contract),
@@ -346,6 +368,7 @@ mod tests {
                 kernel_release: Some(release),
                 target: None,
                 running: &running,
+                mode: Mode::Production,
             });
             let kernel = &contract.children[2];
             assert_eq!(kernel.version.as_deref(), Some(version), "{release}");
@@ -375,6 +398,7 @@ mod tests {
             kernel_release: Some("5.10.120-tegra"),
             target: Some(&target),
             running: &running,
+            mode: Mode::Production,
         });
         let require = |requires: &str| {
             Contract::from_json_str(&format!(
@@ -411,6 +435,41 @@ mod tests {
             );
         }
         assert!(check_children(&contract).holds());
+    }
+
+    /// A block that needs development mode runs in development mode only,
+    /// and one that asks for production the other way round.
+    #[test]
+    fn the_mode_is_the_runtimes_variant() {
+        let require = |variant: &str| {
+            Contract::from_json_str(&format!(
+                r#"{{"type": "sw.block", "slug": "b",
+                    "requires": [{{"type": "sw.osb", "data": {{"variant": "{variant}"}}}}]}}"#
+            ))
+            .unwrap()
+        };
+        let running = BTreeSet::new();
+        for (mode, variant, holds) in [
+            (Mode::Development, "development", true),
+            (Mode::Production, "development", false),
+            (Mode::Production, "production", true),
+            (Mode::Development, "production", false),
+        ] {
+            let contract = assemble(DeviceFacts {
+                device: None,
+                arch: "amd64",
+                kernel_release: None,
+                target: None,
+                running: &running,
+                mode,
+            });
+            assert_eq!(contract.children[1].data[VARIANT_FIELD], mode.as_str());
+            assert_eq!(
+                check(&contract, &require(variant)).holds(),
+                holds,
+                "{mode} device, {variant} required"
+            );
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod daemon;
 pub mod device_contract;
 pub mod engine_health;
 mod escape;
+pub mod mode;
 pub mod preflight;
 pub mod sensors;
 pub mod time;

@@ -98,6 +98,8 @@ fn show_lists_the_running_blocks_and_what_the_device_is() {
         (&osb_self["slug"], &osb_self["version"]),
         (&json!("osb"), &json!(env!("CARGO_PKG_VERSION")))
     );
+    // No device config: production, said as the runtime's variant.
+    assert_eq!(osb_self["data"]["variant"], "production", "{osb_self:#}");
     let os = one(&contract, "sw.os");
     assert_eq!(
         (&os["slug"], &os["version"]),

@@ -17,6 +17,7 @@ mod device;
 mod engine_health;
 mod faults;
 mod hostos;
+mod mode;
 mod policies;
 mod policy;
 mod registries;

@@ -86,9 +86,10 @@ pub struct ApplySettings {
     /// contract`), read once when the executor connects: releases are
     /// gated against the device's contract built from it.
     pub device_contract: Option<PathBuf>,
-    /// Whether draft releases may run (development mode); otherwise one is
-    /// rejected, the app's running release kept.
-    pub allow_drafts: bool,
+    /// The device's mode, read afresh every cycle: in development mode
+    /// draft releases run (otherwise one is rejected, the app's running
+    /// release kept), and the device's contract says which mode it is in.
+    pub mode: crate::mode::ModeHandle,
     /// What blocks may ask of the host (the device config's `[policy]`):
     /// every target is checked against it, with what only this host can
     /// answer ([`Preflight`]), before anything of it is stored or applied.
@@ -130,7 +131,7 @@ impl ApplySettings {
             time: TimeHandle::fixed(TimeStatus::Unsynced),
             registries: Registries::default(),
             device_contract: None,
-            allow_drafts: false,
+            mode: crate::mode::ModeHandle::fixed(crate::mode::Mode::Production),
             policy: Policy::default(),
             reboot_command: Vec::new(),
             policies: None,
@@ -516,17 +517,19 @@ impl Applier {
         let locks = self.locks.read();
         let running = crate::device_contract::running_blocks(target, &engine.containers);
         let hardware = self.hardware_contract().await;
+        let mode = self.settings.mode.current();
         let device = crate::device_contract::assemble(crate::device_contract::DeviceFacts {
             device: hardware.as_ref().or(self.device.contract.as_ref()),
             arch: crate::device_contract::arch_slug(std::env::consts::ARCH),
             kernel_release: Some(&self.device.kernel_release),
             target: Some(target),
             running: &running,
+            mode,
         });
         // A draft gets past gating when a policy may let it through; then
         // the policies decide (`policies::Ask::needs_draft_allow`).
         let rules = Rules {
-            drafts: self.settings.allow_drafts
+            drafts: mode.is_development()
                 || self
                     .settings
                     .policies
@@ -941,7 +944,7 @@ impl Applier {
             app: name.clone(),
             release: policies::release(name, app),
             needs_draft_allow: app.release.status == osb_state::target::ReleaseStatus::Draft
-                && !self.settings.allow_drafts,
+                && !self.settings.mode.current().is_development(),
         })
         .collect();
         let mut now_held: BTreeMap<osb_state::AppName, Vec<String>> = BTreeMap::new();

@@ -164,6 +164,41 @@ fn development_mode_accepts_unsigned_packages() {
     assert!(host.sample(&name("osb-test-probe")).unwrap().is_ok());
 }
 
+/// The device's mode switched while the host runs: leaving development
+/// mode unloads what runs unsigned and keeps what is signed; from then on
+/// an unsigned package is refused; back in development it loads again.
+#[test]
+fn leaving_development_mode_unloads_unsigned_plugins() {
+    let fx = Fixture::new();
+    let mut settings = fx.settings();
+    settings.trust.development = true;
+    let host = PluginHost::new(settings).unwrap();
+    let signed = fx.signed("osb-test-probe", "signed");
+    let unsigned = osb_tests::copy_package("osb-test-hostile", &fx.path().join("unsigned"));
+    host.load(&signed).unwrap();
+    assert_eq!(host.load(&unsigned).unwrap().signed_by, None);
+    assert_eq!(host.unsigned(), [name("osb-test-hostile")]);
+
+    assert_eq!(host.set_development(false), [name("osb-test-hostile")]);
+    assert!(!host.development());
+    assert_eq!(host.names(), [name("osb-test-probe")]);
+    assert!(host.unsigned().is_empty());
+    let refused = host.load(&unsigned).unwrap_err().to_string();
+    assert!(
+        refused.contains("unsigned packages are refused outside development mode"),
+        "{refused}"
+    );
+    // Switching to the mode it is in changes nothing.
+    assert!(host.set_development(false).is_empty());
+
+    assert!(host.set_development(true).is_empty());
+    assert_eq!(host.load(&unsigned).unwrap().signed_by, None);
+    assert_eq!(
+        host.names(),
+        [name("osb-test-hostile"), name("osb-test-probe")]
+    );
+}
+
 /// The process's peak resident memory, from `/proc/self/status`.
 fn peak_rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
