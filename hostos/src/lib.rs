@@ -8,3 +8,5 @@
 //! The crate owns the device's filesystem outside the plugins' and blocks'
 //! own directories; the engine stays `osb-engine`'s, and the runtime joins
 //! the two (an image's export stream in, an installed extension out).
+
+pub mod bootenv;
