@@ -34,4 +34,4 @@ mod env;
 mod rules;
 
 pub use env::{Env, EnvError, FILE_NAME, MAX_BYTES, Slot};
-pub use rules::{BootState, MAX_BOOT_LIMIT, PowerOn, Refused};
+pub use rules::{BootStatus, MAX_BOOT_LIMIT, PowerOn, Refused};

@@ -13,7 +13,7 @@ pub const MAX_BOOT_LIMIT: u32 = 100;
 
 /// The environment as the runtime asks about it (the WIT `boot-state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BootState {
+pub struct BootStatus {
     /// The slot the running system booted from.
     pub booted: Slot,
     /// The slot the next boot takes.
@@ -85,8 +85,8 @@ pub enum Refused {
 
 impl Env {
     /// The state as the runtime asks about it.
-    pub fn state(&self) -> BootState {
-        BootState {
+    pub fn state(&self) -> BootStatus {
+        BootStatus {
             booted: self.booted_slot,
             next: self.boot_slot,
             unconfirmed: self.upgrade_available,
@@ -184,7 +184,7 @@ mod tests {
     use Slot::{A, B};
     use Step::{Boot, Commit, Stage};
 
-    fn line(s: BootState) -> String {
+    fn line(s: BootStatus) -> String {
         format!(
             "{} {} {} {}/{} {}",
             s.booted,

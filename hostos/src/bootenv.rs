@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use cap_fs_ext::{FollowSymlinks, OpenOptionsFollowExt};
 use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt};
 
-pub use osb_bootenv::{BootState, Env, EnvError, FILE_NAME, MAX_BYTES, PowerOn, Slot};
+pub use osb_bootenv::{BootStatus, Env, EnvError, FILE_NAME, MAX_BYTES, PowerOn, Slot};
 
 /// Where a write is staged before it is renamed over [`FILE_NAME`].
 const STAGED: &str = "boot.env.staged";
