@@ -4,12 +4,12 @@
 //! in-process. It is one of four kinds, each a trait here with sensible
 //! defaults:
 //!
-//! | kind               | trait               | what it does                                   |
-//! |--------------------|---------------------|------------------------------------------------|
-//! | `time-source`      | [`TimeSource`]      | says where the true time lies, as an interval  |
-//! | `hardware-adapter` | [`HardwareAdapter`] | describes the board, its sensors and controls, and may drive its bootloader |
-//! | `contract-policy`  | [`ContractPolicy`]  | allows or rejects an app release, with reasons |
-//! | `migration-step`   | [`MigrationStep`]   | one step of a migration between OS releases    |
+//! | kind               | trait               | what it does                                       |
+//! |--------------------|---------------------|----------------------------------------------------|
+//! | `time-source`      | [`TimeSource`]      | says where the true time lies, as an interval      |
+//! | `hardware-adapter` | [`HardwareAdapter`] | the board: contract, sensors, controls, boot slot  |
+//! | `contract-policy`  | [`ContractPolicy`]  | allows or rejects an app release, with reasons     |
+//! | `migration-step`   | [`MigrationStep`]   | one step of a migration between OS releases        |
 //!
 //! Implement the trait for a type with [`Default`] and export it with
 //! [`export_plugin!`]. The host's services are the modules [`log`],

@@ -59,7 +59,7 @@ pub enum Call {
     /// `set-control(id, value)`.
     SetControl(String, String),
     /// `boot-state()`.
-    BootStatus,
+    BootState,
     /// `stage-boot(slot, boot-limit)`.
     StageBoot(Slot, u32),
     /// `commit-boot()`.
@@ -95,7 +95,7 @@ impl Call {
             "controls" => no_args(a).map(|()| Call::Controls),
             "read-sensor" => args::<IdArg>(a).map(|a| Call::ReadSensor(a.id)),
             "set-control" => args::<SetControlArgs>(a).map(|a| Call::SetControl(a.id, a.value)),
-            "boot-state" => no_args(a).map(|()| Call::BootStatus),
+            "boot-state" => no_args(a).map(|()| Call::BootState),
             "stage-boot" => args::<StageBootArgs>(a).map(|a| Call::StageBoot(a.slot, a.boot_limit)),
             "commit-boot" => no_args(a).map(|()| Call::CommitBoot),
             _ => Err(ArgsError::NoSuchFunction),
@@ -113,7 +113,8 @@ fn no_bootloader_side() -> PluginError {
 }
 
 /// `$call` on whichever version `$instance` is, the same code for each:
-/// for calls whose arguments and answers are of types every version shares.
+/// for calls whose arguments and answers are of types every version shares
+/// (`plugin-error` and plain values).
 macro_rules! each_version {
     ($instance:expr, |$h:ident| $call:expr) => {
         match $instance {
@@ -144,7 +145,7 @@ impl Instance {
             Call::Controls => json!({ "ok": self.controls(store).await? }),
             Call::ReadSensor(id) => outcome(self.read_sensor(store, &id).await?),
             Call::SetControl(id, v) => outcome(self.set_control(store, &id, &v).await?),
-            Call::BootStatus => outcome(self.boot_state(store).await?),
+            Call::BootState => outcome(self.boot_state(store).await?),
             Call::StageBoot(slot, limit) => outcome(self.stage_boot(store, slot, limit).await?),
             Call::CommitBoot => outcome(self.commit_boot(store).await?),
         })
@@ -163,12 +164,24 @@ impl Instance {
         &self,
         store: &mut Store<StoreState>,
     ) -> wasmtime::Result<Vec<wit::SensorInfo>> {
-        each_version!(self, |h| Ok(h
-            .call_sensors(store)
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect()))
+        // Another version than the latest: the answer converted.
+        macro_rules! converted {
+            ($e:ident) => {
+                Ok($e
+                    .osb_plugin_hardware_adapter()
+                    .call_sensors(store)
+                    .await?
+                    .into_iter()
+                    .map(Into::into)
+                    .collect())
+            };
+        }
+        match self {
+            Instance::V0_2_0(e) => e.osb_plugin_hardware_adapter().call_sensors(store).await,
+            Instance::V0_1_0(e) => converted!(e),
+            #[cfg(feature = "next-api")]
+            Instance::V0_3_0(e) => converted!(e),
+        }
     }
 
     /// `hardware-adapter.read-sensor`.
@@ -185,12 +198,24 @@ impl Instance {
         &self,
         store: &mut Store<StoreState>,
     ) -> wasmtime::Result<Vec<wit::ControlInfo>> {
-        each_version!(self, |h| Ok(h
-            .call_controls(store)
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect()))
+        // Another version than the latest: the answer converted.
+        macro_rules! converted {
+            ($e:ident) => {
+                Ok($e
+                    .osb_plugin_hardware_adapter()
+                    .call_controls(store)
+                    .await?
+                    .into_iter()
+                    .map(Into::into)
+                    .collect())
+            };
+        }
+        match self {
+            Instance::V0_2_0(e) => e.osb_plugin_hardware_adapter().call_controls(store).await,
+            Instance::V0_1_0(e) => converted!(e),
+            #[cfg(feature = "next-api")]
+            Instance::V0_3_0(e) => converted!(e),
+        }
     }
 
     /// `hardware-adapter.set-control`.
