@@ -85,11 +85,11 @@ fn keygen_sign_verify_inspect_and_call_a_real_plugin() {
     let info: Value = serde_json::from_str(&ok(&["plugin", "inspect", s(&pkg), "--json"])).unwrap();
     assert_eq!(info["kind"], "time-source");
     assert_eq!(info["version"], "0.1.0");
-    assert_eq!(info["api"], "0.1.0");
+    assert_eq!(info["api"], "0.2.0");
     let exports = info["exports"].to_string();
     assert!(
-        exports.contains("osb:plugin/time-source@0.1.0")
-            && exports.contains("osb:plugin/lifecycle@0.1.0"),
+        exports.contains("osb:plugin/time-source@0.2.0")
+            && exports.contains("osb:plugin/lifecycle@0.2.0"),
         "{exports}"
     );
     assert!(info["capabilities"]["fs"].is_array());

@@ -9,6 +9,7 @@
 //! own directories; the engine stays `osb-engine`'s, and the runtime joins
 //! the two (an image's export stream in, an installed extension out).
 
+pub mod bootenv;
 pub mod extensions;
 pub mod mount;
 pub mod slots;

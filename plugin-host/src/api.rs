@@ -28,16 +28,20 @@ pub struct ApiVersion(pub semver::Version);
 pub enum Api {
     /// `osb:plugin@0.1.0` (`sdk/wit/v0.1.0`), released.
     V0_1_0,
-    /// `osb:plugin@0.2.0` (`sdk/wit/v0.2.0`), the draft of the next version.
-    #[cfg(feature = "next-api")]
+    /// `osb:plugin@0.2.0` (`sdk/wit/v0.2.0`), released: the hardware
+    /// adapter's bootloader side.
     V0_2_0,
+    /// `osb:plugin@0.3.0` (`sdk/wit/v0.3.0`), the draft of the next version.
+    #[cfg(feature = "next-api")]
+    V0_3_0,
 }
 
 /// Every version this host serves, oldest first.
 pub const SUPPORTED: &[Api] = &[
     Api::V0_1_0,
-    #[cfg(feature = "next-api")]
     Api::V0_2_0,
+    #[cfg(feature = "next-api")]
+    Api::V0_3_0,
 ];
 
 impl Api {
@@ -46,8 +50,9 @@ impl Api {
         let v = |minor| ApiVersion(semver::Version::new(0, minor, 0));
         match self {
             Api::V0_1_0 => v(1),
-            #[cfg(feature = "next-api")]
             Api::V0_2_0 => v(2),
+            #[cfg(feature = "next-api")]
+            Api::V0_3_0 => v(3),
         }
     }
 }
@@ -139,7 +144,8 @@ mod tests {
     #[test]
     fn newer_and_unknown_versions_are_refused_with_a_reason() {
         assert_eq!(v("0.1.0").supported(), Ok(Api::V0_1_0));
-        assert!(v("0.3.0").check_supported().unwrap_err().contains("newer"));
+        assert_eq!(v("0.2.0").supported(), Ok(Api::V0_2_0));
+        assert!(v("0.4.0").check_supported().unwrap_err().contains("newer"));
         assert!(v("1.0.0").check_supported().unwrap_err().contains("newer"));
         assert!(
             v("0.0.9")
@@ -152,13 +158,13 @@ mod tests {
     #[cfg(not(feature = "next-api"))]
     #[test]
     fn the_draft_is_not_served_without_the_feature() {
-        assert!(v("0.2.0").check_supported().unwrap_err().contains("newer"));
+        assert!(v("0.3.0").check_supported().unwrap_err().contains("newer"));
     }
 
     #[cfg(feature = "next-api")]
     #[test]
     fn the_draft_is_served_with_the_feature() {
-        assert_eq!(v("0.2.0").supported(), Ok(Api::V0_2_0));
+        assert_eq!(v("0.3.0").supported(), Ok(Api::V0_3_0));
     }
 
     /// A core module with the given custom sections, wrapped in a component

@@ -1,4 +1,5 @@
-//! The `hardware-adapter` kind: board support.
+//! The `hardware-adapter` kind: board support, and where the adapter
+//! drives the board's bootloader, the slot the device boots.
 
 use crate::{PluginError, Result};
 use export::bindings::exports::osb::plugin::hardware_adapter as wit;
@@ -40,8 +41,55 @@ impl ControlInfo {
     }
 }
 
+/// A root filesystem slot: one runs, the other takes a host OS update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Slot {
+    /// The first slot.
+    A,
+    /// The second slot.
+    B,
+}
+
+impl Slot {
+    /// The other slot.
+    pub fn other(self) -> Slot {
+        match self {
+            Slot::A => Slot::B,
+            Slot::B => Slot::A,
+        }
+    }
+}
+
+/// What the bootloader's environment says, as
+/// [`HardwareAdapter::boot_state`] answers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BootStatus {
+    /// The slot the running system booted from.
+    pub booted: Slot,
+    /// The slot the next boot takes.
+    pub next: Slot,
+    /// An update is staged or booted and not yet committed: each boot of
+    /// it is counted, and past `boot_limit` the bootloader falls back to
+    /// the slot booted when it was staged.
+    pub unconfirmed: bool,
+    /// Boots of the unconfirmed update so far (0 when none is).
+    pub boot_count: u32,
+    /// Boots an unconfirmed update gets before the fallback.
+    pub boot_limit: u32,
+    /// The slot of an update the bootloader gave up on (its boots ran
+    /// out), until the next [`stage_boot`](HardwareAdapter::stage_boot).
+    pub rolled_back_from: Option<Slot>,
+}
+
 /// Board support: describes the device and exposes its sensors and
 /// controls. A vendor adds a device type by shipping one of these.
+///
+/// Where the adapter drives the board's bootloader (U-Boot's environment,
+/// GRUB's `grubenv`, ...), it also implements the bootloader side:
+/// [`boot_state`](Self::boot_state), [`stage_boot`](Self::stage_boot) and
+/// [`commit_boot`](Self::commit_boot), with which the runtime boots a host
+/// OS update once, on trial, and commits it when healthy. The defaults say
+/// `unsupported`: the board takes no host OS update.
 ///
 /// Export an implementation with `export_plugin!(HardwareAdapter for
 /// MyType)`. The value is created with [`Default`] on the first call and
@@ -75,11 +123,44 @@ pub trait HardwareAdapter: Default + 'static {
         Err(PluginError::unsupported(format!("no control '{id}'")))
     }
 
+    /// The bootloader's state. The default fails with
+    /// [`ErrorCode::Unsupported`](crate::ErrorCode::Unsupported): this
+    /// adapter has no bootloader side, and the board takes no host OS
+    /// update.
+    fn boot_state(&mut self) -> Result<BootStatus> {
+        Err(no_bootloader())
+    }
+
+    /// The next boots try `slot`, counted: once `boot_limit` boots (at
+    /// least 1) pass without [`commit_boot`](Self::commit_boot), the
+    /// bootloader boots the slot running now. Refuse, with
+    /// [`ErrorCode::InvalidInput`](crate::ErrorCode::InvalidInput), the
+    /// booted slot, and a stage while the running system is itself an
+    /// unconfirmed update. The default fails with
+    /// [`ErrorCode::Unsupported`](crate::ErrorCode::Unsupported).
+    fn stage_boot(&mut self, slot: Slot, boot_limit: u32) -> Result<()> {
+        let _ = (slot, boot_limit);
+        Err(no_bootloader())
+    }
+
+    /// The booted slot becomes the one every boot takes, its counter
+    /// cleared: the update is confirmed. Nothing to do when no update is
+    /// unconfirmed; refuse it while a staged slot has not booted yet. The
+    /// default fails with
+    /// [`ErrorCode::Unsupported`](crate::ErrorCode::Unsupported).
+    fn commit_boot(&mut self) -> Result<()> {
+        Err(no_bootloader())
+    }
+
     /// Called on a new version before it replaces the running one: fail if
     /// this version cannot work here. The default succeeds.
     fn self_check(&mut self) -> Result<()> {
         Ok(())
     }
+}
+
+fn no_bootloader() -> PluginError {
+    PluginError::unsupported("this adapter has no bootloader side")
 }
 
 /// What `export_plugin!(HardwareAdapter for T)` expands to use, reached as
@@ -130,6 +211,64 @@ pub mod export {
 
         fn set_control(id: String, value: String) -> Result<(), PluginError> {
             instance::with(|plugin: &mut T| plugin.set_control(&id, &value))
+        }
+
+        // 0.1.0 has no bootloader side: its world has none of these.
+        #[cfg(not(feature = "api-0-1-0"))]
+        fn boot_state() -> Result<wit::BootStatus, PluginError> {
+            instance::with(T::boot_state).map(Into::into)
+        }
+
+        #[cfg(not(feature = "api-0-1-0"))]
+        fn stage_boot(slot: wit::Slot, boot_limit: u32) -> Result<(), PluginError> {
+            instance::with(|plugin: &mut T| plugin.stage_boot(slot.into(), boot_limit))
+        }
+
+        #[cfg(not(feature = "api-0-1-0"))]
+        fn commit_boot() -> Result<(), PluginError> {
+            instance::with(T::commit_boot)
+        }
+    }
+
+    #[cfg(not(feature = "api-0-1-0"))]
+    impl From<wit::Slot> for crate::Slot {
+        fn from(slot: wit::Slot) -> crate::Slot {
+            match slot {
+                wit::Slot::A => crate::Slot::A,
+                wit::Slot::B => crate::Slot::B,
+            }
+        }
+    }
+
+    #[cfg(not(feature = "api-0-1-0"))]
+    impl From<crate::Slot> for wit::Slot {
+        fn from(slot: crate::Slot) -> wit::Slot {
+            match slot {
+                crate::Slot::A => wit::Slot::A,
+                crate::Slot::B => wit::Slot::B,
+            }
+        }
+    }
+
+    #[cfg(not(feature = "api-0-1-0"))]
+    impl From<crate::BootStatus> for wit::BootStatus {
+        fn from(state: crate::BootStatus) -> wit::BootStatus {
+            let crate::BootStatus {
+                booted,
+                next,
+                unconfirmed,
+                boot_count,
+                boot_limit,
+                rolled_back_from,
+            } = state;
+            wit::BootStatus {
+                booted: booted.into(),
+                next: next.into(),
+                unconfirmed,
+                boot_count,
+                boot_limit,
+                rolled_back_from: rolled_back_from.map(Into::into),
+            }
         }
     }
 }

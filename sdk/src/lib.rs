@@ -4,12 +4,12 @@
 //! in-process. It is one of four kinds, each a trait here with sensible
 //! defaults:
 //!
-//! | kind               | trait               | what it does                                   |
-//! |--------------------|---------------------|------------------------------------------------|
-//! | `time-source`      | [`TimeSource`]      | says where the true time lies, as an interval  |
-//! | `hardware-adapter` | [`HardwareAdapter`] | describes the board, its sensors and controls  |
-//! | `contract-policy`  | [`ContractPolicy`]  | allows or rejects an app release, with reasons |
-//! | `migration-step`   | [`MigrationStep`]   | one step of a migration between OS releases    |
+//! | kind               | trait               | what it does                                       |
+//! |--------------------|---------------------|----------------------------------------------------|
+//! | `time-source`      | [`TimeSource`]      | says where the true time lies, as an interval      |
+//! | `hardware-adapter` | [`HardwareAdapter`] | the board: contract, sensors, controls, boot slot  |
+//! | `contract-policy`  | [`ContractPolicy`]  | allows or rejects an app release, with reasons     |
+//! | `migration-step`   | [`MigrationStep`]   | one step of a migration between OS releases        |
 //!
 //! Implement the trait for a type with [`Default`] and export it with
 //! [`export_plugin!`]. The host's services are the modules [`log`],
@@ -50,11 +50,12 @@
 //!
 //! # Compatibility
 //!
-//! This SDK targets the WIT package `osb:plugin@0.1.0` ([`API_VERSION`]); a
-//! plugin built with it runs on OSB runtime 0.1.x and any later runtime that
-//! still serves that API version. The `next-api` feature builds against the
+//! This SDK targets the WIT package `osb:plugin@0.2.0` ([`API_VERSION`]); a
+//! plugin built with it runs on any runtime that serves that API version,
+//! and every later runtime does. The `next-api` feature builds against the
 //! draft next version instead, which may still change: never for a plugin
-//! shipped to devices.
+//! shipped to devices. The `api-0-1-0` feature builds against the older
+//! `0.1.0`, as an older SDK did, for testing hosts.
 
 mod contract_policy;
 mod hardware_adapter;
@@ -75,14 +76,14 @@ pub mod __private;
 pub mod harness;
 
 pub use contract_policy::{ContractPolicy, Decision, Release};
-pub use hardware_adapter::{ControlInfo, HardwareAdapter, SensorInfo};
+pub use hardware_adapter::{BootStatus, ControlInfo, HardwareAdapter, SensorInfo, Slot};
 pub use migration_step::{CheckOutcome, Migration, MigrationStep};
 pub use time_source::{TimeSample, TimeSource};
 pub use types::{ErrorCode, PluginError, Result, TimeInterval, Timestamp};
 
 /// The version of the `osb:plugin` WIT package this SDK targets; put it in
-/// the manifest's `api` field. `"0.1.0"`, or the draft `"0.2.0"` with the
-/// `next-api` feature.
+/// the manifest's `api` field. `"0.2.0"`, the draft `"0.3.0"` with the
+/// `next-api` feature, or `"0.1.0"` with `api-0-1-0`.
 pub const API_VERSION: &str = __private::api::VERSION;
 
 /// Exports a type as the component's plugin.

@@ -44,15 +44,26 @@ const PLUGINS: &[Plugin] = &[
     plugin("hw-jetson-tx2", "plugins/hw-jetson-tx2"),
     plugin("hw-x86-tpm", "plugins/hw-x86-tpm"),
     plugin("osb-test-probe", "tests/plugins/probe"),
-    // The probe built against the draft next API version, for the host's
-    // dispatch on the version.
+    // The probe built against the draft next API version and the older
+    // released one, for the host's dispatch on the version.
     Plugin {
         features: "next-api",
         manifest: "next-api/plugin.toml",
         ..plugin("osb-test-probe", "tests/plugins/probe")
     },
+    Plugin {
+        features: "api-0-1-0",
+        manifest: "api-0-1-0/plugin.toml",
+        ..plugin("osb-test-probe", "tests/plugins/probe")
+    },
     plugin("osb-test-hostile", "tests/plugins/hostile"),
     plugin("osb-test-board", "tests/plugins/board"),
+    // The board as an adapter of an older SDK: no bootloader side.
+    Plugin {
+        features: "api-0-1-0",
+        manifest: "api-0-1-0/plugin.toml",
+        ..plugin("osb-test-board", "tests/plugins/board")
+    },
     // The same crate as a time source, for the daemon's time service.
     Plugin {
         features: "time-source",

@@ -185,8 +185,9 @@ pub fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<StoreState>>
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     filesystem::add_to_linker(&mut linker)?;
     latest::host::Host_::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+    crate::wit::since_v0_1_0::add_to_linker(&mut linker)?;
     #[cfg(feature = "next-api")]
-    crate::wit::since_v0_2_0::add_to_linker(&mut linker)?;
+    crate::wit::since_v0_3_0::add_to_linker(&mut linker)?;
     Ok(linker)
 }
 

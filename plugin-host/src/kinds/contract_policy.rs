@@ -137,18 +137,24 @@ impl Instance {
         device: &str,
         release: &Release,
     ) -> wasmtime::Result<Result<wit::Decision, PluginError>> {
+        macro_rules! converted {
+            ($e:ident) => {
+                Ok($e
+                    .osb_plugin_contract_policy()
+                    .call_evaluate(store, device, &release.clone().into())
+                    .await?
+                    .map(wit::Decision::from))
+            };
+        }
         match self {
-            Instance::V0_1_0(e) => {
+            Instance::V0_2_0(e) => {
                 e.osb_plugin_contract_policy()
                     .call_evaluate(store, device, release)
                     .await
             }
+            Instance::V0_1_0(e) => converted!(e),
             #[cfg(feature = "next-api")]
-            Instance::V0_2_0(e) => Ok(e
-                .osb_plugin_contract_policy()
-                .call_evaluate(store, device, &release.clone().into())
-                .await?
-                .map(wit::Decision::from)),
+            Instance::V0_3_0(e) => converted!(e),
         }
     }
 
@@ -256,8 +262,9 @@ fn checked(
 }
 
 /// `text` with control characters escaped (a newline must not forge a log
-/// line) and cut to [`MAX_REASON_BYTES`].
-fn bounded(text: &str) -> String {
+/// line) and cut to [`MAX_REASON_BYTES`]. Also what an adapter's bootloader
+/// error says is made safe with.
+pub(crate) fn bounded(text: &str) -> String {
     let mut out = String::with_capacity(text.len().min(MAX_REASON_BYTES));
     for c in text.trim().chars() {
         let piece = if c.is_control() {

@@ -6,7 +6,9 @@ use wasmtime::Store;
 
 use super::{ArgsError, args, outcome, versions};
 use crate::host_api::StoreState;
-use crate::wit::latest::migration_step::exports::osb::plugin::migration_step::Migration;
+use crate::wit::latest::migration_step::exports::osb::plugin::migration_step::{
+    CheckOutcome, Migration,
+};
 
 versions!(migration_step, MigrationStepPluginPre, MigrationStepPlugin);
 
@@ -38,19 +40,10 @@ impl Call {
 impl Instance {
     /// Runs a parsed JSON call.
     pub async fn call(&self, store: &mut Store<StoreState>, call: Call) -> wasmtime::Result<Value> {
-        Ok(match self {
-            Instance::V0_1_0(e) => {
-                let m = e.osb_plugin_migration_step();
-                match call {
-                    Call::Check(mig) => outcome(m.call_check(store, &mig).await?),
-                    Call::Apply(mig) => outcome(m.call_apply(store, &mig).await?),
-                    Call::Rollback(mig) => outcome(m.call_rollback(store, &mig).await?),
-                }
-            }
-            #[cfg(feature = "next-api")]
-            Instance::V0_2_0(e) => {
-                use crate::wit::latest::migration_step::exports::osb::plugin::migration_step::CheckOutcome;
-                let m = e.osb_plugin_migration_step();
+        // Another version than the latest: arguments and answers converted.
+        macro_rules! converted {
+            ($e:ident) => {{
+                let m = $e.osb_plugin_migration_step();
                 match call {
                     Call::Check(mig) => outcome(
                         m.call_check(store, &mig.into())
@@ -60,7 +53,20 @@ impl Instance {
                     Call::Apply(mig) => outcome(m.call_apply(store, &mig.into()).await?),
                     Call::Rollback(mig) => outcome(m.call_rollback(store, &mig.into()).await?),
                 }
+            }};
+        }
+        Ok(match self {
+            Instance::V0_2_0(e) => {
+                let m = e.osb_plugin_migration_step();
+                match call {
+                    Call::Check(mig) => outcome(m.call_check(store, &mig).await?),
+                    Call::Apply(mig) => outcome(m.call_apply(store, &mig).await?),
+                    Call::Rollback(mig) => outcome(m.call_rollback(store, &mig).await?),
+                }
             }
+            Instance::V0_1_0(e) => converted!(e),
+            #[cfg(feature = "next-api")]
+            Instance::V0_3_0(e) => converted!(e),
         })
     }
 }

@@ -34,18 +34,22 @@ macro_rules! versions {
         pub enum Pre {
             /// Built against `osb:plugin@0.1.0`.
             V0_1_0(crate::wit::since_v0_1_0::$world::$pre<crate::host_api::StoreState>),
-            /// Built against the draft `osb:plugin@0.2.0`.
-            #[cfg(feature = "next-api")]
+            /// Built against `osb:plugin@0.2.0`.
             V0_2_0(crate::wit::since_v0_2_0::$world::$pre<crate::host_api::StoreState>),
+            /// Built against the draft `osb:plugin@0.3.0`.
+            #[cfg(feature = "next-api")]
+            V0_3_0(crate::wit::since_v0_3_0::$world::$pre<crate::host_api::StoreState>),
         }
 
         /// A live instance's exports.
         pub enum Instance {
             /// Built against `osb:plugin@0.1.0`.
             V0_1_0(crate::wit::since_v0_1_0::$world::$instance),
-            /// Built against the draft `osb:plugin@0.2.0`.
-            #[cfg(feature = "next-api")]
+            /// Built against `osb:plugin@0.2.0`.
             V0_2_0(crate::wit::since_v0_2_0::$world::$instance),
+            /// Built against the draft `osb:plugin@0.3.0`.
+            #[cfg(feature = "next-api")]
+            V0_3_0(crate::wit::since_v0_3_0::$world::$instance),
         }
 
         impl Pre {
@@ -55,12 +59,14 @@ macro_rules! versions {
                 pre: wasmtime::component::InstancePre<crate::host_api::StoreState>,
             ) -> wasmtime::Result<Pre> {
                 use crate::wit::since_v0_1_0::$world as v0_1_0;
-                #[cfg(feature = "next-api")]
                 use crate::wit::since_v0_2_0::$world as v0_2_0;
+                #[cfg(feature = "next-api")]
+                use crate::wit::since_v0_3_0::$world as v0_3_0;
                 Ok(match api {
                     crate::api::Api::V0_1_0 => Pre::V0_1_0(v0_1_0::$pre::new(pre)?),
-                    #[cfg(feature = "next-api")]
                     crate::api::Api::V0_2_0 => Pre::V0_2_0(v0_2_0::$pre::new(pre)?),
+                    #[cfg(feature = "next-api")]
+                    crate::api::Api::V0_3_0 => Pre::V0_3_0(v0_3_0::$pre::new(pre)?),
                 })
             }
 
@@ -71,8 +77,9 @@ macro_rules! versions {
             ) -> wasmtime::Result<Instance> {
                 Ok(match self {
                     Pre::V0_1_0(p) => Instance::V0_1_0(p.instantiate_async(store).await?),
-                    #[cfg(feature = "next-api")]
                     Pre::V0_2_0(p) => Instance::V0_2_0(p.instantiate_async(store).await?),
+                    #[cfg(feature = "next-api")]
+                    Pre::V0_3_0(p) => Instance::V0_3_0(p.instantiate_async(store).await?),
                 })
             }
         }
@@ -85,8 +92,9 @@ macro_rules! versions {
             ) -> wasmtime::Result<Result<(), crate::wit::latest::PluginError>> {
                 match self {
                     Instance::V0_1_0(e) => e.osb_plugin_lifecycle().call_self_check(store).await,
-                    #[cfg(feature = "next-api")]
                     Instance::V0_2_0(e) => e.osb_plugin_lifecycle().call_self_check(store).await,
+                    #[cfg(feature = "next-api")]
+                    Instance::V0_3_0(e) => e.osb_plugin_lifecycle().call_self_check(store).await,
                 }
             }
         }

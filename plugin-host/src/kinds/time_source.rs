@@ -44,14 +44,20 @@ impl Instance {
         &self,
         store: &mut Store<StoreState>,
     ) -> wasmtime::Result<Result<TimeSample, PluginError>> {
+        macro_rules! converted {
+            ($e:ident) => {
+                Ok($e
+                    .osb_plugin_time_source()
+                    .call_sample(store)
+                    .await?
+                    .map(Into::into))
+            };
+        }
         match self {
-            Instance::V0_1_0(e) => e.osb_plugin_time_source().call_sample(store).await,
+            Instance::V0_2_0(e) => e.osb_plugin_time_source().call_sample(store).await,
+            Instance::V0_1_0(e) => converted!(e),
             #[cfg(feature = "next-api")]
-            Instance::V0_2_0(e) => Ok(e
-                .osb_plugin_time_source()
-                .call_sample(store)
-                .await?
-                .map(Into::into)),
+            Instance::V0_3_0(e) => converted!(e),
         }
     }
 
@@ -63,8 +69,9 @@ impl Instance {
     ) -> wasmtime::Result<Result<(), PluginError>> {
         match self {
             Instance::V0_1_0(e) => e.osb_plugin_time_source().call_observe(store, now).await,
-            #[cfg(feature = "next-api")]
             Instance::V0_2_0(e) => e.osb_plugin_time_source().call_observe(store, now).await,
+            #[cfg(feature = "next-api")]
+            Instance::V0_3_0(e) => e.osb_plugin_time_source().call_observe(store, now).await,
         }
     }
 

@@ -10,8 +10,33 @@
 //! [`VERSION`].
 
 /// Invokes `$then! { $args.. version: .., path: .., types: .., exports: .. }`
-/// with the literals of the released `osb:plugin@0.1.0`.
-#[cfg(not(feature = "next-api"))]
+/// with the literals of the released `osb:plugin@0.2.0`, the default.
+#[cfg(not(any(feature = "next-api", feature = "api-0-1-0")))]
+macro_rules! with_api {
+    ($($then:ident)::+ ! { $($args:tt)* }) => {
+        $($then)::+! {
+            $($args)*
+            version: "0.2.0",
+            path: "wit/v0.2.0",
+            types: "osb:plugin/types@0.2.0",
+            // One world per exported interface: see `bindings` for why.
+            // The package never reaches a plugin, only the interfaces do.
+            exports: "
+                package osb-sdk:exports;
+                world lifecycle { export osb:plugin/lifecycle@0.2.0; }
+                world time-source { export osb:plugin/time-source@0.2.0; }
+                world hardware-adapter { export osb:plugin/hardware-adapter@0.2.0; }
+                world contract-policy { export osb:plugin/contract-policy@0.2.0; }
+                world migration-step { export osb:plugin/migration-step@0.2.0; }
+            ",
+        }
+    };
+}
+
+/// The same for the older released `osb:plugin@0.1.0` (feature
+/// `api-0-1-0`): what a plugin built with an older SDK is, for testing
+/// that hosts keep serving it.
+#[cfg(all(feature = "api-0-1-0", not(feature = "next-api")))]
 macro_rules! with_api {
     ($($then:ident)::+ ! { $($args:tt)* }) => {
         $($then)::+! {
@@ -19,8 +44,6 @@ macro_rules! with_api {
             version: "0.1.0",
             path: "wit/v0.1.0",
             types: "osb:plugin/types@0.1.0",
-            // One world per exported interface: see `bindings` for why.
-            // The package never reaches a plugin, only the interfaces do.
             exports: "
                 package osb-sdk:exports;
                 world lifecycle { export osb:plugin/lifecycle@0.1.0; }
@@ -33,26 +56,29 @@ macro_rules! with_api {
     };
 }
 
-/// The same for the draft `osb:plugin@0.2.0` (feature `next-api`).
+/// The same for the draft `osb:plugin@0.3.0` (feature `next-api`).
 #[cfg(feature = "next-api")]
 macro_rules! with_api {
     ($($then:ident)::+ ! { $($args:tt)* }) => {
         $($then)::+! {
             $($args)*
-            version: "0.2.0",
-            path: "wit/v0.2.0",
-            types: "osb:plugin/types@0.2.0",
+            version: "0.3.0",
+            path: "wit/v0.3.0",
+            types: "osb:plugin/types@0.3.0",
             exports: "
                 package osb-sdk:exports;
-                world lifecycle { export osb:plugin/lifecycle@0.2.0; }
-                world time-source { export osb:plugin/time-source@0.2.0; }
-                world hardware-adapter { export osb:plugin/hardware-adapter@0.2.0; }
-                world contract-policy { export osb:plugin/contract-policy@0.2.0; }
-                world migration-step { export osb:plugin/migration-step@0.2.0; }
+                world lifecycle { export osb:plugin/lifecycle@0.3.0; }
+                world time-source { export osb:plugin/time-source@0.3.0; }
+                world hardware-adapter { export osb:plugin/hardware-adapter@0.3.0; }
+                world contract-policy { export osb:plugin/contract-policy@0.3.0; }
+                world migration-step { export osb:plugin/migration-step@0.3.0; }
             ",
         }
     };
 }
+
+#[cfg(all(feature = "next-api", feature = "api-0-1-0"))]
+compile_error!("features `next-api` and `api-0-1-0` each choose the API version: enable one");
 
 pub(crate) use with_api;
 

@@ -20,10 +20,18 @@
 //! - every control with a list of values refuses a value outside it with
 //!   an `invalid-input` error, and accepts each listed value, twice
 //!   (idempotent); a free-form control is listed as not checked;
+//! - where the adapter has a bootloader side (`boot-state` answers
+//!   anything but `unsupported`): the state is consistent; `stage-boot`
+//!   refuses the booted slot and a boot limit of 0 with `invalid-input`;
+//!   unless the running system is itself unconfirmed, staging the other
+//!   slot shows in `boot-state` (next boot, unconfirmed, not counted yet)
+//!   and `commit-boot` is refused until the staged slot has booted; an
+//!   adapter without one is listed as not checked;
 //! - nothing outside the plugin's grants changes (a decoy beside them);
 //! - no call runs past the plugin's deadline.
 //!
-//! Setting every listed value changes the board: run it on a fixture.
+//! Setting every listed value, and staging the other slot, changes the
+//! board: run it on a fixture.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -185,6 +193,8 @@ pub fn hardware_adapter(adapter: &Running) -> Report {
         }
     }
 
+    bootloader(&mut report, &mut call);
+
     if let Some(decoy) = decoy {
         report.check("nothing outside the grants changed", decoy.untouched());
     }
@@ -200,6 +210,129 @@ pub fn hardware_adapter(adapter: &Running) -> Report {
         },
     );
     report
+}
+
+/// The checks of the bootloader side, if the adapter claims one.
+fn bootloader(report: &mut Report, call: &mut impl FnMut(&str, Value) -> Result<Value, String>) {
+    let answer = match call("boot-state", Value::Null) {
+        Ok(answer) => answer,
+        Err(e) => return report.check("boot-state answers", Err(e)),
+    };
+    if error_code(&answer).as_deref() == Some("unsupported") {
+        report
+            .not_checked
+            .push("bootloader: none (boot-state answers unsupported)".to_owned());
+        return;
+    }
+    let state = ok(&answer).and_then(|s| BootView::read(&s));
+    report.check(
+        "boot-state is a consistent state",
+        state.as_ref().map(drop).map_err(Clone::clone),
+    );
+    let Ok(state) = state else { return };
+    let other = if state.booted == "A" { "B" } else { "A" };
+    report.check("stage-boot refuses the booted slot", {
+        call(
+            "stage-boot",
+            json!({ "slot": state.booted, "boot_limit": 3 }),
+        )
+        .and_then(|a| refused(&a, "stage-boot"))
+    });
+    report.check("stage-boot refuses a boot limit of 0", {
+        call("stage-boot", json!({ "slot": other, "boot_limit": 0 }))
+            .and_then(|a| refused(&a, "stage-boot"))
+    });
+    if state.unconfirmed && state.booted == state.next {
+        report.not_checked.push(
+            "bootloader: stage and commit (the running system is an unconfirmed update)".to_owned(),
+        );
+        return;
+    }
+    report.check("stage-boot of the other slot shows in boot-state", {
+        call("stage-boot", json!({ "slot": other, "boot_limit": 3 }))
+            .and_then(|a| ok(&a))
+            .and_then(|_| call("boot-state", Value::Null))
+            .and_then(|a| ok(&a))
+            .and_then(|s| BootView::read(&s))
+            .and_then(|staged| {
+                let expected = BootView {
+                    booted: state.booted.clone(),
+                    next: other.to_owned(),
+                    unconfirmed: true,
+                    boot_count: 0,
+                    boot_limit: 3,
+                };
+                if staged == expected {
+                    Ok(())
+                } else {
+                    Err(format!("{staged:?}, expected {expected:?}"))
+                }
+            })
+    });
+    report.check("commit-boot is refused before the staged slot booted", {
+        call("commit-boot", Value::Null).and_then(|a| refused(&a, "commit-boot"))
+    });
+}
+
+/// A `boot-state` answer, as far as the checks look at it.
+#[derive(Debug, PartialEq, Eq)]
+struct BootView {
+    booted: String,
+    next: String,
+    unconfirmed: bool,
+    boot_count: u64,
+    boot_limit: u64,
+}
+
+impl BootView {
+    /// The answer, if it is a consistent state: slots named, a limit of
+    /// at least 1, no count without an unconfirmed update, and no count
+    /// past the limit (the bootloader would have fallen back).
+    fn read(state: &Value) -> Result<BootView, String> {
+        let slot = |field: &str| match state[field].as_str() {
+            Some(s @ ("A" | "B")) => Ok(s.to_owned()),
+            _ => Err(format!("{field} is no slot: {state}")),
+        };
+        let number = |field: &str| {
+            state[field]
+                .as_u64()
+                .ok_or_else(|| format!("{field} is no count: {state}"))
+        };
+        let view = BootView {
+            booted: slot("booted")?,
+            next: slot("next")?,
+            unconfirmed: state["unconfirmed"]
+                .as_bool()
+                .ok_or_else(|| format!("unconfirmed is no bool: {state}"))?,
+            boot_count: number("boot_count")?,
+            boot_limit: number("boot_limit")?,
+        };
+        if view.boot_limit == 0 {
+            return Err("a boot limit of 0: no boot would try the update".to_owned());
+        }
+        if !view.unconfirmed && view.boot_count != 0 {
+            return Err(format!(
+                "{} boots counted with no update unconfirmed",
+                view.boot_count
+            ));
+        }
+        if view.boot_count > view.boot_limit {
+            return Err(format!(
+                "{} boots counted past the limit of {}: the bootloader would have fallen back",
+                view.boot_count, view.boot_limit
+            ));
+        }
+        Ok(view)
+    }
+}
+
+/// An answer's error code, if it is an error, lowercase without dashes:
+/// `InvalidInput` and `invalid-input` both read `invalidinput`.
+fn error_code(answer: &Value) -> Option<String> {
+    answer
+        .get("error")
+        .and_then(|e| e["code"].as_str())
+        .map(|c| c.to_ascii_lowercase().replace('-', ""))
 }
 
 /// The `ok` of an answer, or its error as text.

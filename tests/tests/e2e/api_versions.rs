@@ -1,40 +1,45 @@
 //! Version dispatch: one host serves plugins built against different
-//! versions of the `osb:plugin` API side by side. The probe is built twice
-//! from one source, against the released `osb:plugin@0.1.0` and against the
-//! draft `osb:plugin@0.2.0`, which differs only in its number (the tests
-//! enable the draft with the `next-api` feature). Each component names its
-//! version in the `osb:plugin-api` section, and a manifest that names
-//! another one is refused.
+//! versions of the `osb:plugin` API side by side. The probe is built three
+//! times from one source: against the released `osb:plugin@0.2.0` (the
+//! SDK's default), the older released `0.1.0` (as an older SDK built it)
+//! and the draft `0.3.0`, which differs from 0.2.0 only in its number (the
+//! tests enable the draft with the `next-api` feature). Each component
+//! names its version in the `osb:plugin-api` section, and a manifest that
+//! names another one is refused.
 
 use osb_plugin_host::PluginHost;
 use osb_tests::{Fixture, edit_manifest, name, plugin_settings, sign};
 use serde_json::json;
 
+/// The probe built against 0.2.0, 0.1.0 and the draft 0.3.0.
+const PROBES: [&str; 3] = [
+    "osb-test-probe",
+    "osb-test-probe-api-0-1-0",
+    "osb-test-probe-next",
+];
+
 #[test]
-fn plugins_built_against_two_api_versions_run_side_by_side() {
+fn plugins_built_against_three_api_versions_run_side_by_side() {
     let fx = Fixture::new();
     let mut settings = fx.settings();
-    for plugin in ["osb-test-probe", "osb-test-probe-next"] {
+    for plugin in PROBES {
         // `host-call`: each sample goes through the `config` import, which
-        // the draft links by converting to the released version's.
+        // the other versions link by converting to the latest's.
         let config = [("mode", "host-call"), ("tag", plugin)];
         settings
             .plugins
             .insert(name(plugin), plugin_settings("", &config));
     }
     let host = PluginHost::new(settings).unwrap();
-    host.load(&fx.signed("osb-test-probe", "old")).unwrap();
-    host.load(&fx.signed("osb-test-probe-next", "next"))
-        .unwrap();
+    for plugin in PROBES {
+        host.load(&fx.signed(plugin, plugin)).unwrap();
+    }
 
-    for (plugin, api) in [
-        ("osb-test-probe", "0.1.0"),
-        ("osb-test-probe-next", "0.2.0"),
-    ] {
+    for (plugin, api) in PROBES.into_iter().zip(["0.2.0", "0.1.0", "0.3.0"]) {
         let n = name(plugin);
         assert_eq!(host.info(&n).unwrap().api, api, "{plugin}");
-        // Typed, as the time service calls it: the draft's answer arrives
-        // as the latest types.
+        // Typed, as the time service calls it: the other versions' answers
+        // arrive as the latest types.
         let sample = host.sample(&n).unwrap().unwrap();
         assert_eq!(sample.detail, plugin, "{plugin}");
         assert!(
@@ -51,8 +56,8 @@ fn plugins_built_against_two_api_versions_run_side_by_side() {
             .to_string();
         assert!(refused.contains("bad arguments for 'observe'"), "{refused}");
     }
-    // Neither disturbed the other.
-    assert_eq!(host.names().len(), 2);
+    // None disturbed another.
+    assert_eq!(host.names().len(), PROBES.len());
 }
 
 #[test]
@@ -60,8 +65,9 @@ fn a_manifest_naming_another_version_than_the_component_is_refused() {
     let fx = Fixture::new();
     let host = PluginHost::new(fx.settings()).unwrap();
     for (plugin, claimed, built) in [
-        ("osb-test-probe", "0.2.0", "0.1.0"),
-        ("osb-test-probe-next", "0.1.0", "0.2.0"),
+        ("osb-test-probe", "0.1.0", "0.2.0"),
+        ("osb-test-probe-api-0-1-0", "0.2.0", "0.1.0"),
+        ("osb-test-probe-next", "0.2.0", "0.3.0"),
     ] {
         let dir = fx.signed(plugin, plugin);
         edit_manifest(&dir, |t| {

@@ -46,9 +46,9 @@ fn newer_api_version_is_refused() {
         "newer api",
         |d, _| {
             bump_version(d);
-            edit_manifest(d, |t| t.replace("api = \"0.1.0\"", "api = \"0.3.0\""));
+            edit_manifest(d, |t| t.replace("api = \"0.2.0\"", "api = \"0.4.0\""));
         },
-        &["plugin.toml", "api 0.3.0 is newer"],
+        &["plugin.toml", "api 0.4.0 is newer"],
     );
 }
 

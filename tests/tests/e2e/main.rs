@@ -3,6 +3,7 @@
 
 mod api_versions;
 mod bad_packages;
+mod bootloader;
 mod cache;
 mod deadlines;
 mod escapes;

@@ -10,10 +10,17 @@
 //! `/board/reads` exists, each read appends the sensor's id to it; if
 //! `/board/sensor-<id>` exists, it holds that sensor's reading instead of
 //! the config's.
+//!
+//! With config `boot_env` naming a file (`/boot/boot.env`), the board has a
+//! bootloader side over the file-based boot environment (`osb-bootenv`),
+//! the reference a test boots by (`osb_hostos::bootenv::boot`); without
+//! it, the board has none (`unsupported`). Built with feature `api-0-1-0`
+//! it is an adapter of the older API, which has no bootloader side at all.
 
-use std::io::Write;
+use std::io::{Read, Write};
 
-use osb_sdk::{ControlInfo, HardwareAdapter, PluginError, Result, SensorInfo};
+use osb_bootenv::Env;
+use osb_sdk::{BootStatus, ControlInfo, HardwareAdapter, PluginError, Result, SensorInfo, Slot};
 
 #[derive(Default)]
 struct Board;
@@ -94,6 +101,99 @@ impl HardwareAdapter for Board {
         std::fs::write(format!("/board/{id}"), value)
             .map_err(|e| PluginError::unavailable(format!("cannot set '{id}': {e}")))
     }
+
+    fn boot_state(&mut self) -> Result<BootStatus> {
+        let state = read_env(&env_path()?)?.state();
+        Ok(BootStatus {
+            booted: slot_out(state.booted),
+            next: slot_out(state.next),
+            unconfirmed: state.unconfirmed,
+            boot_count: state.boot_count,
+            boot_limit: state.boot_limit,
+            rolled_back_from: state.rolled_back_from.map(slot_out),
+        })
+    }
+
+    fn stage_boot(&mut self, slot: Slot, boot_limit: u32) -> Result<()> {
+        let path = env_path()?;
+        let mut env = read_env(&path)?;
+        env.stage(slot_in(slot), boot_limit)
+            .map_err(|e| PluginError::invalid_input(format!("cannot stage slot: {e}")))?;
+        write_env(&path, &env)
+    }
+
+    fn commit_boot(&mut self) -> Result<()> {
+        let path = env_path()?;
+        let mut env = read_env(&path)?;
+        env.commit()
+            .map_err(|e| PluginError::invalid_input(format!("cannot commit: {e}")))?;
+        write_env(&path, &env)
+    }
+}
+
+/// The boot environment's path, or `unsupported`: no bootloader side.
+fn env_path() -> Result<String> {
+    let path = config("boot_env");
+    if path.is_empty() {
+        return Err(PluginError::unsupported(
+            "this board has no bootloader side (config 'boot_env' is not set)",
+        ));
+    }
+    Ok(path)
+}
+
+fn slot_in(slot: Slot) -> osb_bootenv::Slot {
+    match slot {
+        Slot::A => osb_bootenv::Slot::A,
+        Slot::B => osb_bootenv::Slot::B,
+    }
+}
+
+fn slot_out(slot: osb_bootenv::Slot) -> Slot {
+    match slot {
+        osb_bootenv::Slot::A => Slot::A,
+        osb_bootenv::Slot::B => Slot::B,
+    }
+}
+
+/// The environment at `path`: a regular file, read no further than the
+/// format allows, so a huge or endless file costs nothing.
+fn read_env(path: &str) -> Result<Env> {
+    let io = |e: std::io::Error| PluginError::io(format!("boot environment {path}"), &e);
+    let file = std::fs::File::open(path).map_err(io)?;
+    if !file.metadata().map_err(io)?.is_file() {
+        return Err(PluginError::invalid_input(format!(
+            "boot environment {path}: not a regular file"
+        )));
+    }
+    let mut bytes = Vec::new();
+    file.take(osb_bootenv::MAX_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    Env::from_bytes(&bytes)
+        .map_err(|e| PluginError::invalid_input(format!("boot environment {path}: {e}")))
+}
+
+/// Writes `env` to `path` whole or not at all: a temporary file beside it,
+/// flushed to disk, renamed over it. A power cut leaves the old or the new
+/// environment, never half of one: the bootloader reads it next.
+fn write_env(path: &str, env: &Env) -> Result<()> {
+    let io = |e: std::io::Error| PluginError::io(format!("boot environment {path}"), &e);
+    let temporary = format!("{path}.new");
+    let mut file = std::fs::File::create(&temporary).map_err(io)?;
+    file.write_all(env.to_text().as_bytes()).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    drop(file);
+    std::fs::rename(&temporary, path).map_err(io)?;
+    // The rename itself is made durable by syncing the directory, where
+    // WASI lets a directory be opened; the host's power-on reads the file
+    // either way.
+    if let Some(dir) = std::path::Path::new(path).parent()
+        && let Ok(dir) = std::fs::File::open(dir)
+    {
+        let _ = dir.sync_all();
+    }
+    Ok(())
 }
 
 osb_sdk::export_plugin!(HardwareAdapter for Board);
