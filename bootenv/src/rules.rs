@@ -12,7 +12,7 @@ pub const DEFAULT_BOOT_LIMIT: u32 = 3;
 pub const MAX_BOOT_LIMIT: u32 = 100;
 
 /// The environment as the runtime asks about it (the WIT `boot-state`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct BootStatus {
     /// The slot the running system booted from.
     pub booted: Slot,

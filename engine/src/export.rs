@@ -26,6 +26,11 @@ use osb_state::labels;
 /// time when the image has none, and the container is never started.
 const PLACEHOLDER: &str = "/.osb-export-never-started";
 
+/// How long a read waits for the engine's next chunk: an export that
+/// stalls ends the unpack reading it, rather than holding the executor's
+/// step (and its turn) for ever. A whole export may take longer.
+const CHUNK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// An image's export stream, in chunks. Its container is removed by
 /// [`ImageExport::finish`], or, when it is dropped unfinished, by a task
 /// on the runtime it was made on.
@@ -193,13 +198,24 @@ impl Read for ExportReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.at == self.chunk.len() {
             let handle = self.export.handle.clone();
-            match handle.block_on(self.export.stream.next()) {
-                None => return Ok(0),
-                Some(Ok(chunk)) => {
+            let next = tokio::time::timeout(CHUNK_DEADLINE, self.export.stream.next());
+            match handle.block_on(next) {
+                Err(_) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "the engine sent nothing for {} s while exporting {}",
+                            CHUNK_DEADLINE.as_secs(),
+                            self.export.image
+                        ),
+                    ));
+                }
+                Ok(None) => return Ok(0),
+                Ok(Some(Ok(chunk))) => {
                     self.chunk = chunk;
                     self.at = 0;
                 }
-                Some(Err(e)) => return Err(io::Error::other(e)),
+                Ok(Some(Err(e))) => return Err(io::Error::other(e)),
             }
         }
         let n = buf.len().min(self.chunk.len() - self.at);

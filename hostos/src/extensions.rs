@@ -190,6 +190,18 @@ pub enum ExtensionError {
     },
 }
 
+/// What failed on one extension, as a `map_err` argument.
+fn io_error<'a>(
+    digest: &'a ImageDigest,
+    action: &'static str,
+) -> impl FnOnce(io::Error) -> ExtensionError + 'a {
+    move |source| ExtensionError::Io {
+        digest: digest.clone(),
+        action,
+        source,
+    }
+}
+
 /// The extension store.
 #[derive(Debug)]
 pub struct ExtensionStore {
@@ -248,13 +260,7 @@ impl ExtensionStore {
         meta: ExtensionMeta,
         reader: impl Read,
     ) -> Result<ExtensionRecord, ExtensionError> {
-        let io = |action| {
-            move |source| ExtensionError::Io {
-                digest: digest.clone(),
-                action,
-                source,
-            }
-        };
+        let io = |action| io_error(digest, action);
         let name = digest.dir_name();
         if exists(&self.dir, &name).map_err(io("look for it"))? {
             return Err(ExtensionError::Installed {
@@ -284,13 +290,7 @@ impl ExtensionStore {
         meta: ExtensionMeta,
         reader: impl Read,
     ) -> Result<ExtensionRecord, ExtensionError> {
-        let io = |action| {
-            move |source| ExtensionError::Io {
-                digest: digest.clone(),
-                action,
-                source,
-            }
-        };
+        let io = |action| io_error(digest, action);
         self.dir
             .create_dir(partial)
             .map_err(io("create its staging directory"))?;
@@ -340,11 +340,7 @@ impl ExtensionStore {
     /// Extension `digest`, if it is installed.
     pub fn get(&self, digest: &ImageDigest) -> Result<Option<ExtensionRecord>, ExtensionError> {
         let present =
-            exists(&self.dir, digest.dir_name()).map_err(|source| ExtensionError::Io {
-                digest: digest.clone(),
-                action: "look for it",
-                source,
-            })?;
+            exists(&self.dir, digest.dir_name()).map_err(io_error(digest, "look for it"))?;
         if !present {
             return Ok(None);
         }
@@ -365,13 +361,7 @@ impl ExtensionStore {
     /// Removes extension `digest`, links inside it removed, never followed;
     /// not installed is done.
     pub fn remove(&self, digest: &ImageDigest) -> Result<(), ExtensionError> {
-        let io = |action| {
-            move |source| ExtensionError::Io {
-                digest: digest.clone(),
-                action,
-                source,
-            }
-        };
+        let io = |action| io_error(digest, action);
         let name = digest.dir_name();
         if !exists(&self.dir, &name).map_err(io("look for it"))? {
             return Ok(());

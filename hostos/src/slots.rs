@@ -7,7 +7,6 @@
 //! and the marker is the last thing written and the first thing removed:
 //! a slot whose write was cut short, at any point, is unmarked.
 
-use std::fmt;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
@@ -29,39 +28,9 @@ const INIT: &str = "sbin/init";
 /// The most a marker may hold.
 const MAX_MARKER: u64 = 64 * 1024;
 
-/// One of the two slots.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Slot {
-    /// Slot `a`.
-    A,
-    /// Slot `b`.
-    B,
-}
-
-impl Slot {
-    /// The other slot.
-    pub fn other(self) -> Slot {
-        match self {
-            Slot::A => Slot::B,
-            Slot::B => Slot::A,
-        }
-    }
-
-    /// `a` or `b`: its directory's name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Slot::A => "a",
-            Slot::B => "b",
-        }
-    }
-}
-
-impl fmt::Display for Slot {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+/// One of the two slots: the boot environment's, so a slot written here
+/// and a slot booted there are one type.
+pub use osb_bootenv::Slot;
 
 /// A bootable slot's marker: what it holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

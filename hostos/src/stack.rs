@@ -160,7 +160,7 @@ fn mountable(dir: &std::path::Path) -> Option<&str> {
 /// The stack the device boots with `extensions` installed.
 pub fn plan(extensions: &[Candidate], device: &Device) -> StackPlan {
     let mut left_out = Vec::new();
-    let mut drop = |c: &Candidate, why| {
+    let mut leave_out = |c: &Candidate, why| {
         left_out.push(Dropped {
             digest: c.digest.to_string(),
             image: c.image.clone(),
@@ -170,13 +170,13 @@ pub fn plan(extensions: &[Candidate], device: &Device) -> StackPlan {
     let mut kept: Vec<&Candidate> = Vec::new();
     for c in extensions {
         if device.disabled {
-            drop(c, LeftOut::Disabled);
+            leave_out(c, LeftOut::Disabled);
         } else if let Some(wants) = c
             .kernel_version
             .as_ref()
             .filter(|w| **w != device.kernel_version)
         {
-            drop(
+            leave_out(
                 c,
                 LeftOut::Kernel {
                     wants: wants.clone(),
@@ -188,7 +188,7 @@ pub fn plan(extensions: &[Candidate], device: &Device) -> StackPlan {
             .as_ref()
             .filter(|w| device.kernel_abi.as_ref() != Some(*w))
         {
-            drop(
+            leave_out(
                 c,
                 LeftOut::Abi {
                     wants: wants.clone(),
@@ -196,7 +196,7 @@ pub fn plan(extensions: &[Candidate], device: &Device) -> StackPlan {
                 },
             );
         } else if mountable(&c.root).is_none() {
-            drop(c, LeftOut::Unmountable);
+            leave_out(c, LeftOut::Unmountable);
         } else {
             kept.push(c);
         }
@@ -223,7 +223,7 @@ pub fn plan(extensions: &[Candidate], device: &Device) -> StackPlan {
             None => kept.len() - 1,
         };
         let c = kept.remove(victim);
-        drop(
+        leave_out(
             c,
             LeftOut::OptionLimit {
                 limit: device.option_limit,

@@ -41,45 +41,11 @@ impl ControlInfo {
     }
 }
 
-/// A root filesystem slot: one runs, the other takes a host OS update.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Slot {
-    /// The first slot.
-    A,
-    /// The second slot.
-    B,
-}
-
-impl Slot {
-    /// The other slot.
-    pub fn other(self) -> Slot {
-        match self {
-            Slot::A => Slot::B,
-            Slot::B => Slot::A,
-        }
-    }
-}
-
-/// What the bootloader's environment says, as
-/// [`HardwareAdapter::boot_state`] answers it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct BootStatus {
-    /// The slot the running system booted from.
-    pub booted: Slot,
-    /// The slot the next boot takes.
-    pub next: Slot,
-    /// An update is staged or booted and not yet committed: each boot of
-    /// it is counted, and past `boot_limit` the bootloader falls back to
-    /// the slot booted when it was staged.
-    pub unconfirmed: bool,
-    /// Boots of the unconfirmed update so far (0 when none is).
-    pub boot_count: u32,
-    /// Boots an unconfirmed update gets before the fallback.
-    pub boot_limit: u32,
-    /// The slot of an update the bootloader gave up on (its boots ran
-    /// out), until the next [`stage_boot`](HardwareAdapter::stage_boot).
-    pub rolled_back_from: Option<Slot>,
-}
+/// A root filesystem slot, and what the bootloader's environment says
+/// (as [`HardwareAdapter::boot_state`] answers it): the reference boot
+/// environment's types, so an adapter built on `osb-bootenv` answers with
+/// its state as it is.
+pub use osb_bootenv::{BootStatus, Slot};
 
 /// Board support: describes the device and exposes its sensors and
 /// controls. A vendor adds a device type by shipping one of these.

@@ -103,21 +103,13 @@ impl HardwareAdapter for Board {
     }
 
     fn boot_state(&mut self) -> Result<BootStatus> {
-        let state = read_env(&env_path()?)?.state();
-        Ok(BootStatus {
-            booted: slot_out(state.booted),
-            next: slot_out(state.next),
-            unconfirmed: state.unconfirmed,
-            boot_count: state.boot_count,
-            boot_limit: state.boot_limit,
-            rolled_back_from: state.rolled_back_from.map(slot_out),
-        })
+        Ok(read_env(&env_path()?)?.state())
     }
 
     fn stage_boot(&mut self, slot: Slot, boot_limit: u32) -> Result<()> {
         let path = env_path()?;
         let mut env = read_env(&path)?;
-        env.stage(slot_in(slot), boot_limit)
+        env.stage(slot, boot_limit)
             .map_err(|e| PluginError::invalid_input(format!("cannot stage slot: {e}")))?;
         write_env(&path, &env)
     }
@@ -140,20 +132,6 @@ fn env_path() -> Result<String> {
         ));
     }
     Ok(path)
-}
-
-fn slot_in(slot: Slot) -> osb_bootenv::Slot {
-    match slot {
-        Slot::A => osb_bootenv::Slot::A,
-        Slot::B => osb_bootenv::Slot::B,
-    }
-}
-
-fn slot_out(slot: osb_bootenv::Slot) -> Slot {
-    match slot {
-        osb_bootenv::Slot::A => Slot::A,
-        osb_bootenv::Slot::B => Slot::B,
-    }
 }
 
 /// The environment at `path`: a regular file, read no further than the
